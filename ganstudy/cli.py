@@ -1,0 +1,118 @@
+"""`ganstudy` command line: trial | validate | run | report | bench | submit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+
+from ganstudy.config import ConfigError, from_dict
+
+USAGE_ERROR = 2  # bad input: one line on stderr, nothing written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ganstudy", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    trial = commands.add_parser("trial", help="train one configuration, no Ray")
+    trial.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=VALUE", help="any TrialConfig field, e.g. k=2"
+    )
+    trial.add_argument(
+        "--json", action="store_true", help="one JSON object per eval step and replica"
+    )
+    trial.set_defaults(handler=_trial)
+
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+def _trial(args: argparse.Namespace) -> int:
+    try:
+        config = from_dict(_parse_settings(args.set))
+    except ConfigError as error:
+        return _fail(f"--set {error}")
+    from ganstudy.trainer import Trainer  # torch import is slow; keep `--help` fast
+
+    try:
+        trainer = Trainer(config)
+    except ValueError as error:
+        return _fail(str(error))
+    if not args.json:
+        print(_describe(config))
+        print(_header())
+    for evaluation in trainer.run():
+        for row in evaluation.rows:
+            if args.json:
+                print(json.dumps({k: _json_number(v) for k, v in row.items()}), flush=True)
+            else:
+                print(_format(row), flush=True)
+    return 0
+
+
+def _parse_settings(pairs: Sequence[str]) -> dict[str, str]:
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(pair, "expected KEY=VALUE, e.g. --set k=2 lr_d=0.0002")
+        settings[key.strip()] = value
+    return settings
+
+
+def _describe(config) -> str:
+    c = config
+    return (
+        f"{c.target}: loss={c.loss} k={c.k} lr_d={c.lr_d:g} lr_g={c.lr_g:g} {c.optimizer} "
+        f"D {c.d_depth}x{c.d_width} G {c.g_depth}x{c.g_width} batch={c.batch_size} "
+        f"steps={c.steps} replicas={c.replicas} seed={c.seed}"
+    )
+
+
+# (column, header, width, format). D(x), D(G(z)) are probabilities; critic losses show '-'.
+_COLUMNS = [
+    ("step", "step", 7, "d"),
+    ("replica", "rep", 3, "d"),
+    ("d_real", "D(x)", 6, ".3f"),
+    ("d_fake", "D(G(z))", 7, ".3f"),
+    ("js_binned", "js_binned", 9, ".3f"),
+    ("js_d", "js_d", 6, ".3f"),
+    ("js_probe", "js_probe", 8, ".3f"),
+    ("modes_captured", "modes", 5, ".0f"),
+    ("high_quality_frac", "hq", 5, ".2f"),
+    ("grad_norm_d", "|gD|", 8, ".3g"),
+    ("grad_norm_g", "|gG|", 8, ".3g"),
+    ("outcome", "outcome", 13, "s"),
+]
+
+
+def _header() -> str:
+    return " ".join(f"{title:>{width}}" for _, title, width, _ in _COLUMNS)
+
+
+def _format(row: dict) -> str:
+    cells = []
+    for key, _, width, fmt in _COLUMNS:
+        value = row[key]
+        if isinstance(value, float) and math.isnan(value):
+            cells.append(f"{'-':>{width}}")
+        else:
+            cells.append(f"{value:>{width}{fmt}}")
+    return " ".join(cells)
+
+
+def _json_number(value):
+    # JSON has no NaN; null says "not defined here" (e.g. js_d for a critic loss).
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _fail(message: str) -> int:
+    print(f"ganstudy: error: {message}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""Algorithm 1 of Goodfellow et al. (2014): k discriminator steps, then one generator step.
+
+The trainer is a plain Python object: no Ray, YAML or files. It trains `replicas` seeds of
+one configuration as one batched model (every parameter has a leading replica axis, losses
+are summed over replicas so gradients stay independent, one element-wise optimizer steps
+them all), evaluates every `eval_every` steps, and can save and restore its full state.
+
+    trainer = Trainer(TrialConfig(target="ring8", k=2))
+    for evaluation in trainer.run():
+        print(evaluation.rows)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganstudy import metrics
+from ganstudy.config import TrialConfig, to_dict
+from ganstudy.losses import get_loss, gradient_penalty, r1_penalty
+from ganstudy.models import BatchedMLP, discriminator_mlp, generator_mlp
+from ganstudy.targets import make_target
+
+BLOCK_STEPS = 16  # training randomness is drawn 16 steps at a time: R calls, not 16·R
+SNAPSHOT_POINTS = 256  # generated points kept per replica per eval (samples.parquet)
+PROBE_SEED = 0  # one probe initialisation for every trial keeps js_probe comparable
+
+# Distinct purposes get independent seed streams from one (seed + replica).
+_INIT, _TRAIN, _EVAL = 0, 1, 2
+
+
+def mixed_seed(*words: int) -> int:
+    """A well-mixed 63-bit seed from integers (numpy's SeedSequence hashing)."""
+    return int(np.random.SeedSequence(list(words)).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "device: 'cuda' was asked for but no CUDA device is visible; use device=auto or cpu"
+        )
+    return torch.device(name)
+
+
+@dataclass
+class Evaluation:
+    """One eval step: a metrics row per replica and a snapshot of generated points."""
+
+    step: int
+    rows: list[dict[str, Any]]
+    samples: np.ndarray  # (replicas, SNAPSHOT_POINTS, dim) float32
+
+
+class ReplicaStreams:
+    """Each replica's training randomness (real batches, noise, GP mixing weights).
+
+    Replica r draws from its own generator seeded by (seed + r), so it sees the same
+    numbers whether trained alone or with others. Draws come in blocks of BLOCK_STEPS steps
+    to keep the number of RNG calls per step small; the generators' states at the start
+    of the current block are the checkpointed state, and a restore redraws that block.
+    """
+
+    def __init__(self, config: TrialConfig, target, device: torch.device, dtype: torch.dtype):
+        self.config, self.target, self.dtype = config, target, dtype
+        self.generators = [
+            torch.Generator(device).manual_seed(mixed_seed(config.seed + r, _TRAIN))
+            for r in range(config.replicas)
+        ]
+        self.block_start: list[torch.Tensor] = []
+        self.block: dict[str, torch.Tensor] = {}
+
+    def draw(self, step: int) -> dict[str, torch.Tensor]:
+        """Step `step`'s randomness: real (k, R, B, dim), z_d (k, R, B, z), z_g (R, B, z), mix."""
+        if not self.block or step % BLOCK_STEPS == 0:
+            self._refill()
+        i = step % BLOCK_STEPS
+        return {name: tensor[i] for name, tensor in self.block.items()}
+
+    def _refill(self) -> None:
+        c = self.config
+        self.block_start = [g.get_state() for g in self.generators]
+        parts: dict[str, list[torch.Tensor]] = {"real": [], "z_d": [], "z_g": [], "mix": []}
+        for g in self.generators:
+            kwargs = {"generator": g, "device": g.device, "dtype": self.dtype}
+            real = self.target.sample(BLOCK_STEPS * c.k * c.batch_size, g)
+            parts["real"].append(real.to(self.dtype).reshape(BLOCK_STEPS, c.k, c.batch_size, -1))
+            parts["z_d"].append(torch.randn(BLOCK_STEPS, c.k, c.batch_size, c.z_dim, **kwargs))
+            parts["z_g"].append(torch.randn(BLOCK_STEPS, c.batch_size, c.z_dim, **kwargs))
+            if get_loss(c.loss).gradient_penalty:
+                parts["mix"].append(torch.rand(BLOCK_STEPS, c.k, c.batch_size, 1, **kwargs))
+        # Replica axis just before the batch axis, so each step's slice is contiguous.
+        self.block = {name: torch.stack(p, dim=-3) for name, p in parts.items() if p}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"block_start": [s.clone() for s in self.block_start]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["block_start"]:
+            for g, s in zip(self.generators, state["block_start"], strict=True):
+                g.set_state(s)
+            self._refill()
+
+
+@contextmanager
+def frozen(module: torch.nn.Module) -> Iterator[None]:
+    """No parameter gradients for `module` inside (D during the G step: half the backward)."""
+    params = list(module.parameters())
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+class Trainer:
+    """Trains one TrialConfig's replicas; see the module docstring."""
+
+    def __init__(self, config: TrialConfig):
+        self.config = c = config
+        self.device = resolve_device(c.device)
+        self.dtype = getattr(torch, c.dtype)
+        self.target = make_target(c.target, c.target_scale, c.target_std)
+        self.loss = get_loss(c.loss)
+        self.binning = self.target.binning()
+        self.data_masses = self.target.bin_masses(self.binning).to(self.device)
+
+        inits = [
+            torch.Generator().manual_seed(mixed_seed(c.seed + r, _INIT)) for r in range(c.replicas)
+        ]
+        self.generator = generator_mlp(c.z_dim, c.g_width, c.g_depth, self.target.dim, inits)
+        self.discriminator = discriminator_mlp(
+            self.target.dim, c.d_width, c.d_depth, inits, c.d_spectral_norm
+        )
+        self.generator.to(self.device, self.dtype)
+        self.discriminator.to(self.device, self.dtype)
+        self.opt_g = self._optimizer(self.generator, c.lr_g)
+        self.opt_d = self._optimizer(self.discriminator, c.lr_d)
+        self.streams = ReplicaStreams(c, self.target, self.device, self.dtype)
+
+        self.step = 0  # G steps done
+        self.d_updates = 0  # D optimizer steps done (k per G step)
+        self.history: list[dict[str, Any]] = []  # every eval row so far, all replicas
+        self._reset_window()
+
+    # ----------------------------------------------------------------------------- training
+    def train(self, steps: int) -> None:
+        """Run `steps` iterations of Algorithm 1 (no evaluation, no host sync)."""
+        for _ in range(steps):
+            # Gradient norms are measured only on the iteration just before an eval.
+            measure = (
+                self.step + 1
+            ) % self.config.eval_every == 0 or self.step + 1 == self.config.steps
+            self._iteration(self.streams.draw(self.step), measure)
+            self.step += 1
+
+    def _iteration(self, batch: dict[str, torch.Tensor], measure: bool) -> None:
+        c, D, G = self.config, self.discriminator, self.generator
+        B = c.batch_size
+        for j in range(c.k):
+            real = batch["real"][j]  # (R, B, dim)
+            with torch.no_grad():
+                fake = G(batch["z_d"][j])  # (R, B, dim), detached: this step trains D only
+            out = D(torch.cat([real, fake], dim=1))[..., 0]  # (R, 2B): one pass for both
+            loss_d = self.loss.d_loss(out[:, :B], out[:, B:])  # (R,)
+            objective = loss_d
+            if self.loss.gradient_penalty:
+                objective = objective + c.gp_weight * gradient_penalty(
+                    D, real, fake, batch["mix"][j]
+                )
+            if c.r1 > 0:
+                objective = objective + 0.5 * c.r1 * r1_penalty(D, real)
+            self.opt_d.zero_grad(set_to_none=True)
+            objective.sum().backward()  # summed over replicas: each replica's gradient is its own
+            if measure and j == c.k - 1:
+                self._grad_norm_d = D.replica_grad_norm().detach()
+            self.opt_d.step()
+            self.d_updates += 1
+            if self.loss.clip_weights:
+                D.clamp_(c.clip)
+            self._loss_sum_d += loss_d.detach()
+
+        with frozen(D):
+            loss_g = self.loss.g_loss(D(G(batch["z_g"]))[..., 0])  # (R,)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.sum().backward()
+        if measure:
+            self._grad_norm_g = G.replica_grad_norm().detach()
+        self.opt_g.step()
+        self._loss_sum_g += loss_g.detach()
+        self._window_steps += 1
+
+    def _optimizer(self, module: BatchedMLP, lr: float) -> torch.optim.Optimizer:
+        c = self.config
+        # Adam and SGD act element-wise, so one optimizer over the batched parameters equals
+        # one optimizer per replica.
+        if c.optimizer == "adam":
+            return torch.optim.Adam(module.parameters(), lr=lr, betas=(c.beta1, c.beta2))
+        return torch.optim.SGD(module.parameters(), lr=lr, momentum=c.momentum)
+
+    def set_learning_rates(self, lr_d: float, lr_g: float) -> None:
+        """Change the optimizers' learning rates (PBT's perturbations must reach them)."""
+        for group in self.opt_d.param_groups:
+            group["lr"] = lr_d
+        for group in self.opt_g.param_groups:
+            group["lr"] = lr_g
+
+    def _reset_window(self) -> None:
+        zeros = torch.zeros(self.config.replicas, device=self.device, dtype=self.dtype)
+        self._loss_sum_d, self._loss_sum_g = zeros.clone(), zeros.clone()
+        self._window_steps = 0
+        self._grad_norm_d = torch.full_like(zeros, math.nan)
+        self._grad_norm_g = torch.full_like(zeros, math.nan)
+
+    # --------------------------------------------------------------------------- evaluation
+    def run(self) -> Iterator[Evaluation]:
+        """Evaluate at step 0 (on a fresh trainer), then train to each eval step and evaluate,
+        up to `steps`. A restored trainer continues from its step."""
+        c = self.config
+        if not self.history:
+            yield self.evaluate()
+        while self.step < c.steps:
+            next_eval = min((self.step // c.eval_every + 1) * c.eval_every, c.steps)
+            self.train(next_eval - self.step)
+            yield self.evaluate()
+
+    @torch.no_grad()
+    def evaluate(self) -> Evaluation:
+        """All metrics for every replica at the current step (fresh eval randomness that
+        leaves the training streams untouched, so measuring never changes training)."""
+        c, target = self.config, self.target
+        self.generator.eval()
+        self.discriminator.eval()
+        gens = [
+            torch.Generator(self.device).manual_seed(mixed_seed(c.seed + r, _EVAL, self.step))
+            for r in range(c.replicas)
+        ]
+        n_fake = max(c.eval_samples, c.eval_batch, c.coverage_samples, SNAPSHOT_POINTS)
+        real = torch.stack([target.sample(c.eval_batch, g) for g in gens]).to(
+            self.dtype
+        )  # (R, Ne, dim)
+        z = torch.stack(
+            [
+                torch.randn(n_fake, c.z_dim, generator=g, device=g.device, dtype=self.dtype)
+                for g in gens
+            ]
+        )
+        fake = self.generator(z)  # (R, n_fake, dim)
+        n = c.eval_batch
+        out = self.discriminator(torch.cat([real, fake[:, :n]], dim=1))[..., 0]  # (R, 2n)
+        values = metrics.discriminator_outputs(out[:, :n], out[:, n:], self.loss.probability)
+        half = n // 2
+        values["js_probe"] = metrics.js_probe(
+            real[:, :half],
+            fake[:, :half],
+            real[:, half:],
+            fake[:, half:n],
+            c.probe_steps,
+            seed=PROBE_SEED,
+        )
+        points = metrics.coverage_points(fake[:, : c.eval_samples], target)
+        values["js_binned"] = metrics.js_binned(points, self.binning, self.data_masses)
+        values |= metrics.mode_coverage(
+            fake[:, : c.coverage_samples], target, c.quality_sigmas, c.coverage_min_count
+        )
+        steps = max(self._window_steps, 1)
+        values["loss_d"] = (
+            self._loss_sum_d / (steps * c.k) if self._window_steps else self._loss_sum_d * math.nan
+        )
+        values["loss_g"] = (
+            self._loss_sum_g / steps if self._window_steps else self._loss_sum_g * math.nan
+        )
+        values["grad_norm_d"], values["grad_norm_g"] = self._grad_norm_d, self._grad_norm_g
+
+        # A replica whose parameters went non-finite has diverged: all its numbers are NaN.
+        finite = self.generator.replica_finite() & self.discriminator.replica_finite()
+        table = torch.stack(
+            [values[name].to(torch.float64) for name in METRIC_COLUMNS], 1
+        )  # (R, M)
+        table = torch.where(finite[:, None], table, torch.full_like(table, math.nan)).cpu().tolist()
+        samples = fake[:, :SNAPSHOT_POINTS].float().cpu().numpy()
+
+        rows = []
+        for r, numbers in enumerate(table):
+            row: dict[str, Any] = {"step": self.step, "replica": r, "seed": c.seed + r}
+            row |= dict(zip(METRIC_COLUMNS, numbers, strict=True))
+            row["n_modes"] = target.n_modes
+            past = [h for h in self.history if h["replica"] == r]
+            row["outcome"] = metrics.classify_outcome(past + [row], target.n_modes)
+            rows.append(row)
+        self.history.extend(rows)
+        self._reset_window()
+        self.generator.train()
+        self.discriminator.train()
+        return Evaluation(self.step, rows, samples)
+
+    # ------------------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit-exactly: models, optimizers, RNG, step, history."""
+        return {
+            "config": to_dict(self.config),
+            "step": self.step,
+            "d_updates": self.d_updates,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "streams": self.streams.state_dict(),
+            "window": {
+                "loss_sum_d": self._loss_sum_d,
+                "loss_sum_g": self._loss_sum_g,
+                "steps": self._window_steps,
+                "grad_norm_d": self._grad_norm_d,
+                "grad_norm_g": self._grad_norm_g,
+            },
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state_dict. The learning rates stay this trainer's config's, so a PBT
+        clone restored from another trial's checkpoint trains with its own perturbed rates."""
+        self.step = state["step"]
+        self.d_updates = state["d_updates"]
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.set_learning_rates(self.config.lr_d, self.config.lr_g)
+        self.streams.load_state_dict(state["streams"])
+        window = state["window"]
+        self._loss_sum_d = window["loss_sum_d"].to(self.device)
+        self._loss_sum_g = window["loss_sum_g"].to(self.device)
+        self._window_steps = window["steps"]
+        self._grad_norm_d = window["grad_norm_d"].to(self.device)
+        self._grad_norm_g = window["grad_norm_g"].to(self.device)
+        self.history = list(state["history"])
+
+
+METRIC_COLUMNS = (
+    "js_d", "js_probe", "js_binned",
+    "d_real", "d_fake", "d_real_std", "d_fake_std", "critic_real", "critic_fake",
+    "loss_d", "loss_g", "grad_norm_d", "grad_norm_g",
+    "modes_captured", "high_quality_frac", "mode_kl",
+)  # fmt: skip
