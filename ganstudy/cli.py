@@ -26,6 +26,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     trial.set_defaults(handler=_trial)
 
+    validate = commands.add_parser("validate", help="check a study file, print its size")
+    validate.add_argument("file")
+    validate.set_defaults(handler=lambda a: _lazy("ganstudy.spec", "validate_command")(a.file))
+
+    run = commands.add_parser("run", help="run a study on Ray Tune (embedded local Ray by default)")
+    run.add_argument("file", help="study YAML, e.g. studies/balance.yaml")
+    run.add_argument("--results", metavar="DIR", help="study folder (default results/<name>)")
+    run.add_argument("--address", help="Ray cluster to use: auto or HOST:PORT (default: embedded)")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue an interrupted study")
+    mode.add_argument("--fresh", action="store_true", help="replace an existing study folder")
+    run.add_argument("--dry-run", action="store_true", help="validate and show the trials only")
+    run.add_argument("--max-concurrent", type=int, metavar="N", help="trials at once")
+    run.add_argument("--quiet", action="store_true", help="no live progress table")
+    run.set_defaults(handler=_run)
+
     args = parser.parse_args(argv)
     return args.handler(args)
 
@@ -51,6 +67,50 @@ def _trial(args: argparse.Namespace) -> int:
             else:
                 print(_format(row), flush=True)
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ganstudy.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(args.file)
+    except SpecError as error:
+        return _fail(str(error))
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        return _fail("--max-concurrent: must be >= 1")
+    replicas = spec.fixed.get("replicas", "swept")
+    print(
+        f"{spec.name}: {spec.num_trials()} trials x {replicas} replicas, "
+        f"metric {spec.metric} ({spec.mode})"
+    )
+    if args.dry_run:
+        for key, dim in spec.dimensions.items():
+            print(f"  {key}: {dim.to_plain()}")
+        return 0
+    from ganstudy.runner import StudyError, run_study  # imports Ray: only when running
+
+    try:
+        out = run_study(
+            spec,
+            results_dir=args.results,
+            address=args.address,
+            resume=args.resume,
+            fresh=args.fresh,
+            max_concurrent=args.max_concurrent,
+            progress=not args.quiet,
+        )
+    except StudyError as error:
+        return _fail(str(error))
+    print(f"tables written to {out}/ (trials.parquet, history.parquet, samples.parquet)")
+    print(f"next: ganstudy report {out}")
+    return 0
+
+
+def _lazy(module: str, name: str):
+    """A function from a module imported on first use (keeps `ganstudy --help` fast)."""
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 
 def _parse_settings(pairs: Sequence[str]) -> dict[str, str]:

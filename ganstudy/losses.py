@@ -118,7 +118,9 @@ def gradient_penalty(
 def r1_penalty(
     discriminator: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor
 ) -> torch.Tensor:
-    """R1 (Mescheder et al. 2018): E ||grad_x D(x)||^2 on real data, per replica (weight/2 applied by caller)."""
+    """R1 (Mescheder et al. 2018): E ||grad_x D(x)||^2 on real data, per replica.
+
+    The caller applies the weight r1/2."""
     real = real.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(discriminator(real).sum(), real, create_graph=True)
     return grad.pow(2).sum(-1).mean(-1)

@@ -182,6 +182,8 @@ OUTCOME_THRESHOLDS = {
     "g_grad_vanished": 0.1,
     # Oscillating: the JS reference ranges over more than this (nats) in the last third of evals.
     "oscillation_range": 0.1,
+    # Converged: the JS reference (js_binned, else js_probe) at most this (nats) at the end.
+    "converged_js": 0.3,
 }
 
 
@@ -195,8 +197,9 @@ def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
     3. mode_collapse: the target has several modes and the generator captures fewer.
     4. oscillating: the JS reference (js_binned, else js_probe) still swings by more than
        oscillation_range over the last third of the evals.
-    5. d_dominates: D separates real from fake, even without a vanishing gradient.
-    6. converged: otherwise: all modes, stable, D not winning. How close G got is js_binned.
+    5. converged: the JS reference is at most converged_js: all modes, stable, close.
+    6. d_dominates: otherwise: stable, all modes, but p_g still far from p_data, so an
+       (optimal) D tells them apart: the generator is not winning.
     """
     t = OUTCOME_THRESHOLDS
     last = history[-1]
@@ -219,6 +222,6 @@ def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
     tail = [row[reference] for row in history[len(history) - max(len(history) // 3, 1) :]]
     if len(tail) >= 3 and max(tail) - min(tail) > t["oscillation_range"]:
         return "oscillating"
-    if d_separates:
-        return "d_dominates"
-    return "converged"
+    if last[reference] <= t["converged_js"]:
+        return "converged"
+    return "d_dominates"

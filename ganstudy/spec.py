@@ -1,0 +1,626 @@
+"""Study files: YAML -> validated, frozen StudySpec -> Ray Tune param_space.
+
+A study file names the trial parameters (every `TrialConfig` field, fixed or a search
+dimension), how to search them and how to schedule the trials. Everything is checked here,
+once, at load; each problem is one `SpecError` line naming the file, the key path and the fix.
+Past this module nobody re-checks a study.
+
+The search-space DSL maps one-to-one onto Ray Tune's own API, with Ray's semantics:
+
+    {grid: [a, b]}          tune.grid_search([a, b])   every value, crossed with other grids
+    {choice: [a, b]}        tune.choice([a, b])
+    {uniform: [lo, hi]}     tune.uniform(lo, hi)
+    {loguniform: [lo, hi]}  tune.loguniform(lo, hi)
+    {randint: [lo, hi]}     tune.randint(lo, hi)       lo inclusive, hi exclusive (as Ray)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+import sys
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+from ganstudy.config import (
+    FIELDS,
+    ConfigError,
+    TrialConfig,
+    accepted,
+    coerce,
+    to_dict,
+    unknown_key_error,
+)
+
+SearchAlgorithm = Literal["grid", "random", "optuna"]
+DimensionKind = Literal["grid", "choice", "uniform", "loguniform", "randint"]
+Mode = Literal["min", "max"]
+
+# Copies of trainer.METRIC_COLUMNS and of the losses with `probability=True` in losses.LOSSES,
+# so that loading a study does not import torch; tests/test_spec.py keeps them equal.
+METRICS = (
+    "js_d", "js_probe", "js_binned",
+    "d_real", "d_fake", "d_real_std", "d_fake_std", "critic_real", "critic_fake",
+    "loss_d", "loss_g", "grad_norm_d", "grad_norm_g",
+    "modes_captured", "high_quality_frac", "mode_kl",
+)  # fmt: skip
+PROBABILITY_LOSSES = ("minimax", "nonsaturating")
+# NaN unless D outputs a probability (metrics.discriminator_outputs).
+PROBABILITY_METRICS = ("js_d", "d_real", "d_fake", "d_real_std", "d_fake_std")
+
+# TrialConfig fields that may also stand at the top level of a study file.
+TOP_LEVEL_PARAMS = ("target", "steps", "eval_every", "replicas", "seed")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_HINTS = typing.get_type_hints(TrialConfig)
+
+
+class SpecError(ValueError):
+    """A study file is invalid; str() is one line: `file: key.path: problem; fix`."""
+
+    def __init__(self, source: str, path: str, message: str):
+        self.source, self.path, self.message = source, path, message
+        super().__init__(f"{source}: {path}: {message}" if path else f"{source}: {message}")
+
+    def __reduce__(self):  # picklable (e.g. across processes) despite the 3-argument init
+        return SpecError, (self.source, self.path, self.message)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dimension:
+    """One search dimension: `kind` and its values (grid/choice) or bounds (lo, hi)."""
+
+    kind: DimensionKind
+    args: tuple
+
+    def to_tune(self) -> Any:
+        """The Ray Tune search-space object for this dimension."""
+        from ray import tune  # lazy: loading and validating a study must not pay for Ray
+
+        if self.kind == "grid":
+            return tune.grid_search(list(self.args))
+        if self.kind == "choice":
+            return tune.choice(list(self.args))
+        return getattr(tune, self.kind)(*self.args)
+
+    def to_plain(self) -> dict[str, list]:
+        return {self.kind: list(self.args)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    """Per-trial resources; fractions let several trials share a GPU."""
+
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Search:
+    """How configurations are chosen; grid and random are Ray's BasicVariantGenerator."""
+
+    algorithm: SearchAlgorithm = "grid"
+    num_samples: int = 1  # grid: repeats of the whole grid; random/optuna: trials (required)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FifoScheduler:
+    """Run every trial to the end."""
+
+    name: Literal["fifo"] = "fifo"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AshaScheduler:
+    """Asynchronous successive halving; times in G steps (the runner converts to reports)."""
+
+    name: Literal["asha"] = "asha"
+    grace_period: int  # steps every trial runs before it can be stopped
+    reduction_factor: float = 4.0  # Ray's default
+
+
+@dataclass(frozen=True, kw_only=True)
+class PbtScheduler:
+    """Population-based training: exploit/explore the `mutable` params at checkpoints."""
+
+    name: Literal["pbt"] = "pbt"
+    perturbation_interval: int  # steps between perturbations; a multiple of eval_every
+    mutable: tuple[str, ...] = ("lr_d", "lr_g")
+    quantile_fraction: float = 0.25  # Ray's default
+    resample_probability: float = 0.25  # Ray's default
+
+
+Scheduler = FifoScheduler | AshaScheduler | PbtScheduler
+_SCHEDULERS: dict[str, type] = {"fifo": FifoScheduler, "asha": AshaScheduler, "pbt": PbtScheduler}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudySpec:
+    """A validated study. `fixed` holds every TrialConfig field that is not a dimension
+    (defaults resolved at load, so the spec pins the exact settings it ran with);
+    `dimensions` the searched ones."""
+
+    name: str
+    metric: str
+    mode: Mode
+    resources: Resources = Resources()
+    max_concurrent: int | None = None  # None: as many as the resources allow
+    max_failures: int = 2
+    search: Search = Search()
+    scheduler: Scheduler = FifoScheduler()
+    fixed: dict[str, Any]
+    dimensions: dict[str, Dimension]
+    source: str = field(default="<dict>", compare=False)
+
+    def param_space(self) -> dict[str, Any]:
+        """Ray Tune param_space: fixed values as plain values, dimensions as tune objects."""
+        return {
+            key: self.dimensions[key].to_tune() if key in self.dimensions else self.fixed[key]
+            for key in FIELDS
+        }
+
+    def hyperparam_mutations(self) -> dict[str, Any]:
+        """PBT's hyperparam_mutations: choice -> its list (PBT shifts along it), else domain."""
+        if not isinstance(self.scheduler, PbtScheduler):
+            return {}
+        out = {}
+        for key in self.scheduler.mutable:
+            dim = self.dimensions[key]
+            out[key] = list(dim.args) if dim.kind == "choice" else dim.to_tune()
+        return out
+
+    def num_trials(self) -> int:
+        """Trials Ray Tune will run: num_samples x the product of the grid sizes."""
+        grids = [len(d.args) for d in self.dimensions.values() if d.kind == "grid"]
+        return self.search.num_samples * math.prod(grids)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved study as plain data; `spec_from_dict(spec.to_dict()) == spec`."""
+
+        def param(key: str) -> Any:
+            return self.dimensions[key].to_plain() if key in self.dimensions else self.fixed[key]
+
+        out: dict[str, Any] = {"name": self.name}
+        out.update({key: param(key) for key in TOP_LEVEL_PARAMS})
+        out.update(
+            metric=self.metric,
+            mode=self.mode,
+            resources=dataclasses.asdict(self.resources),
+            max_concurrent=self.max_concurrent,
+            max_failures=self.max_failures,
+            search=dataclasses.asdict(self.search),
+            scheduler=dataclasses.asdict(self.scheduler),
+            params={key: param(key) for key in FIELDS if key not in TOP_LEVEL_PARAMS},
+        )
+        if isinstance(self.scheduler, PbtScheduler):
+            out["scheduler"]["mutable"] = list(self.scheduler.mutable)
+        return out
+
+    def to_yaml(self) -> str:
+        """The resolved study as run (every default written out), loadable again."""
+        return yaml.safe_dump(
+            self.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=None
+        )
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_spec(path: str | os.PathLike) -> StudySpec:
+    """Read and validate a study file; raise SpecError (one line) on any problem."""
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise SpecError(source, "", f"cannot read the study file ({e.strerror})") from None
+    try:
+        data = yaml.load(
+            text, Loader=_UniqueKeyLoader
+        )  # a SafeLoader subclass: safe_load semantics
+    except yaml.MarkedYAMLError as e:
+        line = f"line {e.problem_mark.line + 1}: " if e.problem_mark else ""
+        problem = e.problem or e.context or "invalid YAML"
+        raise SpecError(source, "", f"{line}YAML syntax error: {problem}") from None
+    except yaml.YAMLError as e:
+        raise SpecError(source, "", f"YAML syntax error: {e}") from None
+    return spec_from_dict(data, source=source)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load, except that a key given twice is an error instead of last-one-wins."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is given twice; keep one", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
+    """Validate parsed study data (as from YAML) into a StudySpec; raise SpecError."""
+
+    def fail(path: str, message: str) -> typing.NoReturn:
+        raise SpecError(source, path, message)
+
+    if not isinstance(data, dict):
+        fail("", "a study file must be a mapping of keys (name, target, params, ...)")
+    known = [
+        "name", *TOP_LEVEL_PARAMS, "metric", "mode", "resources", "max_concurrent",
+        "max_failures", "search", "scheduler", "params",
+    ]  # fmt: skip
+    for key in data:
+        if key not in known:
+            if key in FIELDS:
+                fail(str(key), f"is a trial parameter; put it under params: ({key}: ...)")
+            fail(str(key), "unknown key; " + _did_you_mean(str(key), known))
+
+    name = data.get("name")
+    if name is None:
+        fail("name", "missing; give the study a name (it is the results folder)")
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name in (".", ".."):
+        fail("name", f"got {name!r}; use letters, digits, '_', '-', '.' (a safe folder name)")
+
+    # Trial parameters: the top-level ones and params:, each given once.
+    params = data.get("params") or {}
+    if not isinstance(params, dict):
+        fail("params", "must be a mapping of TrialConfig fields (lr_d: 0.0002, k: {grid: ...})")
+    raw: dict[str, tuple[str, Any]] = {}  # field -> (key path, value as written)
+    for key in TOP_LEVEL_PARAMS:
+        if key in data:
+            raw[key] = (key, data[key])
+    for key, value in params.items():
+        if key not in FIELDS:
+            fail(f"params.{key}", _config_message(unknown_key_error(str(key))))
+        if key in raw:
+            fail(f"params.{key}", f"also given at the top level ({key}: ...); give it once")
+        raw[key] = (f"params.{key}", value)
+    fixed, dimensions = _parse_params(raw, fail)
+
+    def where(key: str) -> str:  # the key path of a param as written
+        return raw[key][0] if key in raw else f"params.{key}"
+
+    metric = _scalar(data, "metric", str, fail, required="e.g. metric: js_binned")
+    if metric not in METRICS:
+        fail("metric", f"unknown metric {metric!r}; " + _did_you_mean(metric, list(METRICS)))
+    mode = _scalar(data, "mode", str, fail, required="mode: min or mode: max")
+    if mode not in ("min", "max"):
+        fail("mode", f"got {mode!r}; expected min or max")
+    if metric in PROBABILITY_METRICS:
+        swept = dimensions["loss"].args if "loss" in dimensions else (fixed["loss"],)
+        bad = [loss for loss in swept if loss not in PROBABILITY_LOSSES]
+        if bad:
+            fail(
+                "metric",
+                f"{metric} is undefined (NaN) for loss {', '.join(bad)}: their D outputs no "
+                "probability; use js_binned or js_probe, or sweep only minimax/nonsaturating",
+            )
+
+    resources = _section(Resources, data.get("resources"), "resources", fail)
+    if resources.cpu < 0 or resources.gpu < 0 or resources.cpu + resources.gpu == 0:
+        fail("resources", "cpu and gpu must be >= 0 and not both 0 (e.g. {cpu: 1, gpu: 0.25})")
+    if resources.gpu > 1 and resources.gpu != int(resources.gpu):
+        fail("resources.gpu", f"got {resources.gpu}; above 1 GPU, ask for a whole number")
+    if fixed.get("device") == "cuda" and resources.gpu == 0:
+        fail("params.device", "cuda needs a GPU per trial; set resources.gpu > 0 or device: auto")
+
+    max_concurrent = _scalar(data, "max_concurrent", int, fail, default=None)
+    if max_concurrent is not None and max_concurrent < 1:
+        fail("max_concurrent", f"got {max_concurrent}; must be >= 1 (or omitted: no limit)")
+    max_failures = _scalar(data, "max_failures", int, fail, default=2)
+    if max_failures < 0:
+        fail("max_failures", f"got {max_failures}; must be >= 0 (retries of a crashed trial)")
+
+    search = _parse_search(data.get("search"), dimensions, where, fail)
+    scheduler = _parse_scheduler(data.get("scheduler"), fixed, dimensions, search, where, fail)
+
+    spec = StudySpec(
+        name=name,
+        metric=metric,
+        mode=mode,
+        resources=resources,
+        max_concurrent=max_concurrent,
+        max_failures=max_failures,
+        search=search,
+        scheduler=scheduler,
+        fixed=fixed,
+        dimensions=dimensions,
+        source=source,
+    )
+    if isinstance(scheduler, PbtScheduler) and spec.num_trials() < 2:
+        fail("search.num_samples", "pbt needs a population of 2 or more trials; raise it")
+    return spec
+
+
+def _parse_params(raw: dict[str, tuple[str, Any]], fail) -> tuple[dict, dict]:
+    """Split written params into fixed values and dimensions, each checked via TrialConfig."""
+    given: dict[str, Any] = {}
+    dimensions: dict[str, Dimension] = {}
+    for key, (path, value) in raw.items():
+        if isinstance(value, dict):
+            dimensions[key] = _parse_dimension(key, path, value, fail)
+        elif isinstance(value, list):
+            fail(path, f"a list is not a value; sweep it with {{grid: {value}}} or {{choice: ...}}")
+        else:
+            try:
+                given[key] = coerce(key, value)
+            except ConfigError as e:
+                fail(path, _config_message(e))
+
+    def where(key: str) -> str:
+        return raw[key][0] if key in raw else f"params.{key}"
+
+    try:
+        base = TrialConfig(**given)
+    except ConfigError as e:
+        fail(where(e.key), _config_message(e))
+    # Each dimension value must make a valid trial on its own (bounds: both ends).
+    for key, dim in dimensions.items():
+        path = raw[key][0]
+        values = dim.args
+        if dim.kind == "randint":
+            values = (dim.args[0], dim.args[1] - 1)  # Ray's upper bound is exclusive
+        for i, value in enumerate(values):
+            try:
+                TrialConfig(**{**given, key: value})
+            except ConfigError as e:
+                fail(
+                    f"{path}.{dim.kind}[{i}]" if e.key == key else where(e.key), _config_message(e)
+                )
+    fixed = {key: value for key, value in to_dict(base).items() if key not in dimensions}
+    eval_every, steps = fixed.get("eval_every"), fixed.get("steps")
+    if eval_every is not None and steps is not None and eval_every > steps:
+        message = f"{eval_every} is more than steps ({steps}): the trial would never report"
+        fail(where("eval_every"), message)
+    return fixed, dimensions
+
+
+def _parse_dimension(key: str, path: str, value: dict, fail) -> Dimension:
+    kinds = list(typing.get_args(DimensionKind))
+    if len(value) != 1:
+        fail(path, f"a dimension has exactly one of {', '.join(kinds)}; got {list(value)}")
+    ((kind, args),) = value.items()
+    if kind not in kinds:
+        fail(f"{path}.{kind}", "unknown dimension; " + _did_you_mean(str(kind), kinds))
+    path = f"{path}.{kind}"
+    if not isinstance(args, list) or not args:
+        example = "[lo, hi]" if kind in ("uniform", "loguniform", "randint") else "[a, b]"
+        fail(path, f"expects a list, e.g. {{{kind}: {example}}}")
+    try:
+        args = [coerce(key, a) for a in args]
+    except ConfigError as e:
+        fail(path, _config_message(e))
+    types = typing.get_args(_HINTS[key]) or (_HINTS[key],)
+    if kind in ("grid", "choice"):
+        for i, a in enumerate(args):
+            if a in args[:i]:
+                fail(path, f"lists {a!r} twice; list each value once")
+        return Dimension(kind=kind, args=tuple(args))
+    if len(args) != 2:
+        fail(path, f"expects two bounds [lo, hi], got {len(args)} values")
+    if kind == "randint" and (int not in types or bool in types):
+        hint = "{uniform: [lo, hi]}" if float in types else "{choice: [...]}"
+        fail(path, f"randint gives integers but {key} takes {accepted(key)}; use {hint}")
+    if kind != "randint" and float not in types:
+        hint = "{randint: [lo, hi]}" if int in types and bool not in types else "{choice: [...]}"
+        fail(path, f"{kind} gives floats but {key} takes {accepted(key)}; use {hint}")
+    lo, hi = args
+    if not all(isinstance(b, int | float) and not isinstance(b, bool) for b in args):
+        fail(path, f"bounds must be numbers, got {args}")
+    if not lo < hi:
+        fail(path, f"lower bound {lo} must be below upper bound {hi}")
+    if kind == "loguniform" and lo <= 0:
+        fail(path, f"lower bound {lo} must be > 0 on a log scale")
+    return Dimension(kind=kind, args=(lo, hi))
+
+
+def _parse_search(data: Any, dimensions: dict[str, Dimension], where, fail) -> Search:
+    given = data if isinstance(data, dict) else {}
+    search = _section(Search, data, "search", fail)
+    if search.algorithm != "grid" and "num_samples" not in given:
+        fail("search.num_samples", f"{search.algorithm} needs num_samples (how many trials)")
+    if search.num_samples < 1:
+        fail("search.num_samples", f"got {search.num_samples}; must be >= 1")
+    kinds = {key: dim.kind for key, dim in dimensions.items()}
+    if search.algorithm == "grid":
+        for key, kind in kinds.items():
+            if kind != "grid":
+                fail(
+                    where(key),
+                    f"{kind} is sampled, but search.algorithm is grid; make it {{grid: [...]}} "
+                    "or use algorithm: random with num_samples",
+                )
+    if search.algorithm == "optuna":
+        for key, kind in kinds.items():
+            if kind == "grid":
+                fail(
+                    where(key),
+                    "optuna cannot take a grid; use {choice: [...]} (or algorithm: grid/random)",
+                )
+    return search
+
+
+def _parse_scheduler(
+    data: Any, fixed: dict, dimensions: dict, search: Search, where, fail
+) -> Scheduler:
+    data = {"name": "fifo"} if data is None else data
+    if not isinstance(data, dict):
+        fail("scheduler", "must be a mapping, e.g. {name: asha, grace_period: 2000}")
+    name = data.get("name")
+    if not isinstance(name, str) or name not in _SCHEDULERS:
+        fail("scheduler.name", f"got {name!r}; expected one of {', '.join(_SCHEDULERS)}")
+    if name == "fifo":
+        return _section(FifoScheduler, data, "scheduler", fail)
+    # ASHA's max_t and PBT's interval are in steps, counted in reports of eval_every steps.
+    for key in ("steps", "eval_every"):
+        if key in dimensions:
+            fail(where(key), f"{name} needs a fixed {key} (it sets the scheduler's time)")
+    steps, eval_every = fixed["steps"], fixed["eval_every"]
+    data = dict(data)
+    if name == "asha":
+        # Default: a quarter of training, so no trial is cut in the noisy early phase of GANs.
+        data.setdefault("grace_period", max(eval_every, steps // 4 // eval_every * eval_every))
+        sched = _section(AshaScheduler, data, "scheduler", fail)
+        _check_interval("scheduler.grace_period", sched.grace_period, eval_every, steps, fail)
+        if not sched.reduction_factor > 1:
+            fail("scheduler.reduction_factor", f"got {sched.reduction_factor}; must be > 1")
+        return sched
+    # pbt. Default: perturb ten times per run, at evaluations (the only checkpoints).
+    interval = max(eval_every, steps // 10 // eval_every * eval_every)
+    data.setdefault("perturbation_interval", interval)
+    sched = _section(PbtScheduler, data, "scheduler", fail)
+    path = "scheduler.perturbation_interval"
+    _check_interval(path, sched.perturbation_interval, eval_every, steps, fail)
+    if search.algorithm == "optuna":
+        fail("search.algorithm", "pbt cannot run under optuna (Ray forbids it); use grid or random")
+    if not 0 <= sched.quantile_fraction <= 0.5:
+        fail("scheduler.quantile_fraction", f"got {sched.quantile_fraction}; must be in [0, 0.5]")
+    if not 0 <= sched.resample_probability <= 1:
+        got = sched.resample_probability
+        fail("scheduler.resample_probability", f"got {got}; must be in [0, 1]")
+    if not sched.mutable:
+        fail("scheduler.mutable", "lists nothing to mutate; name float params, e.g. [lr_d, lr_g]")
+    for key in sched.mutable:
+        if key not in FIELDS:
+            fail("scheduler.mutable", f"unknown param {key!r}; " + _did_you_mean(key, list(FIELDS)))
+        types = typing.get_args(_HINTS[key]) or (_HINTS[key],)
+        if float not in types:
+            message = f"{key} takes {accepted(key)}; pbt scales float params only"
+            fail("scheduler.mutable", message)
+        kind = dimensions[key].kind if key in dimensions else None
+        if kind not in ("uniform", "loguniform", "choice"):
+            got = "a grid" if kind == "grid" else f"fixed at {fixed[key]}"
+            fail(
+                where(key),
+                f"pbt mutates {key} but it is {got}; give a range, e.g. {{loguniform: [lo, hi]}}, "
+                "or drop it from scheduler.mutable",
+            )
+        if kind != "choice" and not _valid(key, dimensions[key].args[1] * 1000):
+            # PBT multiplies a range-sampled value by 1.2 or 0.8, unbounded, so after a few
+            # perturbations a value capped by TrialConfig (beta1 < 1) would break the trial.
+            fail(
+                where(key),
+                f"pbt multiplies {key} by 1.2 or 0.8 without bound, which takes it out of its "
+                "range; give it as {choice: [...]} (pbt then moves along the list)",
+            )
+    return sched
+
+
+def _valid(key: str, value: Any) -> bool:
+    try:
+        TrialConfig(**{key: value})
+    except ConfigError:
+        return False
+    return True
+
+
+def _check_interval(path: str, value: int, eval_every: int, steps: int, fail) -> None:
+    if not eval_every <= value <= steps or value % eval_every:
+        fail(
+            path,
+            f"got {value}; must be a multiple of eval_every ({eval_every}) up to steps ({steps}): "
+            "trials report and checkpoint only at evaluations",
+        )
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _section(cls: type, data: Any, path: str, fail) -> Any:
+    """Build a small frozen dataclass from a mapping, checking keys and types by its hints."""
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        fail(path, f"must be a mapping of {', '.join(f.name for f in dataclasses.fields(cls))}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in data.items():
+        if key not in hints:
+            fail(f"{path}.{key}", "unknown key; " + _did_you_mean(str(key), list(hints)))
+        values[key] = _typed(value, hints[key], f"{path}.{key}", fail)
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.name not in values
+    ]
+    if missing:
+        fail(f"{path}.{missing[0]}", "missing; it has no default")
+    return cls(**values)
+
+
+def _typed(value: Any, hint: Any, path: str, fail) -> Any:
+    """Check (and lightly convert) one value against a simple type hint."""
+    if typing.get_origin(hint) is Literal:
+        if value not in typing.get_args(hint):
+            fail(path, f"got {value!r}; expected one of {', '.join(typing.get_args(hint))}")
+        return value
+    if typing.get_origin(hint) is tuple:  # tuple[str, ...]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            fail(path, f"got {value!r}; expected a list of names, e.g. [lr_d, lr_g]")
+        return tuple(value)
+    types = typing.get_args(hint) or (hint,)
+    if value is None and type(None) in types:
+        return None
+    if isinstance(value, bool):  # `cpu: yes` is a typo, not a number
+        fail(path, f"got {value!r}; expected a number")
+    if int in types and isinstance(value, int):
+        return value
+    if float in types:
+        try:  # PyYAML reads 1e-4 (no dot) as a string
+            if isinstance(value, int | float | str):
+                return float(value)
+        except ValueError:
+            pass
+        fail(path, f"got {value!r}; expected a number")
+    if str in types and isinstance(value, str):
+        return value
+    fail(path, f"got {value!r}; expected {' or '.join(t.__name__ for t in types)}")
+
+
+def _scalar(data: dict, key: str, kind: type, fail, *, default: Any = None, required: str = ""):
+    if key not in data or data[key] is None:
+        if required:
+            fail(key, f"missing; add {required}")
+        return default
+    value = data[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        fail(key, f"got {value!r}; expected {'an integer' if kind is int else 'a string'}")
+    return value
+
+
+def _config_message(e: ConfigError) -> str:
+    """A ConfigError's text without its leading `key: ` (the spec path replaces it)."""
+    return str(e).removeprefix(f"{e.key}: ")
+
+
+def _did_you_mean(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(known)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def validate_command(path: str) -> int:
+    """`ganstudy validate FILE`: check a study, print its size; 0 if valid, 2 if not."""
+    try:
+        spec = load_spec(path)
+    except SpecError as e:
+        print(e, file=sys.stderr)
+        return 2
+    trials = spec.num_trials()
+    replicas, steps = spec.fixed.get("replicas"), spec.fixed.get("steps")
+    runs = f" = {trials * replicas} runs" if replicas is not None else ""
+    replicas_text = f"{replicas} replicas" if replicas is not None else "swept replicas"
+    steps_text = f"{steps} steps each" if steps is not None else "swept steps"
+    print(f"{path}: OK — {trials} trials × {replicas_text}{runs}, {steps_text}")
+    return 0

@@ -1,0 +1,460 @@
+"""Study files: loading, validation errors, and the Ray Tune search space they become."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ganstudy.config import from_dict
+from ganstudy.spec import (
+    METRICS,
+    PROBABILITY_LOSSES,
+    AshaScheduler,
+    PbtScheduler,
+    SpecError,
+    StudySpec,
+    load_spec,
+    spec_from_dict,
+    validate_command,
+)
+
+STUDIES = sorted((Path(__file__).parent.parent / "studies").glob("*.yaml"))
+
+# The flagship shape from the study-file spec (issue 3): 4 x 3 x 3 x 2 = 72 trials.
+BALANCE = """\
+name: balance
+target: ring8
+steps: 20000
+eval_every: 500
+replicas: 3
+seed: 0
+metric: js_binned
+mode: min
+resources: {cpu: 1, gpu: 0}
+search: {algorithm: grid}
+scheduler: {name: fifo}
+params:
+  loss: {grid: [minimax, nonsaturating, wgan_gp, hinge]}
+  k: {grid: [1, 2, 5]}
+  lr_d: {grid: [0.00005, 0.0002, 0.0008]}
+  lr_g: 2e-4          # PyYAML reads this as a string; it must still become a float
+  d_width: {grid: [64, 256]}
+  g_width: 128
+  optimizer: adam
+"""
+
+
+def base() -> dict:
+    return yaml.safe_load(BALANCE)
+
+
+def write(tmp_path: Path, data: dict | str, name: str = "study.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def ray_trial_count(spec: StudySpec, tmp_path: Path) -> int:
+    """How many trials Ray's own BasicVariantGenerator makes of the spec (no Ray started)."""
+    from ray.tune.experiment import Experiment
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    experiment = Experiment(
+        "count",
+        lambda config: None,
+        config=spec.param_space(),
+        num_samples=spec.search.num_samples,
+        storage_path=str(tmp_path),
+    )
+    generator = BasicVariantGenerator()
+    generator.add_configurations(experiment)
+    count = 0
+    while generator.next_trial() is not None:
+        count += 1
+    assert count == generator.total_samples
+    return count
+
+
+# ----------------------------------------------------------------------------- good input
+
+
+def test_balance_expands_to_72_trials_like_ray(tmp_path):
+    spec = load_spec(write(tmp_path, BALANCE))
+    assert spec.num_trials() == 4 * 3 * 3 * 2
+    assert ray_trial_count(spec, tmp_path) == spec.num_trials()
+
+
+def test_every_grid_variant_is_a_valid_trial_config():
+    from ray.tune.search.variant_generator import generate_variants
+
+    spec = spec_from_dict(base())
+    configs = [config for _, config in generate_variants(spec.param_space())]
+    assert len(configs) == 72
+    trials = [from_dict(config) for config in configs]
+    assert {t.loss for t in trials} == {"minimax", "nonsaturating", "wgan_gp", "hinge"}
+    assert all(t.lr_g == 2e-4 and t.replicas == 3 and t.steps == 20000 for t in trials)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    grids=st.dictionaries(
+        st.sampled_from(["k", "g_width", "d_width", "z_dim", "batch_size", "g_depth"]),
+        st.lists(st.integers(1, 64), min_size=1, max_size=4, unique=True),
+        max_size=4,
+    ),
+    num_samples=st.integers(1, 3),
+)
+def test_num_trials_matches_ray_generate_variants(grids, num_samples):
+    from ray.tune.search.variant_generator import generate_variants
+
+    data = base()
+    data["params"] = {key: {"grid": values} for key, values in grids.items()}
+    data["search"] = {"algorithm": "grid", "num_samples": num_samples}
+    spec = spec_from_dict(data)
+    per_sample = sum(1 for _ in generate_variants(spec.param_space()))
+    assert spec.num_trials() == num_samples * per_sample
+
+
+def test_sampled_configs_are_valid_trial_configs():
+    from ray.tune.search.variant_generator import generate_variants
+
+    data = base()
+    data["search"] = {"algorithm": "random", "num_samples": 50}
+    data["params"] = {
+        "lr_d": {"loguniform": [1e-5, 1e-2]},
+        "beta1": {"uniform": [0.0, 0.9]},
+        "k": {"randint": [1, 6]},
+        "loss": {"choice": ["minimax", "hinge"]},
+    }
+    space = spec_from_dict(data).param_space()
+    for _ in range(50):
+        ((_, config),) = generate_variants(space)
+        trial = from_dict(config)
+        assert 1e-5 <= trial.lr_d <= 1e-2 and 0 <= trial.beta1 <= 0.9 and 1 <= trial.k <= 5
+
+
+def test_random_search_multiplies_grids_by_num_samples_as_ray_does(tmp_path):
+    data = base()
+    data["search"] = {"algorithm": "random", "num_samples": 5}
+    data["params"]["lr_g"] = {"loguniform": [1e-5, 1e-3]}
+    spec = spec_from_dict(data)
+    assert spec.num_trials() == 5 * 72
+    assert ray_trial_count(spec, tmp_path) == spec.num_trials()
+
+
+def test_optuna_counts_num_samples():
+    data = base()
+    data["search"] = {"algorithm": "optuna", "num_samples": 40}
+    data["params"].update(
+        loss={"choice": ["minimax", "hinge"]},
+        k={"randint": [1, 6]},
+        lr_d={"loguniform": [1e-5, 1e-3]},
+        d_width={"choice": [64, 256]},
+    )
+    assert spec_from_dict(data).num_trials() == 40
+
+
+def test_param_space_holds_ray_domains_with_the_written_bounds():
+    from ray.tune.search.sample import Categorical, Float, Integer
+
+    data = base()
+    data["search"] = {"algorithm": "random", "num_samples": 4}
+    data["params"].update(
+        lr_d={"loguniform": ["1e-5", 1e-3]},
+        beta1={"uniform": [0.0, 0.9]},
+        k={"randint": [1, 6]},
+        loss={"choice": ["minimax", "hinge"]},
+    )
+    space = spec_from_dict(data).param_space()
+
+    assert isinstance(space["lr_d"], Float)
+    assert type(space["lr_d"].get_sampler()) is Float._LogUniform
+    assert (space["lr_d"].lower, space["lr_d"].upper) == (1e-5, 1e-3)
+    assert isinstance(space["beta1"], Float)
+    assert type(space["beta1"].get_sampler()) is Float._Uniform
+    assert (space["beta1"].lower, space["beta1"].upper) == (0.0, 0.9)
+    assert isinstance(space["k"], Integer)
+    assert (space["k"].lower, space["k"].upper) == (1, 6)  # Ray's upper bound: exclusive
+    assert isinstance(space["loss"], Categorical)
+    assert space["loss"].categories == ["minimax", "hinge"]
+    assert space["d_width"] == {"grid_search": [64, 256]}
+    # Fixed values are plain, coerced to the field's type; defaults are pinned.
+    assert space["lr_g"] == 2e-4 and isinstance(space["lr_g"], float)
+    assert space["target"] == "ring8" and space["batch_size"] == 128
+
+
+def test_fixed_and_dimensions_split():
+    spec = spec_from_dict(base())
+    assert set(spec.dimensions) == {"loss", "k", "lr_d", "d_width"}
+    assert spec.fixed["g_width"] == 128 and spec.fixed["optimizer"] == "adam"
+    assert not set(spec.fixed) & set(spec.dimensions)
+    assert spec.max_failures == 2  # the default
+
+
+def test_to_yaml_round_trips():
+    spec = spec_from_dict(base())
+    again = spec_from_dict(yaml.safe_load(spec.to_yaml()))
+    assert again == spec
+    assert again.param_space() == spec.param_space()
+
+
+def test_asha_defaults_are_resolved_in_steps():
+    data = base()
+    data["scheduler"] = {"name": "asha"}
+    scheduler = spec_from_dict(data).scheduler
+    assert isinstance(scheduler, AshaScheduler)
+    assert scheduler.grace_period == 5000 and scheduler.reduction_factor == 4
+    data["scheduler"] = {"name": "asha", "grace_period": 2000, "reduction_factor": 3}
+    assert spec_from_dict(data).scheduler.grace_period == 2000
+
+
+def test_pbt_mutations_come_from_the_mutable_dimensions():
+    from ray.tune.search.sample import Float
+
+    data = base()
+    data["search"] = {"algorithm": "random", "num_samples": 4}
+    data["params"] = {
+        "lr_d": {"loguniform": [1e-5, 1e-3]},
+        "lr_g": {"choice": [1e-4, 2e-4, 4e-4]},
+        "loss": "hinge",
+    }
+    data["scheduler"] = {"name": "pbt", "perturbation_interval": 1000}
+    spec = spec_from_dict(data)
+    assert isinstance(spec.scheduler, PbtScheduler)
+    assert spec.scheduler.mutable == ("lr_d", "lr_g")
+    mutations = spec.hyperparam_mutations()
+    assert isinstance(mutations["lr_d"], Float)
+    assert mutations["lr_g"] == [1e-4, 2e-4, 4e-4]  # a list: PBT shifts along it
+
+
+def test_top_level_param_may_be_swept(tmp_path):
+    data = base()
+    data["seed"] = {"grid": [0, 100]}
+    spec = spec_from_dict(data)
+    assert spec.num_trials() == 144
+    assert spec.to_dict()["seed"] == {"grid": [0, 100]}
+
+
+def test_validate_command_reports_the_size(tmp_path, capsys):
+    path = write(tmp_path, BALANCE)
+    assert validate_command(str(path)) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == f"{path}: OK — 72 trials × 3 replicas = 216 runs, 20000 steps each"
+
+
+def test_validate_command_fails_with_one_line_and_exit_2(tmp_path, capsys):
+    data = base()
+    data["params"]["lr_dd"] = 0.1
+    assert validate_command(str(write(tmp_path, data))) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and "params.lr_dd" in captured.err
+
+
+def test_metric_and_loss_names_match_the_trainer():
+    from ganstudy.losses import LOSSES
+    from ganstudy.trainer import METRIC_COLUMNS
+
+    assert METRICS == tuple(METRIC_COLUMNS)
+    assert PROBABILITY_LOSSES == tuple(name for name, loss in LOSSES.items() if loss.probability)
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_shipped_studies_load(path):
+    spec = load_spec(path)
+    assert spec.name == path.stem
+    assert spec.num_trials() >= 1
+    assert validate_command(str(path)) == 0
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def mutate(data: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        data = data.setdefault(key, {})
+    if value is DELETE:
+        del data[last]
+    else:
+        data[last] = value
+
+
+DELETE = object()
+
+# (change as {dotted key: value}, key path the error must name, a word of the message/fix)
+BAD = [
+    # unknown keys, with a did-you-mean
+    ({"metirc": "js_binned"}, "metirc", "did you mean 'metric'"),
+    ({"lr_d": 0.1}, "lr_d", "params"),
+    ({"params.lr_dd": 0.1}, "params.lr_dd", "did you mean 'lr_d'"),
+    ({"search.algoritm": "grid"}, "search.algoritm", "did you mean 'algorithm'"),
+    ({"resources.cpus": 1}, "resources.cpus", "did you mean 'cpu'"),
+    ({"params.k": {"grids": [1, 2]}}, "params.k.grids", "did you mean 'grid'"),
+    ({"scheduler": {"name": "asha", "grace": 100}}, "scheduler.grace", "grace_period"),
+    # wrong types
+    ({"params.k": True}, "params.k", "int"),
+    ({"params.lr_d": "fast"}, "params.lr_d", "number"),
+    ({"params.k": [1, 2]}, "params.k", "{grid:"),
+    ({"params.k": {"uniform": [1, 5]}}, "params.k.uniform", "randint"),
+    ({"params.lr_d": {"randint": [1, 5]}}, "params.lr_d.randint", "uniform"),
+    ({"max_concurrent": "four"}, "max_concurrent", "integer"),
+    ({"resources.gpu": "half"}, "resources.gpu", "number"),
+    ({"params": [1]}, "params", "mapping"),
+    # out-of-range values, also inside dimensions
+    ({"params.k": {"grid": [0, 1]}}, "params.k.grid[0]", ">= 1"),
+    ({"params.lr_d": -1}, "params.lr_d", "> 0"),
+    ({"params.beta1": {"uniform": [0.5, 1.5]}}, "params.beta1.uniform[1]", "[0, 1)"),
+    ({"steps": 0}, "steps", ">= 1"),
+    ({"eval_every": 50000}, "eval_every", "never report"),
+    ({"max_failures": -1}, "max_failures", ">= 0"),
+    ({"resources": {"cpu": 0, "gpu": 0}}, "resources", "not both 0"),
+    ({"resources.gpu": 1.5}, "resources.gpu", "whole number"),
+    ({"params.device": "cuda"}, "params.device", "resources.gpu"),
+    # unknown loss / target, listing the known ones
+    ({"params.loss": {"choice": ["minimax", "foo"]}}, "params.loss.choice[1]", "minimax"),
+    ({"params.loss": {"grid": ["minimax", "foo"]}}, "params.loss.grid[1]", "wgan_gp"),
+    ({"target": "ring9"}, "target", "ring8"),
+    # metrics
+    ({"metric": "js_dd"}, "metric", "did you mean 'js_d'"),
+    ({"metric": "js_d"}, "metric", "wgan_gp"),
+    ({"metric": "d_real", "params.loss": "wasserstein"}, "metric", "js_binned"),
+    ({"metric": DELETE}, "metric", "missing"),
+    ({"mode": "minimize"}, "mode", "min or max"),
+    # search
+    ({"search": {"algorithm": "optuna", "num_samples": 10}}, "params.loss", "optuna"),
+    ({"search": {"algorithm": "random"}}, "search.num_samples", "num_samples"),
+    ({"search": {"algorithm": "bayes"}}, "search.algorithm", "optuna"),
+    ({"search": {"algorithm": "grid", "num_samples": 0}}, "search.num_samples", ">= 1"),
+    ({"params.g_width": {"choice": [64, 128]}}, "params.g_width", "algorithm: random"),
+    ({"params.k": {"grid": [1, 1]}}, "params.k.grid", "twice"),
+    ({"params.k": {"grid": []}}, "params.k.grid", "list"),
+    # bounds
+    ({"params.lr_d": {"uniform": [1e-3, 1e-4]}}, "params.lr_d.uniform", "below"),
+    ({"params.lr_d": {"loguniform": [0, 1e-3]}}, "params.lr_d.loguniform", "> 0"),
+    ({"params.k": {"randint": [3, 3]}}, "params.k.randint", "below"),
+    ({"params.lr_d": {"uniform": [1e-4]}}, "params.lr_d.uniform", "two bounds"),
+    # schedulers
+    ({"scheduler": {"name": "hyperband"}}, "scheduler.name", "asha"),
+    ({"scheduler": {"name": ["asha"]}}, "scheduler.name", "asha"),
+    ({"scheduler": {"name": "asha", "grace_period": 750}}, "scheduler.grace_period", "multiple"),
+    ({"scheduler": {"name": "asha", "reduction_factor": 1}}, "scheduler.reduction_factor", "> 1"),
+    ({"scheduler": {"name": "pbt"}}, "params.lr_d", "loguniform"),
+    ({"scheduler": {"name": "pbt", "mutable": ["k"]}}, "scheduler.mutable", "float"),
+    ({"scheduler": {"name": "pbt", "mutable": ["lr_g"]}}, "params.lr_g", "fixed"),
+    (
+        {
+            "search": {"algorithm": "random", "num_samples": 4},
+            "params.lr_d": {"loguniform": [1e-5, 1e-3]},
+            "params.beta1": {"uniform": [0.0, 0.9]},
+            "scheduler": {"name": "pbt", "mutable": ["lr_d", "beta1"]},
+        },
+        "params.beta1",
+        "{choice:",
+    ),
+    # name
+    ({"name": "../escape"}, "name", "folder"),
+    ({"name": DELETE}, "name", "missing"),
+    # the same field twice
+    ({"params.steps": 100}, "params.steps", "once"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "hint"), BAD, ids=[f"{i}-{b[1]}" for i, b in enumerate(BAD)]
+)
+def test_bad_input_is_one_line_naming_file_and_key(tmp_path, change, key, hint):
+    data = base()
+    for dotted, value in change.items():
+        mutate(data, dotted, value)
+    path = write(tmp_path, data)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: {key}: "), message
+    assert hint in message, message
+    assert info.value.path == key
+
+
+def test_pbt_under_optuna_is_refused():
+    data = base()
+    data["search"] = {"algorithm": "optuna", "num_samples": 8}
+    data["params"] = {"lr_d": {"loguniform": [1e-5, 1e-3]}, "lr_g": {"loguniform": [1e-5, 1e-3]}}
+    data["scheduler"] = {"name": "pbt", "perturbation_interval": 1000}
+    with pytest.raises(SpecError, match=r"search\.algorithm: pbt cannot run under optuna"):
+        spec_from_dict(data)
+
+
+def test_pbt_needs_a_population():
+    data = base()
+    data["search"] = {"algorithm": "random", "num_samples": 1}
+    data["params"] = {"lr_d": {"loguniform": [1e-5, 1e-3]}, "lr_g": {"loguniform": [1e-5, 1e-3]}}
+    data["scheduler"] = {"name": "pbt"}
+    with pytest.raises(SpecError, match="population"):
+        spec_from_dict(data)
+
+
+def test_metric_on_probability_losses_only_is_fine():
+    data = base()
+    data["metric"] = "js_d"
+    data["params"]["loss"] = {"grid": ["minimax", "nonsaturating"]}
+    assert spec_from_dict(data).metric == "js_d"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: x\nparams:\n  k: [1, 2\n", "YAML syntax error"),
+        ("name: x\n  bad: indent\n", "line 2"),
+        ("name: x\nparams:\n  k: 1\n  k: 2\n", "line 4: YAML syntax error: key 'k' is given twice"),
+        ("", "must be a mapping"),
+        ("- a\n- b\n", "must be a mapping"),
+    ],
+)
+def test_yaml_problems_are_one_line(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert "\n" not in str(info.value) and expected in str(info.value), str(info.value)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_spec_error_pickles():
+    import pickle
+
+    error = pickle.loads(pickle.dumps(SpecError("a.yaml", "params.k", "bad")))
+    assert str(error) == "a.yaml: params.k: bad" and error.path == "params.k"
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SpecError, match="cannot read"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_spec_is_frozen():
+    spec = spec_from_dict(base())
+    with pytest.raises(AttributeError):
+        spec.name = "other"  # type: ignore[misc]
+
+
+def test_input_is_not_modified():
+    data = base()
+    before = copy.deepcopy(data)
+    data["scheduler"] = {"name": "asha"}
+    before["scheduler"] = {"name": "asha"}
+    spec_from_dict(data)
+    assert data == before
+
+
+def test_num_trials_is_the_grid_product():
+    data = base()
+    data["params"] = {"k": {"grid": [1, 2, 3]}, "d_width": {"grid": [32, 64]}}
+    data["search"] = {"algorithm": "grid", "num_samples": 2}
+    assert spec_from_dict(data).num_trials() == math.prod([3, 2, 2])
