@@ -42,6 +42,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--quiet", action="store_true", help="no live progress table")
     run.set_defaults(handler=_run)
 
+    report = commands.add_parser("report", help="figures and findings from a study's tables")
+    report.add_argument(
+        "study", nargs="?", help="study folder (default: the latest under results/)"
+    )
+    report.add_argument("--format", choices=["html", "png"], default="html")
+    report.add_argument("--out", metavar="DIR", help="where to write (default <study>/report)")
+    report.set_defaults(
+        handler=lambda a: _lazy("ganstudy.report", "report_command")(a.study, a.out, a.format)
+    )
+
+    bench = commands.add_parser("bench", help="measure speed: ratios against references")
+    bench.add_argument("--quick", action="store_true", help="seconds, not minutes (for tests)")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench.add_argument("--out", metavar="FILE", help="also write the JSON here")
+    bench.set_defaults(
+        handler=lambda a: _lazy("ganstudy.bench", "bench_command")(a.quick, a.json, a.out)
+    )
+
     args = parser.parse_args(argv)
     return args.handler(args)
 
@@ -101,9 +119,44 @@ def _run(args: argparse.Namespace) -> int:
         )
     except StudyError as error:
         return _fail(str(error))
-    print(f"tables written to {out}/ (trials.parquet, history.parquet, samples.parquet)")
-    print(f"next: ganstudy report {out}")
+    resume = f"ganstudy run {args.file} --resume" + (
+        f" --results {args.results}" if args.results else ""
+    )
+    _summarize_study(out, resume)
     return 0
+
+
+def _summarize_study(out, resume_command: str) -> None:
+    """What a researcher wants after a run: outcomes, the best trial, unfinished work."""
+    from ganstudy.results import load_results
+
+    study = load_results(out)
+    trials = study.trials
+    metric, mode = study.spec["metric"], study.spec["mode"]
+    outcomes = trials["outcome"].value_counts().to_dict() if "outcome" in trials else {}
+    print(
+        f"\n{trials['trial_id'].nunique()} trials, {len(trials)} replica runs: "
+        + ", ".join(f"{n} {o}" for o, n in outcomes.items())
+    )
+    if metric in trials and trials[metric].notna().any():
+        means = trials.groupby("trial_id")[metric].mean()
+        best = means.idxmin() if mode == "min" else means.idxmax()
+        swept = [k for k, v in study.spec["params"].items() if isinstance(v, dict)]
+        swept += [
+            k
+            for k in ("target", "steps", "replicas", "seed")
+            if isinstance(study.spec.get(k), dict)
+        ]
+        setting = trials.loc[trials["trial_id"] == best, swept].iloc[0].to_dict() if swept else {}
+        print(
+            f"best by {metric} ({mode}): {best} {metric}={means[best]:.4g} "
+            + " ".join(f"{k}={v}" for k, v in setting.items())
+        )
+    unfinished = trials.loc[trials["status"] != "TERMINATED", "trial_id"].nunique()
+    if unfinished:
+        print(f"{unfinished} trials did not finish; continue with: {resume_command}")
+    print(f"tables: {out}/trials.parquet, history.parquet, samples.parquet")
+    print(f"next: ganstudy report {out}")
 
 
 def _lazy(module: str, name: str):

@@ -146,6 +146,22 @@ def run_study(
             ray.shutdown()
 
 
+def _tuner(spec: StudySpec, out: Path, resume: bool, max_concurrent: int | None, progress: bool):
+    trainable = tune.with_resources(
+        train_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    )
+    if resume:
+        return tune.Tuner.restore(
+            str(out / EXPERIMENT), trainable=trainable, resume_unfinished=True, resume_errored=True
+        )
+    return tune.Tuner(
+        trainable,
+        param_space=spec.param_space(),
+        tune_config=_tune_config(spec, out, max_concurrent),
+        run_config=_run_config(spec, out, progress),
+    )
+
+
 def _start_ray(address: str | None, spec: StudySpec) -> bool:
     """Connect to `address`, or start an embedded local Ray; True if we started it."""
     if ray.is_initialized():
@@ -166,7 +182,7 @@ def _tune_config(spec: StudySpec, out: Path, max_concurrent: int | None) -> tune
         # A sqlite RDB storage beside the tables: inspectable with optuna's own tools.
         search_alg = OptunaSearch(
             sampler=optuna.samplers.TPESampler(seed=spec.fixed.get("seed", 0)),
-            storage=f"sqlite:///{out / 'optuna.db'}",
+            storage=optuna.storages.RDBStorage(f"sqlite:///{out / 'optuna.db'}"),
             study_name=spec.name,
         )
     return tune.TuneConfig(
@@ -197,7 +213,6 @@ def _scheduler(spec: StudySpec):
             hyperparam_mutations=spec.hyperparam_mutations(),
             quantile_fraction=s.quantile_fraction,
             resample_probability=s.resample_probability,
-            seed=spec.fixed.get("seed", 0),
         )
     return None  # FIFO
 

@@ -1,0 +1,340 @@
+"""The report: figures, HTML, summary tables and findings from a study's tables.
+
+The module-scoped `study` fixture builds a small synthetic study in the results.py table
+contract (tests/report_fixtures.py). To run the same checks on real results, make `study`
+return the folder of a smoke study run once (and set EXPECTED_SKIPS to the figures that
+study legitimately cannot draw, e.g. the capacity figure when d_width/g_width is not swept).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from report_fixtures import write_study
+
+from ganstudy.report import (
+    FIGURES,
+    _majority,
+    build_report,
+    findings,
+    load_study,
+    mixture_log_density,
+    report_command,
+)
+
+# Figures the module study is not expected to draw (all of them are, for the synthetic one).
+EXPECTED_SKIPS: set[str] = set()
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A study with several losses, k values, lr ratios, capacity ratios, 2 replicas, ring8."""
+    return write_study(
+        tmp_path_factory.mktemp("results"),
+        name="synthetic",
+        losses=("minimax", "nonsaturating", "wasserstein"),
+        ks=(1, 5),
+        ratios=(1.0, 4.0),
+        widths=((64, 64), (128, 64)),
+        replicas=2,
+    )
+
+
+@pytest.fixture(scope="module")
+def report(study: Path) -> Path:
+    return build_report(study, progress=None)
+
+
+class _Page(HTMLParser):
+    """Collects what the tests check: images, captions, figure headings, skip notes, links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.captions: list[str] = []
+        self.headings: list[str] = []
+        self.skipped: list[str] = []
+        self.external: list[str] = []
+        self.text: list[str] = []
+        self._in: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append(a.get("src") or "")
+        for key in ("src", "href"):
+            value = a.get(key)
+            if value and not value.startswith(("data:", "#")):
+                self.external.append(value)
+        if tag == "h3" and a.get("id"):
+            self.headings.append(a["id"])
+        if tag == "figcaption":
+            self._in = "caption"
+            self.captions.append("")
+        if tag == "p" and a.get("class") == "skipped":
+            self._in = "skipped"
+            self.skipped.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("figcaption", "p"):
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._in == "caption":
+            self.captions[-1] += data
+        elif self._in == "skipped":
+            self.skipped[-1] += data
+
+
+def parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    return page
+
+
+def test_every_figure_is_a_nonempty_png(report: Path) -> None:
+    folder = report.parent
+    made = {key for key, _, _ in FIGURES if (folder / f"{key}.png").exists()}
+    assert made == {key for key, _, _ in FIGURES} - EXPECTED_SKIPS
+    for key in made:
+        data = (folder / f"{key}.png").read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5000, key
+    assert (folder / "summary.csv").stat().st_size > 0
+
+
+def test_html_embeds_every_png_with_a_caption(report: Path) -> None:
+    page = parse(report)
+    pngs = sorted(report.parent.glob("*.png"))
+    assert len(page.images) == len(pngs)
+    embedded = {base64.b64decode(src.split(",", 1)[1]) for src in page.images}
+    assert all(src.startswith("data:image/png;base64,") for src in page.images)
+    assert embedded == {p.read_bytes() for p in pngs}  # the very files saved beside it
+    assert page.external == []  # opens offline
+    assert len(page.captions) == len(pngs)
+    assert all(len(c.split()) >= 8 for c in page.captions), page.captions
+    # Every figure appears, drawn or with its reason; the phase diagram comes first.
+    assert sorted(page.headings) == sorted(key for key, _, _ in FIGURES)
+    assert page.headings[0] == "03_phase_diagram"
+    assert len(page.skipped) == len(EXPECTED_SKIPS)
+
+
+def test_summary_equals_direct_pandas(study: Path, report: Path) -> None:
+    trials = pd.read_parquet(study / "trials.parquet")
+    spec = yaml.safe_load((study / "spec.yaml").read_text())
+    metric, mode = spec["metric"], spec["mode"]
+    summary = pd.read_csv(report.parent / "summary.csv").set_index("trial_id")
+    grouped = trials.groupby("trial_id")[metric]
+    expected = pd.DataFrame(
+        {
+            "mean": grouped.apply(lambda v: v.mean(skipna=False)),
+            "std": grouped.apply(lambda v: v.std(skipna=False)),
+            "size": grouped.size(),
+        }
+    )
+    got = summary.loc[expected.index]
+    np.testing.assert_allclose(got[f"{metric}_mean"], expected["mean"], rtol=1e-12)
+    np.testing.assert_allclose(got[f"{metric}_sd"], expected["std"], rtol=1e-12)
+    assert (got["replicas"] == expected["size"]).all()
+    counts = pd.crosstab(trials["trial_id"], trials["outcome"])
+    for outcome in counts.columns:
+        assert (got.loc[counts.index, outcome] == counts[outcome]).all(), outcome
+    # Ranked best first by the study metric.
+    assert list(summary["rank"]) == list(range(1, len(summary) + 1))
+    ranked = summary[f"{metric}_mean"].dropna()
+    assert ranked.is_monotonic_increasing if mode == "min" else ranked.is_monotonic_decreasing
+    assert (
+        summary[f"{metric}_mean"].isna().sum()
+        == (  # configurations without a value last
+            summary[f"{metric}_mean"].iloc[len(ranked) :].isna().sum()
+        )
+    )
+
+    by_loss = pd.read_csv(report.parent / "outcomes.csv").set_index("loss")
+    direct = pd.crosstab(trials["loss"], trials["outcome"])
+    for outcome in direct.columns:
+        assert (by_loss.loc[direct.index, outcome] == direct[outcome]).all()
+    assert (by_loss["runs"] == trials.groupby("loss").size().loc[by_loss.index]).all()
+
+
+def test_findings_are_stated_with_the_tables_numbers(study: Path, report: Path) -> None:
+    trials = pd.read_parquet(study / "trials.parquet")
+    text = findings(load_study(study))
+    n = len(trials)
+    for outcome, count in trials["outcome"].value_counts().items():
+        assert f"{outcome} {count}/{n}" in text[0]
+    spec = yaml.safe_load((study / "spec.yaml").read_text())
+    means = trials.groupby("trial_id")[spec["metric"]].mean()
+    best = means.min() if spec["mode"] == "min" else means.max()
+    assert any(f"{best:.3f}" in line for line in text)
+    page = " ".join(parse(report).text)
+    assert all(line in page for line in text)
+    assert (report.parent / "findings.md").read_text().count("\n") == len(text)
+
+
+def test_a_diverged_replica_ranks_its_configuration_last(tmp_path: Path) -> None:
+    folder = write_study(tmp_path, name="div", losses=("hinge",), ratios=(0.5, 1.0), samples=False)
+    index = build_report(folder, fmt="png", progress=None)
+    summary = pd.read_csv(index / "summary.csv")
+    diverged = summary["diverged"] > 0
+    assert diverged.any() and summary.loc[diverged, "js_binned_mean"].isna().all()
+    assert summary["rank"][diverged].min() > summary["rank"][~diverged].max()
+    assert (index / "04_final_heatmaps.png").exists()
+
+
+def test_dominating_d_finding_quotes_the_gradient(tmp_path: Path) -> None:
+    folder = write_study(
+        tmp_path, name="dd", losses=("minimax",), ks=(5,), ratios=(4.0,), samples=False
+    )
+    text = findings(load_study(folder))
+    # Synthetic grad_norm_g falls from ~1 to ~0.01 in every d_dominates run.
+    line = next(line for line in text if line.startswith("minimax ended d_dominates"))
+    assert "2/2 replicas at" not in line  # k and lr ratio are not swept: no cell to name
+    fold = float(line.split("grad_norm_g fell ")[1].split("×")[0])
+    assert 50 < fold < 200
+
+
+def test_no_pyplot_state_touched(tmp_path: Path) -> None:
+    """Figures live on their own Agg canvases: no pyplot figures, the backend untouched."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    folder = write_study(tmp_path, name="quiet", losses=("minimax",), ks=(1,), samples=False)
+    build_report(folder, progress=None)
+    assert plt.get_fignums() == [] and matplotlib.get_backend() == backend
+
+
+def test_not_a_study_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    assert report_command(tmp_path / "empty", None, "html") == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(tmp_path / "empty") in err and "trials.parquet" in err
+    assert not (tmp_path / "empty" / "report").exists()  # nothing half-written
+    assert report_command(tmp_path / "nowhere", None, "html") == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_no_study_under_results_is_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert report_command(None, None, "html") == 2
+    assert "results" in capsys.readouterr().err
+
+
+def test_partial_study_reports_what_exists(tmp_path: Path) -> None:
+    folder = write_study(tmp_path, name="partial", losses=("minimax",), ks=(1, 5), samples=False)
+    index = build_report(folder, progress=None)
+    page = parse(index)
+    body = " ".join(page.text)
+    assert "samples.parquet is missing" in body
+    assert any("samples.parquet is missing" in reason for reason in page.skipped)
+    assert not (index.parent / "07_sample_snapshots.png").exists()
+    assert (index.parent / "03_phase_diagram.png").exists()
+
+
+def test_history_only_study_still_reports(tmp_path: Path) -> None:
+    folder = write_study(tmp_path, name="crashed", losses=("nonsaturating",), ks=(1,))
+    (folder / "trials.parquet").unlink()
+    index = build_report(folder, progress=None)
+    assert "trials.parquet is missing" in index.read_text()
+    summary = pd.read_csv(index.parent / "summary.csv")
+    history = pd.read_parquet(folder / "history.parquet")
+    last = history.sort_values("step").groupby(["trial_id", "replica"]).tail(1)
+    expected = last.groupby("trial_id")["js_binned"].mean()
+    got = summary.set_index("trial_id")["js_binned_mean"].loc[expected.index]
+    np.testing.assert_allclose(got, expected)
+
+
+def test_unfinished_runs_take_their_last_evaluation(tmp_path: Path) -> None:
+    folder = write_study(tmp_path, name="running", losses=("minimax",), ks=(1,))
+    trials = pd.read_parquet(folder / "trials.parquet")
+    trials.loc[0, ["js_binned", "outcome"]] = [np.nan, None]
+    trials.loc[0, "status"] = "RUNNING"
+    trials.to_parquet(folder / "trials.parquet")
+    study = load_study(folder)
+    assert any("1 RUNNING" in note for note in study.notes)
+    history = pd.read_parquet(folder / "history.parquet")
+    run = history[(history.trial_id == trials.trial_id[0]) & (history.replica == 0)]
+    row = study.runs[(study.runs.trial_id == trials.trial_id[0]) & (study.runs.replica == 0)]
+    assert row["js_binned"].item() == run.sort_values("step")["js_binned"].iloc[-1]
+
+
+def test_one_trial_study(tmp_path: Path) -> None:
+    folder = write_study(
+        tmp_path, name="one", losses=("hinge",), ks=(1,), ratios=(1.0,), replicas=1
+    )
+    index = build_report(folder, progress=None)
+    assert (index.parent / "03_phase_diagram.png").exists()
+    assert (index.parent / "01_js_trajectories.png").exists()
+    assert len(pd.read_csv(index.parent / "summary.csv")) == 1
+
+
+def test_critic_loss_never_shown_as_probability(tmp_path: Path) -> None:
+    folder = write_study(
+        tmp_path, name="critic", losses=("wasserstein",), ks=(1, 5), ratios=(1.0,), samples=False
+    )
+    index = build_report(folder, out=tmp_path / "out", progress=None)
+    assert index == tmp_path / "out" / "index.html"
+    page = parse(index)
+    d_caption = next(c for c in page.captions if "discriminator output" in c)
+    assert "critic_real − critic_fake" in d_caption
+    assert "js_d" not in " ".join(findings(load_study(folder)))  # NaN, not a made-up number
+
+
+def test_png_format_and_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    study = write_study(tmp_path, name="small", losses=("minimax",), ks=(1,), samples=False)
+    out = tmp_path / "png"
+    assert build_report(study, out=out, fmt="png", progress=None) == out
+    assert not (out / "index.html").exists() and (out / "03_phase_diagram.png").exists()
+    assert report_command(study, tmp_path / "html", "html") == 0
+    assert capsys.readouterr().out.strip().endswith(str(tmp_path / "html" / "index.html"))
+
+
+def test_default_is_the_latest_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = write_study(tmp_path / "results", name="old", losses=("minimax",), ks=(1,), samples=False)
+    new = write_study(tmp_path / "results", name="new", losses=("minimax",), ks=(1,), samples=False)
+    for path in old.iterdir():
+        os.utime(path, (1e9, 1e9))  # make "old" older whatever the file system's resolution
+    monkeypatch.chdir(tmp_path)
+    messages: list[str] = []
+    index = build_report(None, progress=messages.append)
+    assert index.resolve() == (new / "report" / "index.html").resolve()
+    assert len(messages) >= len(FIGURES)  # a progress line per figure
+
+
+def test_copied_study_is_self_contained(report: Path, tmp_path: Path) -> None:
+    shutil.copy(report, tmp_path / "index.html")  # the page alone, away from its PNGs
+    page = parse(tmp_path / "index.html")
+    assert page.images and page.external == []
+
+
+def test_majority_tie_goes_to_the_worse_outcome() -> None:
+    assert _majority(pd.Series(["converged", "d_dominates"])) == ("d_dominates", 1, 2)
+    assert _majority(pd.Series(["converged", "converged", "diverged"])) == ("converged", 2, 3)
+
+
+def test_mixture_density_is_normalised() -> None:
+    """The contour density integrates to 1 and peaks at 1/(2πσ²n) on a mode (theory)."""
+    angle = 2 * np.pi * np.arange(8) / 8
+    modes = 2 * np.stack([np.cos(angle), np.sin(angle)], 1)
+    std = 0.1
+    grid = np.linspace(-3, 3, 601)
+    xx, yy = np.meshgrid(grid, grid)
+    density = np.exp(mixture_log_density(np.stack([xx, yy], -1), modes, std))
+    cell = (grid[1] - grid[0]) ** 2
+    assert density.sum() * cell == pytest.approx(1.0, abs=1e-6)
+    peak = np.exp(mixture_log_density(modes[:1], modes, std))[0]
+    assert peak == pytest.approx(1 / (2 * math.pi * std**2 * 8), rel=1e-9)

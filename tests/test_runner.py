@@ -1,0 +1,274 @@
+"""End-to-end studies on an embedded local Ray (slow: each starts Ray)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from ganstudy.cli import main
+from ganstudy.results import load_results
+from ganstudy.spec import load_spec, spec_from_dict
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "studies" / "smoke.yaml"
+
+
+def tiny_study(name: str, **changes) -> dict:
+    """A small study dict: ring8, tiny models, cheap metrics."""
+    study = {
+        "name": name,
+        "target": "ring8",
+        "steps": 200,
+        "eval_every": 100,
+        "replicas": 2,
+        "seed": 0,
+        "metric": "js_binned",
+        "mode": "min",
+        "resources": {"cpu": 1, "gpu": 0},
+        "search": {"algorithm": "grid"},
+        "params": {
+            "loss": {"grid": ["minimax", "hinge"]},
+            "d_width": 16,
+            "g_width": 16,
+            "eval_samples": 2000,
+            "eval_batch": 256,
+            "probe_steps": 10,
+        },
+    }
+    study.update(changes)
+    return study
+
+
+def write_study(tmp_path: Path, study: dict) -> Path:
+    path = tmp_path / f"{study['name']}.yaml"
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("smoke") / "smoke"
+    assert main(["run", str(SMOKE), "--results", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_smoke_tables_are_complete_and_exact(smoke: Path):
+    spec = load_spec(SMOKE)
+    study = load_results(smoke)
+    trials, history, samples = study.trials, study.history, study.samples
+    replicas, steps, every = spec.fixed["replicas"], spec.fixed["steps"], spec.fixed["eval_every"]
+    evals = steps // every + 1  # step 0 included
+    assert len(trials) == spec.num_trials() * replicas
+    assert len(history) == spec.num_trials() * replicas * evals
+    assert not history.duplicated(["trial_id", "replica", "step"]).any()
+    assert sorted(history["step"].unique()) == list(range(0, steps + 1, every))
+    # Every parameter is its own column under its YAML name, swept ones take each value.
+    for key in ("loss", "k", "lr_d", "lr_g", "d_width", "g_width", "target", "steps"):
+        assert key in trials.columns
+    assert set(trials["loss"]) == {"minimax", "nonsaturating"} and set(trials["k"]) == {1, 2}
+    assert (trials["status"] == "TERMINATED").all() and (trials["steps_done"] == steps).all()
+    assert set(trials["seed"]) == {0, 1}  # replica r trains with seed + r
+    # Final metrics in trials equal the last history row of each (trial, replica).
+    last = history[history["step"] == steps].set_index(["trial_id", "replica"])
+    final = trials.set_index(["trial_id", "replica"]).loc[last.index]
+    pd.testing.assert_series_equal(final["js_binned"], last["js_binned"], check_names=False)
+    assert set(trials["outcome"]) <= {
+        "converged",
+        "mode_collapse",
+        "d_dominates",
+        "oscillating",
+        "diverged",
+    }
+    # Samples: 2-D points for each (trial, replica, eval step).
+    assert {"x0", "x1"} <= set(samples.columns)
+    assert samples.groupby(["trial_id", "replica", "step"]).ngroups == len(history)
+    # The resolved spec and the environment are saved beside the tables.
+    assert load_spec(smoke / "spec.yaml") == spec
+    env = json.loads((smoke / "environment.json").read_text())
+    assert env["nodes"] == 1 and env["device"] == "cpu"
+
+
+def test_existing_study_folder_is_not_overwritten(smoke: Path, capsys):
+    before = (smoke / "history.parquet").stat().st_mtime_ns
+    assert main(["run", str(SMOKE), "--results", str(smoke), "--quiet"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (smoke / "history.parquet").stat().st_mtime_ns == before
+
+
+def test_resume_without_state_is_refused(tmp_path, capsys):
+    assert main(["run", str(SMOKE), "--results", str(tmp_path / "none"), "--resume"]) == 2
+    assert "no resumable" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
+def test_bad_study_writes_nothing(tmp_path, capsys):
+    path = write_study(
+        tmp_path, tiny_study("bad", metric="js_d", params={"loss": {"grid": ["hinge"]}})
+    )
+    assert main(["run", str(path), "--results", str(tmp_path / "out")]) == 2
+    assert "js_d" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_embedded_ray_listens_on_loopback_only():
+    import psutil
+    import ray
+
+    from ganstudy.runner import _start_ray
+
+    assert _start_ray(None, None)
+    try:
+        me = psutil.Process()
+        processes = [me, *me.children(recursive=True)]
+        addresses = set()
+        for process in processes:
+            try:
+                addresses |= {c.laddr.ip for c in process.net_connections(kind="inet")}
+            except psutil.NoSuchProcess:
+                continue
+        assert addresses, "found no Ray sockets to check"
+        assert addresses <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, addresses
+    finally:
+        ray.shutdown()
+
+
+def test_optuna_search_is_stored_in_sqlite(tmp_path):
+    study = tiny_study(
+        "tpe",
+        search={"algorithm": "optuna", "num_samples": 3},
+        params={
+            "loss": {"choice": ["minimax", "nonsaturating"]},
+            "lr_d": {"loguniform": [1e-4, 1e-2]},
+            "d_width": 16,
+            "g_width": 16,
+            "eval_samples": 2000,
+            "eval_batch": 256,
+            "probe_steps": 10,
+        },
+    )
+    out = tmp_path / "tpe"
+    assert main(["run", str(write_study(tmp_path, study)), "--results", str(out), "--quiet"]) == 0
+    loaded = optuna.load_study(study_name="tpe", storage=f"sqlite:///{out / 'optuna.db'}")
+    complete = [t for t in loaded.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 3
+    trials = load_results(out).trials
+    # Optuna's best value is the study metric of one of our trials (the mean over replicas).
+    means = trials.groupby("trial_id")["js_binned"].mean()
+    assert min(abs(means - loaded.best_value)) < 1e-9
+    assert sorted(t.params["lr_d"] for t in complete) == pytest.approx(
+        sorted(trials.groupby("trial_id")["lr_d"].first())
+    )
+
+
+def test_pbt_learning_rates_reach_the_optimizers(tmp_path):
+    from ray import tune
+
+    from ganstudy.runner import EXPERIMENT, STATE_FILE, train_trial
+
+    study = tiny_study(
+        "pbt",
+        steps=600,
+        search={"algorithm": "random", "num_samples": 4},
+        scheduler={"name": "pbt", "perturbation_interval": 100, "mutable": ["lr_d", "lr_g"]},
+        params={
+            "loss": "nonsaturating",
+            "lr_d": {"loguniform": [1e-4, 1e-2]},
+            "lr_g": {"loguniform": [1e-4, 1e-2]},
+            "d_width": 16,
+            "g_width": 16,
+            "eval_samples": 2000,
+            "eval_batch": 256,
+            "probe_steps": 10,
+        },
+    )
+    out = tmp_path / "pbt"
+    assert main(["run", str(write_study(tmp_path, study)), "--results", str(out), "--quiet"]) == 0
+    grid = tune.Tuner.restore(str(out / EXPERIMENT), trainable=train_trial).get_results()
+    perturbed = 0
+    for result in grid:
+        with result.checkpoint.as_directory() as folder:
+            state = torch.load(Path(folder) / STATE_FILE, weights_only=True)["trainer"]
+        # The optimizers of the final checkpoint use the trial's final (perturbed) config.
+        assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(result.config["lr_d"])
+        assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(result.config["lr_g"])
+        assert state["config"]["lr_d"] == pytest.approx(result.config["lr_d"])
+        first = json.loads((Path(result.path) / "params.json").read_text())
+        perturbed += first["lr_d"] != result.config["lr_d"]
+    assert perturbed >= 1, "PBT never changed a learning rate; the test shows nothing"
+
+
+def _finished_trials(experiment: Path, steps: int) -> set[str]:
+    """Trials whose last reported result is the final step (read from Ray's own logs)."""
+    done = set()
+    for result_file in experiment.glob("trial_*/result.json"):
+        lines = result_file.read_text().splitlines()
+        try:
+            if lines and json.loads(lines[-1])["step"] == steps:
+                done.add(result_file.parent.name)
+        except (ValueError, KeyError):  # a line being written
+            continue
+    return done
+
+
+def test_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path):
+    steps = 3000
+    study = tiny_study("resume", steps=steps, eval_every=100, max_concurrent=1)
+    path = write_study(tmp_path, study)
+    out = tmp_path / "resume"
+    command = [
+        sys.executable,
+        "-m",
+        "ganstudy.cli",
+        "run",
+        str(path),
+        "--results",
+        str(out),
+        "--quiet",
+    ]
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not _finished_trials(out / "ray", steps) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _finished_trials(out / "ray", steps), "no trial finished in time"
+        driver.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves its state and stops
+        output, _ = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, output
+    assert "--resume" in output
+    finished = _finished_trials(out / "ray", steps)
+    assert len(finished) < 2, "the study finished before the interrupt; nothing to resume"
+    stamps = {p: p.stat().st_mtime_ns for name in finished for p in (out / "ray" / name).rglob("*")}
+
+    assert main(["run", str(path), "--results", str(out), "--resume", "--quiet"]) == 0
+    # Finished trials were not run again: none of their files changed.
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    history = load_results(out).history
+    assert not history.duplicated(["trial_id", "replica", "step"]).any()
+    assert len(history) == 2 * 2 * (steps // 100 + 1)
+    assert (load_results(out).trials["status"] == "TERMINATED").all()
+    # The interrupted trial continued from its checkpoint: Ray's own log of every trial
+    # shows step 0 once (a restart from scratch would report it again).
+    for result_file in (out / "ray").glob("trial_*/result.json"):
+        steps_logged = [json.loads(line)["step"] for line in result_file.read_text().splitlines()]
+        assert steps_logged.count(0) == 1, result_file
+
+
+def test_spec_from_dict_round_trips_through_yaml(tmp_path):
+    spec = spec_from_dict(tiny_study("rt"))
+    assert spec_from_dict(yaml.safe_load(spec.to_yaml())) == spec
+    assert os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0") == "0"
