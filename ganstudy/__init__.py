@@ -1,5 +1,27 @@
-"""ganstudy: hyperparameter studies of GAN training dynamics (PyTorch + Ray Tune)."""
+"""ganstudy: hyperparameter studies of GAN training dynamics (PyTorch + Ray Tune).
+
+    import ganstudy
+    folder = ganstudy.run_study("studies/smoke.yaml")     # Ray Tune, embedded local Ray
+    tables = ganstudy.load_results(folder)                 # .trials .history .samples
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from ganstudy.config import TrialConfig
 
-__all__ = ["TrialConfig"]
+__all__ = ["TrialConfig", "load_results", "run_study"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `import ganstudy` must not start importing Ray (seconds) for a TrialConfig.
+    if name == "run_study":
+        from ganstudy.runner import run_study
+
+        return run_study
+    if name == "load_results":
+        from ganstudy.results import load_results
+
+        return load_results
+    raise AttributeError(f"module 'ganstudy' has no attribute {name!r}")
