@@ -215,6 +215,18 @@ class Trainer:
         for group in self.opt_g.param_groups:
             group["lr"] = lr_g
 
+    def _apply_optimizer_settings(self) -> None:
+        """Write this config's lr, betas / momentum into the param groups (an optimizer's
+        load_state_dict restores the checkpoint's, which would undo a PBT mutation)."""
+        c = self.config
+        self.set_learning_rates(c.lr_d, c.lr_g)
+        for optimizer in (self.opt_d, self.opt_g):
+            for group in optimizer.param_groups:
+                if c.optimizer == "adam":
+                    group["betas"] = (c.beta1, c.beta2)
+                else:
+                    group["momentum"] = c.momentum
+
     def _reset_window(self) -> None:
         zeros = torch.zeros(self.config.replicas, device=self.device, dtype=self.dtype)
         self._loss_sum_d, self._loss_sum_g = zeros.clone(), zeros.clone()
@@ -327,15 +339,16 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state_dict. The learning rates stay this trainer's config's, so a PBT
-        clone restored from another trial's checkpoint trains with its own perturbed rates."""
+        """Restore a state_dict. The optimizer settings (learning rates, betas, momentum) stay
+        this trainer's config's, so a PBT clone restored from another trial's checkpoint
+        trains with its own perturbed values."""
         self.step = state["step"]
         self.d_updates = state["d_updates"]
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        self.set_learning_rates(self.config.lr_d, self.config.lr_g)
+        self._apply_optimizer_settings()
         self.streams.load_state_dict(state["streams"])
         window = state["window"]
         self._loss_sum_d = window["loss_sum_d"].to(self.device)

@@ -1,0 +1,448 @@
+"""Metrics against theory: the three JS estimates on distributions whose JS is known by
+numerical integration, mode coverage on hand-built sample sets, and the outcome labels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ganstudy import metrics
+from ganstudy.targets import make_target
+
+LOG2 = math.log(2)
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def normal_logpdf(x, mean: float, std: float):
+    """log N(x; mean, std²) for numpy arrays or torch tensors."""
+    return -0.5 * ((x - mean) / std) ** 2 - math.log(std * math.sqrt(2 * math.pi))
+
+
+def true_js(log_p, log_q, lo: float, hi: float, points: int = 400_001) -> float:
+    """JS(p || q) in nats by the trapezoid rule on a fine 1-D grid (numpy only)."""
+    x = np.linspace(lo, hi, points)
+    p, q = np.exp(log_p(x)), np.exp(log_q(x))
+    m = 0.5 * (p + q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        integrand = 0.5 * np.where(p > 0, p * np.log(p / m), 0.0)
+        integrand += 0.5 * np.where(q > 0, q * np.log(q / m), 0.0)
+    return float(np.trapezoid(integrand, x))
+
+
+def gaussian(mean: float, std: float, n: int, seed: int) -> torch.Tensor:
+    return mean + std * torch.randn(1, n, 1, generator=gen(seed), dtype=torch.float64)
+
+
+def test_true_js_reference_is_right():
+    """The integrator itself: JS of identical laws is 0, of far-apart ones log 2, and for
+    N(0,1) vs N(1,1) it agrees with a Monte Carlo estimate on a million points each."""
+    same = true_js(lambda x: normal_logpdf(x, 0, 1), lambda x: normal_logpdf(x, 0, 1), -20, 20)
+    assert same == pytest.approx(0.0, abs=1e-12)
+    far = true_js(lambda x: normal_logpdf(x, 0, 1), lambda x: normal_logpdf(x, 40, 1), -20, 60)
+    assert far == pytest.approx(LOG2, abs=1e-9)
+    js = true_js(lambda x: normal_logpdf(x, 0, 1), lambda x: normal_logpdf(x, 1, 1), -20, 20)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(0, 1, 1_000_000), rng.normal(1, 1, 1_000_000)
+    # log q/p = x - 1/2, so log(p/m) = log 2 - log(1 + e^(x - 1/2)) and symmetrically for q.
+    mc = 0.5 * np.mean(LOG2 - np.log1p(np.exp(x - 0.5)))
+    mc += 0.5 * np.mean(LOG2 - np.log1p(np.exp(0.5 - y)))
+    assert js == pytest.approx(mc, abs=2e-3)
+
+
+# (name, log p_data, sampler of p_data, log p_g, sampler of p_g, integration range)
+MIX = make_target("mixture1d")
+JS_CASES = {
+    "N(0,1) vs N(1,1.5)": (
+        lambda x: normal_logpdf(x, 0.0, 1.0),
+        lambda n, s: gaussian(0.0, 1.0, n, s),
+        lambda x: normal_logpdf(x, 1.0, 1.5),
+        lambda n, s: gaussian(1.0, 1.5, n, s),
+    ),
+    "N(0,1) vs N(2,1)": (
+        lambda x: normal_logpdf(x, 0.0, 1.0),
+        lambda n, s: gaussian(0.0, 1.0, n, s),
+        lambda x: normal_logpdf(x, 2.0, 1.0),
+        lambda n, s: gaussian(2.0, 1.0, n, s),
+    ),
+    "mixture1d vs N(0,2)": (
+        # log_prob takes points (..., 1) and drops the point axis; keep shapes like the others.
+        lambda x: (
+            MIX.log_prob(torch.as_tensor(x)[..., None]).numpy()
+            if isinstance(x, np.ndarray)
+            else MIX.log_prob(x)[..., None]
+        ),
+        lambda n, s: MIX.sample(n, gen(s))[None],
+        lambda x: normal_logpdf(x, 0.0, 2.0),
+        lambda n, s: gaussian(0.0, 2.0, n, s),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(JS_CASES))
+def test_js_d_with_optimal_discriminator_matches_true_js(case):
+    """With the analytic D* (logit = log p_data - log p_g), (V(D*,G) + log 4)/2 = JS."""
+    log_p, sample_p, log_q, sample_q = JS_CASES[case]
+    reference = true_js(log_p, log_q, -30, 30)
+    n = 200_000
+    real, fake = sample_p(n, 1), sample_q(n, 2)  # (1, n, 1)
+
+    def logit(x):
+        return (log_p(x) - log_q(x))[..., 0]  # (1, n)
+
+    estimate = float(metrics.js_from_logits(logit(real), logit(fake))[0])
+    assert estimate == pytest.approx(reference, rel=0.01)
+
+    # Any other D gives a lower bound (up to Monte Carlo noise): too timid, too bold, biased.
+    for worse in (
+        lambda x: 0.5 * logit(x),
+        lambda x: 2.0 * logit(x),
+        lambda x: logit(x) + 1.0,
+    ):
+        assert float(metrics.js_from_logits(worse(real), worse(fake))[0]) < reference - 0.003
+
+
+def test_js_from_logits_of_indifferent_d_is_zero():
+    """D = 1/2 everywhere (the global optimum's D*) gives V = -log 4: JS estimate 0."""
+    zeros = torch.zeros(3, 10, dtype=torch.float64)
+    assert torch.equal(metrics.js_from_logits(zeros, zeros), torch.zeros(3, dtype=torch.float64))
+
+
+def numpy_js(p: np.ndarray, q: np.ndarray) -> float:
+    m = 0.5 * (p + q)
+    kl = lambda a, b: sum(ai * math.log(ai / bi) for ai, bi in zip(a, b, strict=True) if ai > 0)  # noqa: E731
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+def test_js_from_masses_against_numpy_formula():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(12), size=4)
+    q = rng.dirichlet(np.ones(12), size=4)
+    p[:, :3] = 0  # empty cells on one side, on both sides
+    q[:, 2:5] = 0
+    p /= p.sum(1, keepdims=True)
+    q /= q.sum(1, keepdims=True)
+    got = metrics.js_from_masses(torch.from_numpy(p), torch.from_numpy(q)).numpy()
+    expected = [numpy_js(p[r], q[r]) for r in range(4)]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    swapped = metrics.js_from_masses(torch.from_numpy(q), torch.from_numpy(p)).numpy()
+    np.testing.assert_allclose(swapped, got, rtol=1e-12)
+    same = metrics.js_from_masses(torch.from_numpy(p), torch.from_numpy(p))
+    assert torch.all(same.abs() < 1e-15)
+    disjoint = metrics.js_from_masses(
+        torch.tensor([0.5, 0.5, 0.0, 0.0]), torch.tensor([0.0, 0.0, 0.25, 0.75])
+    )
+    assert float(disjoint) == pytest.approx(LOG2, rel=1e-7)
+
+
+def test_histogram_counts_per_replica_and_outside():
+    binning = make_target("gaussian1d").binning()
+    lo, hi = float(binning.edges[0][0]), float(binning.edges[0][-1])
+    points = torch.tensor(
+        [[[lo], [lo], [hi - 1e-9], [hi + 1.0]], [[lo - 1.0], [4.0], [4.0], [4.0]]],
+        dtype=torch.float64,
+    )
+    hist = metrics.histogram(points, binning)
+    n = binning.n_cells
+    assert hist.shape == (2, n + 1)
+    torch.testing.assert_close(hist.sum(-1), torch.ones(2, dtype=torch.float64))
+    assert float(hist[0, 0]) == 0.5 and float(hist[0, n - 1]) == 0.25
+    assert float(hist[0, n]) == 0.25  # beyond the last edge: outside
+    assert float(hist[1, n]) == 0.25
+    cell_of_4 = int(binning.index(torch.tensor([[4.0]], dtype=torch.float64))[0])
+    assert float(hist[1, cell_of_4]) == 0.75
+
+
+@pytest.mark.parametrize("name", ["gaussian1d", "mixture1d", "ring8", "grid25"])
+def test_js_binned_of_target_against_itself_is_small(name):
+    target = make_target(name)
+    binning = target.binning()
+    samples = target.sample(400_000, gen(11))[None]
+    js = float(metrics.js_binned(samples, binning, target.bin_masses(binning))[0])
+    assert 0 <= js < 0.01
+
+
+def test_js_binned_of_curves_against_itself_is_small():
+    target = make_target("curves")
+    binning = target.binning()
+    points = metrics.coverage_points(target.sample(200_000, gen(3))[None], target)
+    js = float(metrics.js_binned(points, binning, target.bin_masses(binning))[0])
+    assert 0 <= js < 0.01
+
+
+@pytest.mark.parametrize("name", ["gaussian1d", "ring8"])
+def test_js_binned_of_disjoint_distributions_is_log2(name):
+    target = make_target(name)
+    binning = target.binning()
+    masses = target.bin_masses(binning)
+    far = 1000.0 + target.sample(50_000, gen(0))[None]  # outside the box entirely
+    # Inside the box but where p_data has no mass: the gap below the 1-D mode (4.8 stds
+    # away), the centre of the ring (100 stds from every mode).
+    centre = -2.0 if name == "gaussian1d" else 0.0
+    inside = centre + 0.1 * torch.randn(1, 50_000, target.dim, generator=gen(1)).double()
+    for points in (far, inside):
+        js = float(metrics.js_binned(points, binning, masses)[0])
+        assert js == pytest.approx(LOG2, abs=0.01)
+
+
+def test_js_binned_matches_true_js_of_two_gaussians():
+    """gaussian1d = N(4, 1.25²) against samples of N(5, 1.25²): the binned JS (20 cells per
+    std) is the integrated JS to a few thousandths (binning loses little, plug-in bias is
+    ~cells/(8N))."""
+    target = make_target("gaussian1d")
+    binning = target.binning()
+    reference = true_js(
+        lambda x: normal_logpdf(x, 4.0, 1.25), lambda x: normal_logpdf(x, 5.0, 1.25), -30, 40
+    )
+    samples = gaussian(5.0, 1.25, 400_000, 5)
+    js = float(metrics.js_binned(samples, binning, target.bin_masses(binning))[0])
+    assert js == pytest.approx(reference, abs=0.003)
+
+
+def _probe(real_mean, real_std, fake_mean, fake_std, n=2000, steps=200, seed=0):
+    """js_probe on n train + n held-out points per class."""
+    real = gaussian(real_mean, real_std, 2 * n, seed)
+    fake = gaussian(fake_mean, fake_std, 2 * n, seed + 1)
+    return metrics.js_probe(real[:, :n], fake[:, :n], real[:, n:], fake[:, n:], steps)
+
+
+def test_js_probe_is_close_to_true_js_when_easily_separable():
+    reference = true_js(lambda x: normal_logpdf(x, 0, 1), lambda x: normal_logpdf(x, 6, 1), -30, 30)
+    probe = float(_probe(0.0, 1.0, 6.0, 1.0)[0])
+    assert abs(probe - reference) < 0.05
+    assert probe <= reference + 0.01  # a lower bound up to held-out sampling noise
+
+
+def test_js_probe_is_a_lower_bound_for_overlapping_distributions():
+    reference = true_js(
+        lambda x: normal_logpdf(x, 0, 1), lambda x: normal_logpdf(x, 1, 1.5), -30, 30
+    )
+    probe = float(_probe(0.0, 1.0, 1.0, 1.5)[0])
+    # Held-out CE over 2·2000 points has a standard error of about 0.01 nats.
+    assert probe <= reference + 0.02
+    assert probe > 0.5 * reference  # and it is informative, not trivially 0
+
+
+def test_js_probe_of_identical_distributions_is_near_zero():
+    assert float(_probe(0.0, 1.0, 0.0, 1.0)[0]) < 0.02
+
+
+def test_js_probe_replicas_are_independent():
+    """Probes of a replica batch equal probes run one replica at a time."""
+    n = 500
+    real = torch.cat([gaussian(0, 1, 2 * n, 1), gaussian(3, 1, 2 * n, 2)])
+    fake = torch.cat([gaussian(1, 1.5, 2 * n, 3), gaussian(3, 1, 2 * n, 4)])
+    args = lambda r, f: (r[:, :n], f[:, :n], r[:, n:], f[:, n:], 50)  # noqa: E731
+    together = metrics.js_probe(*args(real, fake))
+    for r in range(2):
+        alone = metrics.js_probe(*args(real[r : r + 1], fake[r : r + 1]))
+        torch.testing.assert_close(together[r : r + 1], alone, rtol=0, atol=1e-12)
+
+
+def test_discriminator_outputs_probability_and_critic():
+    real = torch.tensor([[0.0, 2.0]], dtype=torch.float64)
+    fake = torch.tensor([[-1.0, 1.0]], dtype=torch.float64)
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    stats = metrics.discriminator_outputs(real, fake, probability=True)
+    assert float(stats["d_real"][0]) == pytest.approx((sig(0) + sig(2)) / 2)
+    assert float(stats["d_fake"][0]) == pytest.approx((sig(-1) + sig(1)) / 2)
+    assert float(stats["d_real_std"][0]) == pytest.approx(abs(sig(2) - sig(0)) / math.sqrt(2))
+    assert float(stats["critic_real"][0]) == 1.0 and float(stats["critic_fake"][0]) == 0.0
+    value = (math.log(sig(0)) + math.log(sig(2))) / 2 + (
+        math.log(1 - sig(-1)) + math.log(1 - sig(1))
+    ) / 2
+    assert float(stats["js_d"][0]) == pytest.approx(max(0.0, (value + math.log(4)) / 2))
+    critic = metrics.discriminator_outputs(real, fake, probability=False)
+    for name in ("d_real", "d_fake", "d_real_std", "d_fake_std", "js_d"):
+        assert math.isnan(float(critic[name][0])), name
+    assert float(critic["critic_real"][0]) == 1.0
+
+
+# ----------------------------------------------------------------------------- coverage
+RING = make_target("ring8")
+
+
+def coverage(points: torch.Tensor, target=RING, **kwargs) -> dict[str, float]:
+    return {
+        k: float(v[0]) for k, v in metrics.mode_coverage(points[None], target, **kwargs).items()
+    }
+
+
+def test_coverage_all_modes():
+    points = RING.modes.repeat(10, 1)  # 10 samples at each of the 8 modes
+    stats = coverage(points)
+    assert stats == {"modes_captured": 8.0, "high_quality_frac": 1.0, "mode_kl": 0.0}
+
+
+def test_coverage_one_mode():
+    stats = coverage(RING.modes[3].repeat(80, 1))
+    assert stats["modes_captured"] == 1.0
+    assert stats["high_quality_frac"] == 1.0
+    assert stats["mode_kl"] == pytest.approx(math.log(8))
+
+
+def test_coverage_off_mode_noise():
+    angles = torch.rand(500, generator=gen(0), dtype=torch.float64) * 2 * math.pi
+    points = torch.stack([angles.cos(), angles.sin()], 1)  # radius 1: 50 stds from any mode
+    stats = coverage(points)
+    assert stats["modes_captured"] == 0.0
+    assert stats["high_quality_frac"] == 0.0
+    assert math.isnan(stats["mode_kl"])
+
+
+def test_coverage_quality_radius_and_min_count():
+    std = RING.std
+    inside = RING.modes[0] + torch.tensor([2.9 * std, 0.0], dtype=torch.float64)
+    outside = RING.modes[1] + torch.tensor([0.0, 3.1 * std], dtype=torch.float64)
+    stats = coverage(torch.stack([inside, outside]))
+    assert stats["modes_captured"] == 1.0 and stats["high_quality_frac"] == 0.5
+    assert coverage(torch.stack([outside]), quality_sigmas=3.2)["modes_captured"] == 1.0
+    # Two samples on each of modes 0..3: captured with min_count 2, not with 3.
+    points = RING.modes[:4].repeat(2, 1)
+    assert coverage(points, min_count=2)["modes_captured"] == 4.0
+    assert coverage(points, min_count=3)["modes_captured"] == 0.0
+
+
+def test_coverage_kl_against_formula():
+    counts = [5, 3, 2, 0, 0, 0, 0, 0]
+    points = torch.cat([RING.modes[i].repeat(c, 1) for i, c in enumerate(counts) if c])
+    freq = np.array(counts) / sum(counts)
+    expected = sum(f * math.log(f * 8) for f in freq if f > 0)
+    assert coverage(points)["mode_kl"] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(("name", "chance"), [("ring8", 1 - math.exp(-4.5)), ("gaussian1d", None)])
+def test_coverage_of_real_samples_matches_gaussian_theory(name, chance):
+    """Real samples: every mode captured, and the high-quality fraction is the probability
+    of a Gaussian sample within 3 stds: 1 - exp(-9/2) in 2-D (a chi with 2 dof), erf(3/√2)
+    in 1-D."""
+    target = make_target(name)
+    chance = chance if chance is not None else math.erf(3 / math.sqrt(2))
+    n = 20_000
+    stats = coverage(target.sample(n, gen(2)), target)
+    assert stats["modes_captured"] == target.n_modes
+    assert stats["high_quality_frac"] == pytest.approx(chance, abs=4 * math.sqrt(0.011 / n))
+    assert stats["mode_kl"] < 0.01
+
+
+def test_coverage_of_curves():
+    curves = make_target("curves")
+    real = curves.sample(2500, gen(0))
+    stats = coverage(real, curves)
+    assert stats["modes_captured"] == 10.0 and stats["high_quality_frac"] == 1.0
+    assert stats["mode_kl"] < 0.01
+    basis = curves.x**2 + 1
+    one_a = (1.05 * basis - 1).repeat(50, 1)  # every curve in the first a-bin
+    stats = coverage(one_a, curves)
+    assert stats["modes_captured"] == 1.0 and stats["mode_kl"] == pytest.approx(math.log(10))
+    outside_family = 2.5 * basis - 1  # a fits exactly but lies outside [1, 2]
+    wiggly = 1.5 * basis - 1 + 0.2 * torch.sin(3 * curves.x)  # rms residual 0.2·0.7 > 0.05
+    stats = coverage(torch.stack([outside_family, wiggly]), curves)
+    assert stats["modes_captured"] == 0.0 and stats["high_quality_frac"] == 0.0
+    assert math.isnan(stats["mode_kl"])
+
+
+def test_coverage_points_of_curves_are_fitted_a():
+    curves = make_target("curves")
+    a = torch.tensor([1.2, 1.7], dtype=torch.float64)
+    y = (a[:, None] * (curves.x**2 + 1) - 1)[None]
+    torch.testing.assert_close(metrics.coverage_points(y, curves), a[None, :, None])
+
+
+# ------------------------------------------------------------------------------ outcome
+def row(**overrides) -> dict[str, float]:
+    """A healthy eval row of a probability loss on ring8; override what a case needs."""
+    base = {
+        "critic_real": 0.1,
+        "critic_fake": -0.1,
+        "d_real": 0.52,
+        "d_fake": 0.48,
+        "js_probe": 0.02,
+        "js_binned": 0.05,
+        "grad_norm_g": 0.5,
+        "modes_captured": 8.0,
+    }
+    return base | overrides
+
+
+def history(n: int = 9, **overrides) -> list[dict[str, float]]:
+    rows = [row(grad_norm_g=math.nan, js_binned=0.69)]  # step 0: no gradient yet
+    return rows + [row(**overrides) for _ in range(n - 1)]
+
+
+def test_outcome_converged():
+    assert metrics.classify_outcome(history(), 8) == "converged"
+
+
+def test_outcome_diverged():
+    rows = history()
+    rows[-1] = {key: math.nan for key in rows[-1]}
+    assert metrics.classify_outcome(rows, 8) == "diverged"
+    rows[-1] = row(critic_real=math.inf)
+    assert metrics.classify_outcome(rows, 8) == "diverged"
+
+
+def test_outcome_d_dominates_with_vanishing_generator_gradient():
+    rows = history()
+    rows[3]["grad_norm_g"] = 2.0  # the peak
+    # D wins (gap 0.9 >= 0.6) and G's gradient fell to 1% of its peak; modes lost too,
+    # but the vanishing gradient is the cause and takes precedence.
+    rows[-1] = row(d_real=0.95, d_fake=0.05, grad_norm_g=0.02, modes_captured=2.0)
+    assert metrics.classify_outcome(rows, 8) == "d_dominates"
+
+
+def test_outcome_d_dominates_for_critic_losses_via_probe():
+    nan_d = {"d_real": math.nan, "d_fake": math.nan}
+    rows = history(**nan_d)
+    rows[-1] = row(js_probe=0.6, grad_norm_g=0.01, **nan_d)
+    assert metrics.classify_outcome(rows, 8) == "d_dominates"
+
+
+def test_outcome_mode_collapse():
+    rows = history(modes_captured=3.0)
+    assert metrics.classify_outcome(rows, 8) == "mode_collapse"
+    # One-mode targets cannot collapse onto fewer modes.
+    assert metrics.classify_outcome(history(modes_captured=1.0), 1) == "converged"
+
+
+def test_outcome_oscillating():
+    rows = history(12)
+    for i, value in zip(range(8, 12), [0.05, 0.4, 0.06, 0.35], strict=True):
+        rows[i]["js_binned"] = value
+    assert metrics.classify_outcome(rows, 8) == "oscillating"
+    # A swing before the last third does not count.
+    rows = history(12)
+    rows[2]["js_binned"] = 0.5
+    assert metrics.classify_outcome(rows, 8) == "converged"
+
+
+def test_outcome_d_dominates_when_stable_but_far():
+    """All modes, no oscillation, gradient alive, but p_g still far from p_data (JS above
+    converged_js): the generator is not winning."""
+    far = metrics.OUTCOME_THRESHOLDS["converged_js"] + 0.1
+    rows = history(js_binned=far, d_real=0.8, d_fake=0.3)
+    assert metrics.classify_outcome(rows, 8) == "d_dominates"
+    at_threshold = history(js_binned=metrics.OUTCOME_THRESHOLDS["converged_js"])
+    assert metrics.classify_outcome(at_threshold, 8) == "converged"
+
+
+def test_outcome_uses_js_probe_where_js_binned_is_undefined():
+    rows = history(js_binned=math.nan, js_probe=0.05)
+    assert metrics.classify_outcome(rows, 8) == "converged"
+    rows = history(js_binned=math.nan, js_probe=0.5)
+    assert metrics.classify_outcome(rows, 8) == "d_dominates"
+
+
+def test_outcome_labels_are_the_documented_set():
+    assert set(metrics.OUTCOMES) == {
+        "converged",
+        "mode_collapse",
+        "d_dominates",
+        "oscillating",
+        "diverged",
+    }
