@@ -29,6 +29,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import seaborn as sns
+import torch
 import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
@@ -38,6 +39,8 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from ganstudy.config import FIELDS, ConfigError, coerce
+from ganstudy.metrics import OUTCOMES
+from ganstudy.targets import GaussianMixture, make_target
 
 Format = Literal["html", "png"]
 
@@ -61,7 +64,6 @@ METRICS = (
     "high_quality_frac",
     "mode_kl",
 )
-OUTCOMES = ("converged", "mode_collapse", "d_dominates", "oscillating", "diverged")
 NO_OUTCOME = "no outcome"  # a run still going, or one that crashed before its first eval
 OUTCOME_COLORS = {
     "converged": "#3a9e5f",
@@ -911,34 +913,14 @@ def fig_grad_norms(s: Study) -> tuple[Figure, str]:
 
 
 def _target_geometry(name: str, scale: Any, std: Any) -> tuple[np.ndarray | None, float | None]:
-    """Mode centres (n_modes, dim) and per-mode std of a mixture target."""
+    """Mode centres (n_modes, dim) and per-mode std of a mixture target (targets.py is the
+    one source of geometry and defaults); (None, None) for targets without modes."""
     scale = None if scale is None or pd.isna(scale) else float(scale)
     std = None if std is None or pd.isna(std) else float(std)
-    try:
-        # targets.py is the source of truth for the geometry and defaults (it costs a torch
-        # import, once); the built-in table below mirrors its defaults so the report still
-        # draws contours where torch or targets.py is unavailable.
-        from ganstudy.targets import make_target  # noqa: PLC0415
-
-        target = make_target(name, scale=scale, std=std)
-        modes = getattr(target, "modes", None)
-        if modes is not None:
-            return np.asarray(modes.detach().cpu().numpy(), dtype=float), float(target.std)
-    except Exception:
-        pass
-    if name == "gaussian1d":
-        return np.array([[scale or 4.0]]), std or 1.25
-    if name == "mixture1d":
-        return np.array([[-(scale or 3.0)], [0.0], [scale or 3.0]]), std or 0.4
-    if name == "ring8":
-        radius = scale or 2.0
-        angle = 2 * np.pi * np.arange(8) / 8
-        return radius * np.stack([np.cos(angle), np.sin(angle)], 1), std or 0.02
-    if name == "grid25":
-        spacing = scale or 2.0
-        ticks = spacing * (np.arange(5) - 2)  # (-4, -2, 0, 2, 4) at the default spacing
-        return np.array([(a, b) for a in ticks for b in ticks]), std or 0.05
-    return None, None
+    target = make_target(name, scale=scale, std=std)
+    if target.modes is None:
+        return None, None
+    return target.modes.numpy(), float(target.std)
 
 
 @lru_cache(maxsize=8)
@@ -954,11 +936,8 @@ def _mixture_grid(modes_key: tuple, std: float, lim: tuple[float, float, float, 
 
 def mixture_log_density(x: np.ndarray, modes: np.ndarray, std: float) -> np.ndarray:
     """log p(x) of an equal-weight mixture of N(mode, std² I); x (..., dim) -> (...)."""
-    dim = modes.shape[1]
-    sq = ((x[..., None, :] - modes) ** 2).sum(-1)  # (..., n_modes)
-    log_comp = -sq / (2 * std**2) - dim * math.log(std * math.sqrt(2 * math.pi))
-    peak = log_comp.max(-1, keepdims=True)
-    return (peak + np.log(np.exp(log_comp - peak).mean(-1, keepdims=True)))[..., 0]
+    mixture = GaussianMixture("plot", torch.as_tensor(modes, dtype=torch.float64), std)
+    return mixture.log_prob(torch.as_tensor(x, dtype=torch.float64)).numpy()
 
 
 def _pick_runs(s: Study, available: pd.DataFrame) -> list[tuple[str, pd.Series]]:
