@@ -178,8 +178,11 @@ OUTCOME_THRESHOLDS = {
     "d_gap": 0.6,
     # ... or (critic losses) a fresh probe classifier separates them this well (nats; log 2 = 0.69).
     "probe_separates": 0.45,
-    # Vanishing generator gradient: final grad_norm_g below this fraction of its peak.
+    # Vanishing generator gradient: final grad_norm_g below this fraction of its peak ...
     "g_grad_vanished": 0.1,
+    # ... or below this absolute floor (healthy runs measure 0.1-20 on the toys; a saturated
+    # minimax G can be at 1e-5 by the first eval, before any peak was seen).
+    "g_grad_floor": 1e-3,
     # Oscillating: the JS reference ranges over more than this (nats) in the last third of evals.
     "oscillation_range": 0.1,
     # Converged: the JS reference (js_binned, else js_probe) at most this (nats) at the end.
@@ -192,7 +195,8 @@ def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
 
     1. diverged: non-finite parameters at the last eval (every metric of the row is NaN).
     2. d_dominates: D separates real from fake (d_gap, or probe_separates for critic
-       losses) and the generator gradient has vanished (g_grad_vanished of its peak): the
+       losses) and the generator gradient has vanished (g_grad_vanished of its peak, or
+       below g_grad_floor): the
        saturation of the minimax loss that the paper warns about.
     3. mode_collapse: the target has several modes and the generator captures fewer.
     4. oscillating: the JS reference (js_binned, else js_probe) still swings by more than
@@ -214,7 +218,8 @@ def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
         (row["grad_norm_g"] for row in history if math.isfinite(row["grad_norm_g"])),
         default=math.nan,
     )
-    if d_separates and last["grad_norm_g"] <= t["g_grad_vanished"] * peak_g:
+    vanished = last["grad_norm_g"] <= max(t["g_grad_vanished"] * peak_g, t["g_grad_floor"])
+    if d_separates and vanished:
         return "d_dominates"
     if n_modes > 1 and last["modes_captured"] < n_modes:
         return "mode_collapse"

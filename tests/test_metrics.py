@@ -396,6 +396,18 @@ def test_outcome_d_dominates_with_vanishing_generator_gradient():
     assert metrics.classify_outcome(rows, 8) == "d_dominates"
 
 
+def test_outcome_d_dominates_when_the_gradient_vanished_before_the_first_eval():
+    # Saturated minimax: by the first eval G's gradient is already 1e-5 and never peaks;
+    # the absolute floor still calls it vanished.
+    rows = [row(grad_norm_g=math.nan, js_binned=0.69)]
+    rows += [
+        row(d_real=1.0, d_fake=0.0, grad_norm_g=g, modes_captured=0.0) for g in (3e-5, 4e-5, 1e-5)
+    ]
+    assert metrics.classify_outcome(rows, 8) == "d_dominates"
+    rows[-1]["grad_norm_g"] = 0.5  # a healthy gradient: D wins, but not by saturation
+    assert metrics.classify_outcome(rows, 8) == "mode_collapse"
+
+
 def test_outcome_d_dominates_for_critic_losses_via_probe():
     nan_d = {"d_real": math.nan, "d_fake": math.nan}
     rows = history(**nan_d)
