@@ -1,4 +1,4 @@
-"""`ganstudy` command line: trial | validate | run | report | bench | submit."""
+"""`ganstudy` command line: trial | validate | run | report | bench | submit | jobs | logs | stop"""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ganstudy.config import ConfigError, from_dict
 
@@ -59,6 +60,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.set_defaults(
         handler=lambda a: _lazy("ganstudy.bench", "bench_command")(a.quick, a.json, a.out)
     )
+
+    # Ray cluster jobs (docs/cluster.md). ADDRESS: the head's dashboard, http://HEAD:8265.
+    dashboard = "Ray dashboard of the head, http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)"
+    submit = commands.add_parser("submit", help="run a study on a Ray cluster as a Ray job")
+    submit.add_argument("file", help="study YAML; it travels with the job")
+    submit.add_argument("--address", help=dashboard)
+    submit.add_argument(
+        "--results",
+        metavar="URI",
+        help="study folder as the nodes see it: a shared path or s3://, gs:// "
+        "(default <storage>/<name> when the study names a storage:)",
+    )
+    submit.add_argument("--wait", action="store_true", help="stream the logs; exit with its status")
+    submit_mode = submit.add_mutually_exclusive_group()
+    submit_mode.add_argument("--resume", action="store_true", help="continue the study there")
+    submit_mode.add_argument("--fresh", action="store_true", help="replace the study there")
+    submit.add_argument("--max-concurrent", type=int, metavar="N", help="trials at once")
+    submit.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable of the job's driver and trials (repeat for more)",
+    )
+    submit.add_argument(
+        "--no-validate",
+        action="store_true",
+        help="skip the local check of the study (the cluster's ganstudy still checks it)",
+    )
+    submit.set_defaults(handler=_submit)
+
+    jobs = commands.add_parser("jobs", help="list the Ray jobs of a cluster")
+    jobs.add_argument("--address", help=dashboard)
+    jobs.set_defaults(handler=_jobs)
+    logs = commands.add_parser("logs", help="print (or --follow) a Ray job's logs")
+    logs.add_argument("job", help="job id, as `ganstudy submit` printed it")
+    logs.add_argument("--address", help=dashboard)
+    logs.add_argument("--follow", action="store_true", help="stream until the job ends")
+    logs.set_defaults(handler=_logs)
+    stop = commands.add_parser("stop", help="stop a Ray job (resume it with submit --resume)")
+    stop.add_argument("job", help="job id")
+    stop.add_argument("--address", help=dashboard)
+    stop.set_defaults(handler=_stop)
 
     args = parser.parse_args(argv)
     return args.handler(args)
@@ -122,7 +166,125 @@ def _run(args: argparse.Namespace) -> int:
     resume = f"ganstudy run {args.file} --resume" + (
         f" --results {args.results}" if args.results else ""
     )
+    if isinstance(out, str):  # a URI: the tables are there, not on this machine
+        print(f"tables: {out}/trials.parquet, history.parquet, samples.parquet")
+        return 0
     _summarize_study(out, resume)
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from ganstudy import cluster
+    from ganstudy.spec import SpecError, load_spec
+
+    results, name, storage = args.results, None, None
+    if not args.no_validate:
+        try:
+            spec = load_spec(args.file)
+        except SpecError as error:
+            return _fail(f"{error} (nothing submitted)")
+        name, storage = spec.name, spec.storage
+    elif not Path(args.file).is_file():
+        return _fail(f"{args.file}: no such study file")
+    else:  # unchecked, but where the study goes must still be known
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
+            storage = data.get("storage") if isinstance(data, dict) else None
+        except yaml.YAMLError:
+            storage = None
+    if results is None and storage is None:
+        return _fail(
+            "submit: give --results (a folder every node sees, or s3://..., gs://...) "
+            "or a storage: key in the study; a job's own folder is temporary"
+        )
+    if results is not None and "://" not in results and not Path(results).is_absolute():
+        return _fail(f"--results {results}: give an absolute path (as the nodes see it) or a URI")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        return _fail("--max-concurrent: must be >= 1")
+    try:
+        env = cluster.parse_env(args.env)
+        job = cluster.submit(
+            args.file,
+            address=args.address,
+            results=results,
+            resume=args.resume,
+            fresh=args.fresh,
+            max_concurrent=args.max_concurrent,
+            env=env,
+            name=name,
+        )
+    except (ValueError, cluster.ClusterError) as error:
+        return _fail(str(error))
+    print(job, flush=True)
+    where = f" --address {args.address}" if args.address else ""
+    if not args.wait:
+        print(
+            f"follow: ganstudy logs {job} --follow{where}; stop: ganstudy stop {job}{where}",
+            file=sys.stderr,
+        )
+        return 0
+    return _follow(args.address, job)
+
+
+def _follow(address: str | None, job: str) -> int:
+    """Stream a job's logs; 0 if it succeeded, 1 otherwise (Ctrl-C leaves it running)."""
+    from ganstudy import cluster
+
+    try:
+        status = cluster.follow(address, job)
+    except KeyboardInterrupt:
+        print(f"\n{job} keeps running; ganstudy stop {job} ends it", file=sys.stderr)
+        return 130
+    except cluster.ClusterError as error:
+        return _fail(str(error))
+    if status == "SUCCEEDED":
+        print(f"job {job} SUCCEEDED", file=sys.stderr)
+        return 0
+    _, message = cluster.status(address, job)
+    print(f"job {job} {status}: {message}".rstrip(": "), file=sys.stderr)
+    return 1
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    from ganstudy import cluster
+
+    try:
+        rows = cluster.list_jobs(args.address)
+    except cluster.ClusterError as error:
+        return _fail(str(error))
+    header = {"job": "job", "status": "status", "study": "study", "started": "started"}
+    table = [header, *rows]
+    widths = {k: max(len(str(r[k])) for r in table) for k in header}
+    for row in table:
+        cells = [f"{row[k]!s:<{widths[k]}}" for k in header]
+        print(
+            "  ".join(cells) + ("  " + row["entrypoint"] if row is not header else "  entrypoint")
+        )
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from ganstudy import cluster
+
+    if args.follow:
+        return _follow(args.address, args.job)
+    try:
+        sys.stdout.write(cluster.logs(args.address, args.job))
+    except cluster.ClusterError as error:
+        return _fail(str(error))
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from ganstudy import cluster
+
+    try:
+        stopped = cluster.stop(args.address, args.job)
+    except cluster.ClusterError as error:
+        return _fail(str(error))
+    print(f"{args.job}: " + ("stop requested" if stopped else "had already ended"))
     return 0
 
 

@@ -1,16 +1,18 @@
 """Run a study on Ray Tune: the trainable, the Tuner, the embedded local Ray.
 
-The only module that imports Ray. Flow: StudySpec -> param_space -> `train_trial` (one
-Trainer per trial, reporting every eval step with a checkpoint of its full state) ->
-ResultGrid -> `results.write_tables`.
+One of the two modules that import Ray (cluster.py, the cluster plumbing, is the other).
+Flow: StudySpec -> param_space -> `train_trial` (one Trainer per trial, reporting every eval
+step with a checkpoint of its full state) -> ResultGrid -> `results.write_tables`.
 """
 
 from __future__ import annotations
 
 import collections
+import fnmatch
 import json
 import math
 import os
+import pickle
 import platform
 import shutil
 import socket
@@ -31,14 +33,23 @@ os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
 # - Those frequent snapshots are deliberate (resume correctness), not a bottleneck to warn of.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
+import pyarrow.fs  # noqa: E402
 import ray  # noqa: E402
 import torch  # noqa: E402
-from ray import tune  # noqa: E402
+import yaml  # noqa: E402
+from ray import cloudpickle, tune  # noqa: E402
 from ray.tune import Checkpoint, ProgressReporter  # noqa: E402
 
-from ganstudy import results  # noqa: E402
+from ganstudy import cluster, results  # noqa: E402
 from ganstudy.config import from_dict  # noqa: E402
-from ganstudy.spec import AshaScheduler, PbtScheduler, StudySpec, load_spec  # noqa: E402
+from ganstudy.spec import (  # noqa: E402
+    AshaScheduler,
+    PbtScheduler,
+    SpecError,
+    StudySpec,
+    load_spec,
+    spec_from_dict,
+)
 from ganstudy.trainer import METRIC_COLUMNS, Trainer  # noqa: E402
 
 EXPERIMENT = "ray"  # Ray's experiment folder inside results/<name>/, kept for Tuner.restore
@@ -71,7 +82,39 @@ def train_trial(config: dict[str, Any]) -> None:
             torch.save(
                 {"trainer": trainer.state_dict(), "samples": snapshots}, Path(folder) / STATE_FILE
             )
-            tune.report(summarize(evaluation.rows), checkpoint=Checkpoint.from_directory(folder))
+            report = summarize(evaluation.rows) | {
+                "node_id": ray.get_runtime_context().get_node_id()
+            }
+            tune.report(report, checkpoint=Checkpoint.from_directory(folder))
+        _inject_fault(evaluation.step)
+
+
+FAULT_ENV, FAULT_DIR_ENV = "GANSTUDY_FAULT", "GANSTUDY_FAULT_DIR"
+
+
+def _inject_fault(step: int) -> None:
+    """Test-only crash after the eval at `step` was reported, once per trial and fault.
+
+    GANSTUDY_FAULT=raise@200,exit@400 makes every trial raise an exception after reporting
+    step 200 and end its process hard (os._exit, no clean-up) after step 400; the marker
+    file GANSTUDY_FAULT_DIR/<trial_id>.<kind>@<step> (created atomically) makes each fire
+    only once, so the retry resumes from the checkpoint and trains on. Unset: nothing.
+    """
+    faults = os.environ.get(FAULT_ENV)
+    if not faults:
+        return
+    for fault in faults.split(","):
+        kind, _, at = fault.partition("@")
+        if int(at) != step:
+            continue
+        marker = Path(os.environ[FAULT_DIR_ENV]) / f"{tune.get_context().get_trial_id()}.{fault}"
+        try:
+            marker.touch(exist_ok=False)
+        except FileExistsError:  # fired before: this is the retry
+            continue
+        if kind == "exit":
+            os._exit(1)
+        raise RuntimeError(f"injected fault {fault} ({FAULT_ENV})")
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -96,81 +139,326 @@ def run_study(
     fresh: bool = False,
     max_concurrent: int | None = None,
     progress: bool = True,
-) -> Path:
+) -> Path | str:
     """Run (or resume) a study and write its tables; return the study folder.
 
     `address=None` starts an embedded local Ray on 127.0.0.1 and stops it afterwards;
-    otherwise it connects to that cluster ("auto" or HOST:PORT).
+    otherwise it connects to that cluster ("auto" or HOST:PORT), after checking that every
+    node sees the study folder. The folder is `results_dir`, else `<storage>/<name>` when
+    the study names a `storage:`, else `results/<name>`; a URI (s3://, gs://, file://) is
+    returned as a string, a path as a Path.
     """
     spec = study if isinstance(study, StudySpec) else load_spec(study)
-    out = Path(results_dir or Path("results") / spec.name).resolve()
-    experiment = out / EXPERIMENT
-    if resume:
-        if not tune.Tuner.can_restore(str(experiment)):
-            raise StudyError(
-                f"{out}: no resumable Ray experiment state in {experiment}; "
-                "run without --resume (add --fresh to replace the folder)"
-            )
-    elif out.exists() and any(out.iterdir()):
-        if not fresh:
-            raise StudyError(
-                f"{out} already holds a study; use --resume to continue it or --fresh to replace it"
-            )
-        shutil.rmtree(out)
-
-    started_here = _start_ray(address, spec)
+    folder = StudyFolder(study_location(spec, results_dir))
+    started_here = False
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        _write_atomic(out / "spec.yaml", spec.to_yaml())
-        _write_atomic(out / "environment.json", json.dumps(_environment(), indent=2))
-        trainable = tune.with_resources(
-            train_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
-        )
+        if folder.remote and spec.search.algorithm == "optuna":
+            raise StudyError(
+                f"{folder.location}: search: optuna keeps its study in a sqlite file; give "
+                "--results a filesystem path (on a cluster, one every node mounts), not a URI"
+            )
         if resume:
-            tuner = tune.Tuner.restore(
-                str(experiment), trainable=trainable, resume_unfinished=True, resume_errored=True
-            )
-        else:
-            tuner = tune.Tuner(
-                trainable,
-                param_space=spec.param_space(),
-                tune_config=_tune_config(spec, out, max_concurrent),
-                run_config=_run_config(spec, out, progress),
-            )
-        grid = tuner.fit()
+            _check_resumable(folder, spec)
+            _repair_stale_checkpoints(folder)
+        elif folder.holds_files():
+            if not fresh:
+                raise StudyError(
+                    f"{folder.location} already holds a study; use --resume to continue it "
+                    "or --fresh to replace it"
+                )
+            folder.clear()
+
+        started_here = _start_ray(address, spec)
+        if address:
+            try:
+                _check_storage(folder.location)
+            except StudyError:
+                if not resume:
+                    folder.remove_if_empty()  # nothing half-written
+                raise
+        folder.local.mkdir(parents=True, exist_ok=True)
+        _write_atomic(folder.local / "spec.yaml", spec.to_yaml())
+        _write_atomic(folder.local / "environment.json", json.dumps(_environment(), indent=2))
+        folder.publish()
+        grid = _tuner(spec, folder, resume, max_concurrent, progress).fit()
         records = [_record(result) for result in grid]
-        results.write_tables(records, spec, out)
-        return out
+        results.write_tables(records, spec, folder.local)
+        folder.publish()
+        return folder.result()
     finally:
         if started_here:
             ray.shutdown()
+        folder.cleanup()
 
 
-def _tuner(spec: StudySpec, out: Path, resume: bool, max_concurrent: int | None, progress: bool):
+def study_location(spec: StudySpec, results_dir: str | os.PathLike | None) -> str:
+    """The study folder, a URI or an absolute path: --results, <storage>/<name>, results/<name>."""
+    if results_dir is not None:
+        location = os.fspath(results_dir)
+    elif spec.storage:
+        location = spec.storage.rstrip("/") + "/" + spec.name
+    else:
+        location = os.path.join("results", spec.name)
+    return location if is_uri(location) else str(Path(location).resolve())
+
+
+def is_uri(location: str) -> bool:
+    """s3://bucket/x, gs://..., file:///x: a location for pyarrow.fs rather than a path."""
+    return "://" in location
+
+
+class StudyFolder:
+    """Where a study lives: a local (or shared) folder, or a URI written through a local
+    staging folder that is uploaded after each write (Ray's experiment folder goes to the
+    URI directly: it is Ray Tune's `storage_path`)."""
+
+    def __init__(self, location: str):
+        self.location = location
+        self.remote = is_uri(location)
+        if self.remote:
+            self.fs, self.fs_path = pyarrow.fs.FileSystem.from_uri(location)
+            self.local = Path(tempfile.mkdtemp(prefix="ganstudy-staging-"))
+        else:
+            self.fs, self.fs_path = pyarrow.fs.LocalFileSystem(), location
+            self.local = Path(location)
+        self.experiment = self.join(EXPERIMENT)
+
+    def join(self, *names: str) -> str:
+        """A path or URI inside the folder."""
+        return "/".join([self.location.rstrip("/"), *names])
+
+    def holds_files(self) -> bool:
+        selector = pyarrow.fs.FileSelector(self.fs_path, allow_not_found=True)
+        return bool(self.fs.get_file_info(selector))
+
+    def clear(self) -> None:
+        self.fs.delete_dir(self.fs_path)
+
+    def remove_if_empty(self) -> None:
+        if not self.holds_files():
+            try:
+                self.fs.delete_dir(self.fs_path)
+            except OSError:
+                pass
+
+    def read_text(self, name: str) -> str | None:
+        """A file of the folder as text, or None when it does not exist."""
+        try:
+            with self.fs.open_input_stream(f"{self.fs_path.rstrip('/')}/{name}") as f:
+                return f.read().decode("utf-8")
+        except FileNotFoundError:
+            return None
+
+    def publish(self) -> None:
+        """Upload the staged files (tables, spec, environment) to a URI; no-op for a path."""
+        if self.remote:
+            self.fs.create_dir(self.fs_path)
+            for path in self.local.iterdir():
+                if path.is_file() and not path.name.endswith(".tmp"):
+                    pyarrow.fs.copy_files(
+                        str(path),
+                        f"{self.fs_path.rstrip('/')}/{path.name}",
+                        source_filesystem=pyarrow.fs.LocalFileSystem(),
+                        destination_filesystem=self.fs,
+                    )
+
+    def result(self) -> Path | str:
+        return self.location if self.remote else self.local
+
+    def cleanup(self) -> None:
+        if self.remote:
+            shutil.rmtree(self.local, ignore_errors=True)
+
+
+def _check_resumable(folder: StudyFolder, spec: StudySpec) -> None:
+    """Refuse to resume from missing or damaged state: Ray's restore would log the problem
+    and silently start the whole study over."""
+    fresh = "run without --resume (add --fresh to replace the folder)"
+    if not tune.Tuner.can_restore(folder.experiment):
+        raise StudyError(
+            f"{folder.location}: no resumable Ray experiment state in {folder.experiment}; {fresh}"
+        )
+    fs, path = pyarrow.fs.FileSystem.from_uri(folder.experiment)
+    try:
+        with fs.open_input_stream(f"{path}/tuner.pkl") as f:
+            tuner_state = cloudpickle.loads(f.read())
+        if not isinstance(tuner_state, dict):
+            raise TypeError(f"holds a {type(tuner_state).__name__}, not the Tuner's settings")
+    except Exception as error:  # truncated or foreign pickle: EOF, Unpickling, Type errors
+        raise StudyError(
+            f"{folder.experiment}/tuner.pkl: damaged ({type(error).__name__}: "
+            f"{cluster.first_line(error)[:80]}); {fresh}"
+        ) from None
+    names = [info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector(path))]
+    states = sorted(fnmatch.filter(names, "experiment_state-*.json"))
+    if not states:
+        raise StudyError(
+            f"{folder.experiment}: the experiment state (experiment_state-*.json) is missing, "
+            f"so Ray would rerun every trial from scratch; {fresh}"
+        )
+    try:
+        with fs.open_input_stream(f"{path}/{states[-1]}") as f:
+            state = json.loads(f.read())
+        if not isinstance(state["trial_data"], list):
+            raise TypeError("trial_data is not a list")
+    except (ValueError, KeyError, TypeError) as error:  # truncated or foreign JSON
+        raise StudyError(
+            f"{folder.experiment}/{states[-1]}: the experiment state is damaged "
+            f"({type(error).__name__}: {str(error)[:80]}), so Ray would rerun every trial "
+            f"from scratch; {fresh}"
+        ) from None
+    saved = folder.read_text("spec.yaml")
+    if saved is not None:
+        try:
+            before = spec_from_dict(yaml.safe_load(saved), source=folder.join("spec.yaml"))
+        except (SpecError, yaml.YAMLError):
+            before = None
+        if before != spec:
+            changed = _changed_keys(before, spec)
+            raise StudyError(
+                f"{spec.source}: differs from the study being resumed ({folder.join('spec.yaml')}"
+                f"{': ' + ', '.join(changed) if changed else ''}); resume with the study as it "
+                "ran, or use --fresh to start over"
+            )
+
+
+def _repair_stale_checkpoints(folder: StudyFolder) -> None:
+    """Make the checkpoints a killed driver's experiment state names exist again.
+
+    Ray keeps a trial's newest two checkpoints and re-saves its experiment state after
+    deleting an older one, but not atomically with it: a driver killed in between leaves a
+    state naming deleted checkpoints. Ray's restore then fails the trial if its latest is
+    gone ("does not exist on storage anymore"), and logs an error when it later deletes an
+    older one that is gone. Every checkpoint holds the whole trainer state and history, so
+    the trial's newest complete checkpoint, copied under the latest name, continues it with
+    nothing lost or repeated; older names get an empty folder for Ray to delete.
+    """
+    from ray.tune.utils.serialization import TuneFunctionDecoder
+
+    fs, path = pyarrow.fs.FileSystem.from_uri(folder.experiment)
+    states = fs.get_file_info(pyarrow.fs.FileSelector(path))
+    newest = max(i.path for i in states if fnmatch.fnmatch(i.base_name, "experiment_state-*.json"))
+    with fs.open_input_stream(newest) as f:
+        trial_data = json.loads(f.read())["trial_data"]
+    for trial_json, runtime_json in trial_data:
+        try:
+            if json.loads(trial_json)["status"] == "TERMINATED":
+                continue
+            # Ray's own format: the checkpoint manager is a cloudpickle inside the JSON (the
+            # study folder is trusted as much as the resume itself, which unpickles it too).
+            runtime = json.loads(runtime_json, cls=TuneFunctionDecoder, allow_cloudpickle=True)
+            manager = runtime["checkpoint_manager"]
+            latest = manager.latest_checkpoint_result
+            named = [r.checkpoint for r in manager.best_checkpoint_results]
+        except Exception:  # a Ray that stores it otherwise: leave the restore to Ray
+            continue
+        if latest is None or latest.checkpoint is None:
+            continue
+        trial_fs = latest.checkpoint.filesystem
+        missing = {
+            c.path
+            for c in [*named, latest.checkpoint]
+            if c is not None and trial_fs.get_file_info(c.path).type == pyarrow.fs.FileType.NotFound
+        }
+        trial_dir, latest_name = latest.checkpoint.path.rsplit("/", 1)
+        if latest.checkpoint.path in missing:
+            source = _newest_checkpoint(trial_fs, trial_dir)
+            if source is None:
+                continue  # nothing to continue from: Ray reports the trial's error
+            trial_fs.create_dir(latest.checkpoint.path)
+            pyarrow.fs.copy_files(
+                source,
+                latest.checkpoint.path,
+                source_filesystem=trial_fs,
+                destination_filesystem=trial_fs,
+            )
+            missing.discard(latest.checkpoint.path)
+            print(
+                f"{trial_dir.rsplit('/', 1)[1]}: the saved experiment state names {latest_name}, "
+                f"which the trial had replaced; continuing from {source.rsplit('/', 1)[1]}"
+            )
+        for gone in missing:
+            trial_fs.create_dir(gone)
+
+
+def _newest_checkpoint(fs: pyarrow.fs.FileSystem, trial_dir: str) -> str | None:
+    """The trial's checkpoint folder with the highest step whose state loads (one being
+    written when its process died is skipped)."""
+    best, best_step = None, -1
+    folders = fs.get_file_info(pyarrow.fs.FileSelector(trial_dir, allow_not_found=True))
+    for info in folders:
+        if not fnmatch.fnmatch(info.base_name, "checkpoint_*"):
+            continue
+        state = _load_state(Checkpoint(info.path, filesystem=fs))
+        if state is not None and state["trainer"]["step"] > best_step:
+            best, best_step = info.path, state["trainer"]["step"]
+    return best
+
+
+def _load_state(checkpoint: Checkpoint) -> dict[str, Any] | None:
+    """A checkpoint's trainer state and samples, or None if it is missing or incomplete."""
+    try:
+        with checkpoint.as_directory() as folder:
+            return torch.load(Path(folder) / STATE_FILE, weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):  # missing, truncated
+        return None
+
+
+def _changed_keys(before: StudySpec | None, after: StudySpec) -> list[str]:
+    if before is None:
+        return ["unreadable"]
+    old, new = before.to_dict(), after.to_dict()
+    keys = [k for k in new if k != "params" and old.get(k) != new[k]]
+    params = old.get("params", {}), new["params"]
+    keys += [f"params.{k}" for k in params[1] if params[0].get(k) != params[1][k]]
+    return keys
+
+
+def _tuner(
+    spec: StudySpec, folder: StudyFolder, resume: bool, max_concurrent: int | None, progress: bool
+) -> tune.Tuner:
     trainable = tune.with_resources(
         train_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
     )
     if resume:
-        return tune.Tuner.restore(
-            str(out / EXPERIMENT), trainable=trainable, resume_unfinished=True, resume_errored=True
-        )
+        try:
+            return tune.Tuner.restore(
+                folder.experiment, trainable=trainable, resume_unfinished=True, resume_errored=True
+            )
+        except Exception as error:  # an unreadable tuner.pkl: pickle, EOF, attribute errors
+            raise StudyError(
+                f"{folder.experiment}: cannot restore the Ray experiment "
+                f"({type(error).__name__}: {cluster.first_line(error)}); "
+                "run without --resume (add --fresh to replace the folder)"
+            ) from None
     return tune.Tuner(
         trainable,
         param_space=spec.param_space(),
-        tune_config=_tune_config(spec, out, max_concurrent),
-        run_config=_run_config(spec, out, progress),
+        tune_config=_tune_config(spec, folder.local, max_concurrent),
+        run_config=_run_config(spec, folder.location, progress),
     )
 
 
-def _start_ray(address: str | None, spec: StudySpec) -> bool:
+def _start_ray(address: str | None, spec: StudySpec | None) -> bool:
     """Connect to `address`, or start an embedded local Ray; True if we started it."""
     if ray.is_initialized():
         return False
     if address:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        try:
+            cluster.connect(address)
+        except cluster.ClusterError as error:
+            raise StudyError(str(error)) from None
         return False
     ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     return True
+
+
+def _check_storage(location: str) -> None:
+    """Fail fast unless every node of the cluster reads and writes the same study folder."""
+    try:
+        cluster.check_storage(location)
+    except cluster.ClusterError as error:
+        raise StudyError(str(error)) from None
 
 
 def _tune_config(spec: StudySpec, out: Path, max_concurrent: int | None) -> tune.TuneConfig:
@@ -217,10 +505,10 @@ def _scheduler(spec: StudySpec):
     return None  # FIFO
 
 
-def _run_config(spec: StudySpec, out: Path, progress: bool) -> tune.RunConfig:
+def _run_config(spec: StudySpec, location: str, progress: bool) -> tune.RunConfig:
     return tune.RunConfig(
         name=EXPERIMENT,
-        storage_path=str(out),
+        storage_path=location,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         # The latest checkpoint holds the whole history, so two are enough (one spare
         # while the next is written).
@@ -234,8 +522,11 @@ def _record(result) -> results.TrialRecord:
     """What the tables need from one Ray result, loaded from its latest checkpoint."""
     state = None
     if result.checkpoint is not None:
-        with result.checkpoint.as_directory() as folder:
-            state = torch.load(Path(folder) / STATE_FILE, weights_only=True)
+        state = _load_state(result.checkpoint)
+        if state is None:  # gone or damaged: the newest complete one beside it
+            fs = result.checkpoint.filesystem
+            newest = _newest_checkpoint(fs, result.checkpoint.path.rsplit("/", 1)[0])
+            state = _load_state(Checkpoint(newest, filesystem=fs)) if newest else None
     metrics = result.metrics or {}
     return results.TrialRecord(
         trial_id=metrics.get("trial_id") or Path(result.path).name.removeprefix("trial_"),

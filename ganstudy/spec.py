@@ -151,6 +151,7 @@ class StudySpec:
     resources: Resources = Resources()
     max_concurrent: int | None = None  # None: as many as the resources allow
     max_failures: int = 2
+    storage: str | None = None  # where study folders go on a cluster: shared path or URI
     search: Search = Search()
     scheduler: Scheduler = FifoScheduler()
     fixed: dict[str, Any]
@@ -193,6 +194,7 @@ class StudySpec:
             resources=dataclasses.asdict(self.resources),
             max_concurrent=self.max_concurrent,
             max_failures=self.max_failures,
+            storage=self.storage,
             search=dataclasses.asdict(self.search),
             scheduler=dataclasses.asdict(self.scheduler),
             params={key: param(key) for key in FIELDS if key not in TOP_LEVEL_PARAMS},
@@ -257,7 +259,7 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
         fail("", "a study file must be a mapping of keys (name, target, params, ...)")
     known = [
         "name", *TOP_LEVEL_PARAMS, "metric", "mode", "resources", "max_concurrent",
-        "max_failures", "search", "scheduler", "params",
+        "max_failures", "storage", "search", "scheduler", "params",
     ]  # fmt: skip
     for key in data:
         if key not in known:
@@ -321,6 +323,10 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
     if max_failures < 0:
         fail("max_failures", f"got {max_failures}; must be >= 0 (retries of a crashed trial)")
 
+    storage = _scalar(data, "storage", str, fail, default=None)
+    if storage is not None and not storage.strip():
+        fail("storage", "is empty; give a shared path (/mnt/nfs/studies) or a URI (s3://bucket/x)")
+
     search = _parse_search(data.get("search"), dimensions, where, fail)
     scheduler = _parse_scheduler(data.get("scheduler"), fixed, dimensions, search, where, fail)
 
@@ -331,6 +337,7 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
         resources=resources,
         max_concurrent=max_concurrent,
         max_failures=max_failures,
+        storage=storage,
         search=search,
         scheduler=scheduler,
         fixed=fixed,
