@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ganstudy.models import BatchedMLP, leaky_relu
+from ganstudy.models import BatchedMLP, leaky_relu, make_optimizer
 from ganstudy.targets import Binning, Curves, GaussianMixture, Target
 
 LOG2 = math.log(2.0)
@@ -89,7 +89,7 @@ def js_probe(
     steps: int,
     width: int = 32,
     seed: int = 0,
-    lr: float = 3e-3,
+    lr: float = 1e-2,
 ) -> torch.Tensor:
     """log 2 - held-out cross-entropy of a fresh classifier trained for `steps` full-batch
     Adam steps on real vs fake (balanced classes), floored at 0.
@@ -109,7 +109,7 @@ def js_probe(
     generators = [torch.Generator().manual_seed(seed) for _ in range(replicas)]
     probe = BatchedMLP([dim, width, width, 1], generators, leaky_relu)
     probe = probe.to(real_train.device, real_train.dtype)
-    optimizer = torch.optim.Adam(probe.parameters(), lr=lr)
+    optimizer = make_optimizer(torch.optim.Adam, probe.parameters(), lr=lr)
     with torch.enable_grad():
         for _ in range(steps):
             logits = probe(x_train)[..., 0]

@@ -128,6 +128,8 @@ def test_embedded_ray_listens_on_loopback_only():
 
     from ganstudy.runner import _start_ray
 
+    assert os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
+
     assert _start_ray(None, None)
     try:
         me = psutil.Process()
