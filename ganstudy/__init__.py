@@ -1,8 +1,8 @@
 """ganstudy: hyperparameter studies of GAN training dynamics (PyTorch + Ray Tune).
 
-    import ganstudy
-    folder = ganstudy.run_study("studies/smoke.yaml")     # Ray Tune, embedded local Ray
-    tables = ganstudy.load_results(folder)                 # .trials .history .samples
+import ganstudy
+folder = ganstudy.run_study("studies/smoke.yaml")     # Ray Tune, embedded local Ray
+tables = ganstudy.load_results(folder)                 # .trials .history .samples
 """
 
 from __future__ import annotations
