@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from study_files import tiny_study, write_study
 
 from ganstudy.cli import main
 from ganstudy.config import from_dict
@@ -38,38 +39,6 @@ SMOKE = ROOT / "studies" / "smoke.yaml"
 GCS = "127.0.0.1:6379"  # inside the private namespace: no clash with anything on the host
 DASHBOARD = "http://127.0.0.1:8265"
 BIN = Path(sys.executable).parent  # ray, ganstudy (the job's entrypoint) live here
-
-
-def tiny_study(name: str, steps: int, losses: list[str], **changes) -> dict:
-    """A few seconds per trial: ring8, 16-wide models, cheap metrics."""
-    study = {
-        "name": name,
-        "target": "ring8",
-        "steps": steps,
-        "eval_every": 100,
-        "replicas": 2,
-        "seed": 0,
-        "metric": "js_binned",
-        "mode": "min",
-        "resources": {"cpu": 1, "gpu": 0},
-        "search": {"algorithm": "grid"},
-        "params": {
-            "loss": {"grid": losses},
-            "d_width": 16,
-            "g_width": 16,
-            "eval_samples": 2000,
-            "eval_batch": 256,
-            "probe_steps": 10,
-        },
-    }
-    study.update(changes)
-    return study
-
-
-def write_study(folder: Path, study: dict) -> Path:
-    path = folder / f"{study['name']}.yaml"
-    path.write_text(yaml.safe_dump(study))
-    return path
 
 
 # ------------------------------------------------------------------------------- cluster

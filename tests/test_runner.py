@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from study_files import tiny_study, write_study
 
 from ganstudy.cli import main
 from ganstudy.results import load_results
@@ -23,38 +24,6 @@ from ganstudy.spec import load_spec, spec_from_dict
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "studies" / "smoke.yaml"
-
-
-def tiny_study(name: str, **changes) -> dict:
-    """A small study dict: ring8, tiny models, cheap metrics."""
-    study = {
-        "name": name,
-        "target": "ring8",
-        "steps": 200,
-        "eval_every": 100,
-        "replicas": 2,
-        "seed": 0,
-        "metric": "js_binned",
-        "mode": "min",
-        "resources": {"cpu": 1, "gpu": 0},
-        "search": {"algorithm": "grid"},
-        "params": {
-            "loss": {"grid": ["minimax", "hinge"]},
-            "d_width": 16,
-            "g_width": 16,
-            "eval_samples": 2000,
-            "eval_batch": 256,
-            "probe_steps": 10,
-        },
-    }
-    study.update(changes)
-    return study
-
-
-def write_study(tmp_path: Path, study: dict) -> Path:
-    path = tmp_path / f"{study['name']}.yaml"
-    path.write_text(yaml.safe_dump(study))
-    return path
 
 
 @pytest.fixture(scope="module")
