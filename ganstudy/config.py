@@ -68,13 +68,7 @@ class TrialConfig:
     # Measurement.
     eval_every: int = 250
     eval_samples: int = 20000  # fakes per replica for js_binned; its plug-in bias ~ bins/(8N)
-    eval_batch: int = 2048  # real and fake points for D outputs and js_d
-    # Fixed training budget of the js_probe classifier (full-batch Adam, lr 1e-2). 100 steps
-    # at lr 1e-2 give bounds as tight as the former 200 at 3e-3 (mean +0.004 nats, worst
-    # -0.03, over 70 GAN snapshots: ring8, grid25, 1-D targets; nonsaturating, minimax,
-    # wgan_gp; steps 0-3000) at 40% of the cost; it is still a held-out lower bound. The
-    # probe was most of the metric time (issue 6).
-    probe_steps: int = 100
+    eval_batch: int = 2048  # real and fake points for D outputs, js_d and js_probe
     coverage_samples: int = 2500  # VEEGAN / Unrolled GAN evaluate 2500 samples
     coverage_min_count: int = 1  # a mode is captured with >= this many high-quality samples
     quality_sigmas: float = 3.0  # high quality: within this many stds of the nearest mode
@@ -102,7 +96,12 @@ class TrialConfig:
             value = getattr(self, key)
             if value is not None and not value > 0:
                 raise ConfigError(key, f"must be > 0 (or omitted for the default), got {value}")
-        for key in ["gp_weight", "r1", "probe_steps", "seed"]:
+        if self.eval_batch < 128:
+            # js_probe fits on eval_batch // 2 real and as many fake points, tests on the rest.
+            raise ConfigError(
+                "eval_batch", f"must be >= 128 (half of it fits js_probe), got {self.eval_batch}"
+            )
+        for key in ["gp_weight", "r1", "seed"]:
             if getattr(self, key) < 0:
                 raise ConfigError(key, f"must be >= 0, got {getattr(self, key)}")
         for key in ["beta1", "beta2", "momentum"]:
@@ -127,9 +126,18 @@ def accepted(key: str) -> str:
     return " or ".join("null" if n == "NoneType" else n for n in names)
 
 
+# Settings that existed once, with what replaced them (old study files name them).
+RETIRED = {
+    "probe_steps": "js_probe is now a k-nearest-neighbour classifier that chooses its own k "
+    "and trains no steps; remove the key",
+}
+
+
 def unknown_key_error(key: str, known: list[str] | None = None) -> ConfigError:
     """The error for a key nobody knows, with a did-you-mean."""
     known = known if known is not None else list(FIELDS)
+    if key in RETIRED:
+        return ConfigError(key, f"no longer a setting: {RETIRED[key]}")
     close = difflib.get_close_matches(key, known, n=1)
     hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(sorted(known))
     return ConfigError(key, f"unknown setting; {hint}")

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ganstudy.models import BatchedMLP, leaky_relu, make_optimizer
 from ganstudy.targets import Binning, Curves, GaussianMixture, Target
 
 LOG2 = math.log(2.0)
@@ -81,49 +80,89 @@ def js_binned(points: torch.Tensor, binning: Binning, data_masses: torch.Tensor)
     return js_from_masses(data_masses.to(hist.device)[None], hist)
 
 
+PROBE_NEIGHBOURS = (4, 8, 16, 32)  # the k js_probe chooses from, per replica and eval
+PROBE_CV_POINTS = 512  # training points (half real, half fake) whose leave-one-out CE picks k
+PROBE_PSEUDO_COUNT = 0.25  # added to each class's neighbour votes: no probability is 0 or 1
+PROBE_CHUNK = 1 << 18  # distance entries per chunk (1 MB in float32): the chunk stays in cache
+
+
 def js_probe(
     real_train: torch.Tensor,
     fake_train: torch.Tensor,
     real_test: torch.Tensor,
     fake_test: torch.Tensor,
-    steps: int,
-    width: int = 32,
-    seed: int = 0,
-    lr: float = 1e-2,
 ) -> torch.Tensor:
-    """log 2 - held-out cross-entropy of a fresh classifier trained for `steps` full-batch
-    Adam steps on real vs fake (balanced classes), floored at 0.
+    """log 2 - held-out cross-entropy of a k-nearest-neighbour classifier of real vs fake,
+    floored at 0. Inputs are (R, N, dim), balanced classes; each replica has its own probe.
 
-    For any classifier, log 2 - E[CE] <= JS (the same inequality as js_d), so this is a lower
-    bound whatever the loss; the fixed width, budget and seed make it comparable across trials.
-    Inputs are (R, N, dim); each replica gets its own probe, all trained as one batch.
+    The classifier: P(real | x) = (real points among x's k nearest training points + a) /
+    (k + 2a), a = PROBE_PSEUDO_COUNT, in coordinates standardised by the real training data,
+    with k from PROBE_NEIGHBOURS chosen by leave-one-out cross-entropy on PROBE_CV_POINTS of
+    the training points (never the held-out ones). For any classifier fitted without the
+    held-out points, log 2 - E[CE] <= JS (the same inequality as js_d), so this is a lower
+    bound whatever the loss. This is the k-NN classifier two-sample test (Lopez-Paz & Oquab,
+    2017); no randomness, so it is comparable across trials.
+
+    Why k-NN and not a small MLP (issue 6): on 70 GAN snapshots (ring8, grid25, 1-D targets;
+    nonsaturating, minimax, wgan_gp; steps 0-3000) it sat 0.051 nats below js_binned on
+    average against 0.175 for a width-32 MLP trained 100 full-batch Adam steps (correlation
+    with js_binned 0.98 against 0.70), at a third of the cost. Small k resolves the sharp
+    modes of the 2-D targets, large k the smooth differences of the 1-D ones; the choice
+    by cross-validation takes whichever the data need. The pseudo-count caps one
+    misclassified point's cost at log((k + 2a) / a) nats and the bound at
+    log 2 - log((k + 2a) / (k + a)) for perfectly separated samples (0.678 nats at k = 32).
     """
-    replicas, _, dim = real_train.shape
-    # Standardise with the real training data so one learning rate fits every target scale.
+    n_real = real_train.shape[1]
     mean = real_train.mean(1, keepdim=True)
     std = real_train.std(1, keepdim=True).clamp(min=1e-6)
-    x_train = (torch.cat([real_train, fake_train], 1) - mean) / std  # (R, 2N, dim)
-    y_train = torch.cat(
-        [torch.ones_like(real_train[..., 0]), torch.zeros_like(fake_train[..., 0])], 1
-    )
-    generators = [torch.Generator().manual_seed(seed) for _ in range(replicas)]
-    probe = BatchedMLP([dim, width, width, 1], generators, leaky_relu)
-    probe = probe.to(real_train.device, real_train.dtype)
-    optimizer = make_optimizer(torch.optim.Adam, probe.parameters(), lr=lr)
-    with torch.enable_grad():
-        for _ in range(steps):
-            logits = probe(x_train)[..., 0]
-            loss = (
-                F.binary_cross_entropy_with_logits(logits, y_train, reduction="none").mean(-1).sum()
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    with torch.no_grad():
-        real_out = probe((real_test - mean) / std)[..., 0]
-        fake_out = probe((fake_test - mean) / std)[..., 0]
-        cross_entropy = 0.5 * (F.softplus(-real_out).mean(-1) + F.softplus(fake_out).mean(-1))
-    return (LOG2 - cross_entropy).clamp(min=0.0)
+    train = (torch.cat([real_train, fake_train], 1) - mean) / std  # (R, Ntr, dim)
+    test = (torch.cat([real_test, fake_test], 1) - mean) / std  # (R, Nte, dim)
+    candidates = torch.tensor([k for k in PROBE_NEIGHBOURS if k < train.shape[1]])
+
+    # Choose k: leave-one-out votes for the first PROBE_CV_POINTS / 2 real and fake points.
+    half = min(PROBE_CV_POINTS // 2, n_real, fake_train.shape[1])
+    held_back = torch.cat([torch.arange(half), n_real + torch.arange(half)])
+    votes = _real_votes(train[:, held_back], train, n_real, int(candidates.max()), held_back)
+    k = candidates[_cross_entropy(votes, half, candidates).argmin(-1)]  # (R,)
+
+    votes = _real_votes(test, train, n_real, int(k.max()))
+    cross_entropy = _cross_entropy(votes, real_test.shape[1], k[:, None])[:, 0]  # (R,)
+    return (LOG2 - cross_entropy).clamp(min=0.0).to(test.dtype)
+
+
+def _real_votes(
+    query: torch.Tensor,
+    train: torch.Tensor,
+    n_real: int,
+    k_max: int,
+    query_index: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(R, Nq, k_max): real training points among each query's 1, 2, ..., k_max nearest.
+
+    Training points 0..n_real-1 are the real ones. query_index, where the queries are
+    training points, names them, so that none counts itself (leave-one-out)."""
+    replicas, n_train = train.shape[:2]
+    # |x - t|^2 ranks like |t|^2 - 2 x.t for a fixed query x: one batched matmul per chunk.
+    train_sq = train.pow(2).sum(-1).unsqueeze(1)  # (R, 1, Ntr)
+    rows = max(1, PROBE_CHUNK // (replicas * n_train))
+    votes = []
+    for start in range(0, query.shape[1], rows):
+        score = torch.baddbmm(train_sq, query[:, start : start + rows], train.mT, alpha=-2)
+        if query_index is not None:
+            own = query_index[start : start + rows].to(score.device)
+            score[:, torch.arange(len(own)), own] = math.inf
+        nearest = score.topk(k_max, dim=-1, largest=False, sorted=True).indices
+        votes.append((nearest < n_real).cumsum(-1))
+    return torch.cat(votes, 1)
+
+
+def _cross_entropy(votes: torch.Tensor, n_real: int, k: torch.Tensor) -> torch.Tensor:
+    """Mean CE (nats, balanced classes) of the k-NN classifier for each k of k (K,) or
+    (R, K): votes (R, N, k_max) of queries whose first n_real are real. Returns (R, K)."""
+    k = k.to(votes.device).expand(votes.shape[0], -1)  # (R, K)
+    real = votes.gather(2, (k - 1)[:, None, :].expand(-1, votes.shape[1], -1))  # (R, N, K)
+    p_real = (real.double() + PROBE_PSEUDO_COUNT) / (k[:, None, :] + 2 * PROBE_PSEUDO_COUNT)
+    return -0.5 * (p_real[:, :n_real].log().mean(1) + (-p_real[:, n_real:]).log1p().mean(1))
 
 
 def mode_coverage(

@@ -773,7 +773,7 @@ def fig_calibration(s: Study) -> tuple[Figure, str]:
     _legend(fig, s)
     caption = (
         "Estimator calibration: js_d (from the trial's own D) and js_probe (a fresh "
-        "classifier) are lower bounds on the JS divergence, tight only for an optimal D, so "
+        "k-NN classifier) are lower bounds on the JS divergence, tight only for an optimal D, so "
         "they fall below the y = x line; the right panel shows how far below (mean, 95% CI) "
         f"as a function of {LABELS.get(s.hue or '', s.hue or 'the loss')} — a js_d gap that "
         "shrinks means the trial's D is closer to optimal."

@@ -29,7 +29,6 @@ from ganstudy.targets import make_target
 
 BLOCK_STEPS = 16  # training randomness is drawn 16 steps at a time: R calls, not 16·R
 SNAPSHOT_POINTS = 256  # generated points kept per replica per eval (samples.parquet)
-PROBE_SEED = 0  # one probe initialisation for every trial keeps js_probe comparable
 
 # Distinct purposes get independent seed streams from one (seed + replica).
 _INIT, _TRAIN, _EVAL = 0, 1, 2
@@ -295,8 +294,6 @@ class Trainer:
             fake[:, :half],
             real[:, half:],
             fake[:, half:n],
-            c.probe_steps,
-            seed=PROBE_SEED,
         )
         points = metrics.coverage_points(fake[:, : c.eval_samples], target)
         values["js_binned"] = metrics.js_binned(points, self.binning, self.data_masses)

@@ -28,7 +28,6 @@ def tiny_study(
             "g_width": 16,
             "eval_samples": 2000,
             "eval_batch": 256,
-            "probe_steps": 10,
         },
     }
     study.update(changes)

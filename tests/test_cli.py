@@ -14,10 +14,9 @@ TINY = [
     "g_width=8",
     "d_width=8",
     "batch_size=16",
-    "eval_batch=64",
+    "eval_batch=128",
     "eval_samples=500",
     "coverage_samples=100",
-    "probe_steps=5",
     "device=cpu",
 ]
 

@@ -126,7 +126,6 @@ def test_optuna_search_is_stored_in_sqlite(tmp_path):
             "g_width": 16,
             "eval_samples": 2000,
             "eval_batch": 256,
-            "probe_steps": 10,
         },
     )
     out = tmp_path / "tpe"
@@ -161,7 +160,6 @@ def test_pbt_learning_rates_reach_the_optimizers(tmp_path):
             "g_width": 16,
             "eval_samples": 2000,
             "eval_batch": 256,
-            "probe_steps": 10,
         },
     )
     out = tmp_path / "pbt"

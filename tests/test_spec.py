@@ -297,6 +297,7 @@ BAD = [
     ({"search.algoritm": "grid"}, "search.algoritm", "did you mean 'algorithm'"),
     ({"resources.cpus": 1}, "resources.cpus", "did you mean 'cpu'"),
     ({"params.k": {"grids": [1, 2]}}, "params.k.grids", "did you mean 'grid'"),
+    ({"params.probe_steps": 100}, "params.probe_steps", "remove the key"),  # retired
     ({"scheduler": {"name": "asha", "grace": 100}}, "scheduler.grace", "grace_period"),
     # wrong types
     ({"params.k": True}, "params.k", "int"),
@@ -312,6 +313,7 @@ BAD = [
     ({"params.lr_d": -1}, "params.lr_d", "> 0"),
     ({"params.beta1": {"uniform": [0.5, 1.5]}}, "params.beta1.uniform[1]", "[0, 1)"),
     ({"steps": 0}, "steps", ">= 1"),
+    ({"params.eval_batch": 64}, "params.eval_batch", ">= 128"),
     ({"eval_every": 50000}, "eval_every", "never report"),
     ({"max_failures": -1}, "max_failures", ">= 0"),
     ({"resources": {"cpu": 0, "gpu": 0}}, "resources", "not both 0"),

@@ -25,7 +25,6 @@ TINY = dict(
     eval_batch=256,
     eval_samples=2000,
     coverage_samples=500,
-    probe_steps=20,
     device="cpu",
 )
 
