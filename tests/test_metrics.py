@@ -158,6 +158,23 @@ def test_histogram_counts_per_replica_and_outside():
     assert float(hist[1, cell_of_4]) == 0.75
 
 
+@pytest.mark.parametrize("name", ["mixture1d", "ring8", "grid25"])
+def test_js_binned_equals_js_of_the_full_histogram(name):
+    """js_binned sums over occupied cells only; the dense formula over every cell agrees,
+    for samples near, partly off and entirely off the target."""
+    target = make_target(name)
+    binning = target.binning()
+    masses = target.bin_masses(binning)
+    near = target.sample(5000, gen(1)) + 0.05 * torch.randn(5000, target.dim, generator=gen(2))
+    wide = 3.0 * torch.randn(5000, target.dim, generator=gen(3), dtype=torch.float64)
+    far = near + 1000.0  # all in the "outside" cell, which holds only ~1e-6 of the target
+    points = torch.stack([near, wide, far])
+    dense = metrics.js_from_masses(masses[None], metrics.histogram(points, binning))
+    got = metrics.js_binned(points, binning, masses)
+    torch.testing.assert_close(got, dense, rtol=0, atol=1e-12)
+    assert float(got[2]) == pytest.approx(LOG2, abs=1e-5)
+
+
 @pytest.mark.parametrize("name", ["gaussian1d", "mixture1d", "ring8", "grid25"])
 def test_js_binned_of_target_against_itself_is_small(name):
     target = make_target(name)
