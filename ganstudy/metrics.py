@@ -129,11 +129,12 @@ def js_probe(
     std = real_train.std(1, keepdim=True).clamp(min=1e-6)
     train = (torch.cat([real_train, fake_train], 1) - mean) / std  # (R, Ntr, dim)
     test = (torch.cat([real_test, fake_test], 1) - mean) / std  # (R, Nte, dim)
-    candidates = torch.tensor([k for k in PROBE_NEIGHBOURS if k < train.shape[1]])
+    device = train.device
+    candidates = torch.tensor([k for k in PROBE_NEIGHBOURS if k < train.shape[1]], device=device)
 
     # Choose k: leave-one-out votes for the first PROBE_CV_POINTS / 2 real and fake points.
     half = min(PROBE_CV_POINTS // 2, n_real, fake_train.shape[1])
-    held_back = torch.cat([torch.arange(half), n_real + torch.arange(half)])
+    held_back = torch.cat([torch.arange(half), n_real + torch.arange(half)]).to(device)
     votes = _real_votes(train[:, held_back], train, n_real, int(candidates.max()), held_back)
     k = candidates[_cross_entropy(votes, half, candidates).argmin(-1)]  # (R,)
 
@@ -161,8 +162,8 @@ def _real_votes(
     for start in range(0, query.shape[1], rows):
         score = torch.baddbmm(train_sq, query[:, start : start + rows], train.mT, alpha=-2)
         if query_index is not None:
-            own = query_index[start : start + rows].to(score.device)
-            score[:, torch.arange(len(own)), own] = math.inf
+            own = query_index[start : start + rows]
+            score[:, torch.arange(len(own), device=own.device), own] = math.inf
         nearest = score.topk(k_max, dim=-1, largest=False, sorted=True).indices
         votes.append((nearest < n_real).cumsum(-1))
     return torch.cat(votes, 1)
@@ -171,7 +172,7 @@ def _real_votes(
 def _cross_entropy(votes: torch.Tensor, n_real: int, k: torch.Tensor) -> torch.Tensor:
     """Mean CE (nats, balanced classes) of the k-NN classifier for each k of k (K,) or
     (R, K): votes (R, N, k_max) of queries whose first n_real are real. Returns (R, K)."""
-    k = k.to(votes.device).expand(votes.shape[0], -1)  # (R, K)
+    k = k.expand(votes.shape[0], -1)  # (R, K)
     real = votes.gather(2, (k - 1)[:, None, :].expand(-1, votes.shape[1], -1))  # (R, N, K)
     p_real = (real.double() + PROBE_PSEUDO_COUNT) / (k[:, None, :] + 2 * PROBE_PSEUDO_COUNT)
     return -0.5 * (p_real[:, :n_real].log().mean(1) + (-p_real[:, n_real:]).log1p().mean(1))
