@@ -514,8 +514,11 @@ def _run_config(spec: StudySpec, location: str, progress: bool) -> tune.RunConfi
         storage_path=location,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         # The latest checkpoint holds the whole history, so two are enough (one spare
-        # while the next is written).
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        # while the next is written). PBT clones a trial from another's checkpoint a while
+        # after choosing it, and the donor must not have deleted it by then: keep more.
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=4 if isinstance(spec.scheduler, PbtScheduler) else 2
+        ),
         progress_reporter=LiveTable(spec) if progress else _Silent(),
         verbose=1,
     )

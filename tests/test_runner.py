@@ -142,6 +142,8 @@ def test_optuna_search_is_stored_in_sqlite(tmp_path):
     )
 
 
+# Ray warns when a PBT study keeps too few checkpoints for clones to restore from.
+@pytest.mark.filterwarnings("error:Using `CheckpointConfig.num_to_keep")
 def test_pbt_learning_rates_reach_the_optimizers(tmp_path):
     from ray import tune
 
