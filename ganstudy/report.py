@@ -1317,13 +1317,17 @@ def _calibration_findings(s: Study) -> list[str]:
             continue
         d = data[data["js_binned"].notna() & data[m].notna()]
         gap = d["js_binned"] - d[m]
-        above = float((gap < 0).mean())
+        n_above = int((gap < 0).sum())
         if s.hue:
             by = d.assign(gap=gap).groupby("_hue", observed=True)["gap"].median()
             parts = [f"{gap_v:.3f} nats at {label}" for label, gap_v in by.items()]
             trend = ""
+            # A trend only where the medians move by more than noise-level amounts.
+            moved = by.max() - by.min() >= max(0.02, 0.2 * by.abs().max())
             if len(by) > 2 or (len(by) == 2 and s.hue == "k"):
-                if by.is_monotonic_decreasing:
+                if not moved:
+                    trend = f" — about the same at every {LABELS.get(s.hue, s.hue)}"
+                elif by.is_monotonic_decreasing:
                     trend = f" — tighter as {LABELS.get(s.hue, s.hue)} grows"
                 elif by.is_monotonic_increasing:
                     trend = f" — looser as {LABELS.get(s.hue, s.hue)} grows"
@@ -1331,9 +1335,9 @@ def _calibration_findings(s: Study) -> list[str]:
         else:
             text = f"{m} fell below js_binned by a median of {gap.median():.3f} nats"
         text += (
-            f"; {above:.0%} of its values exceeded the reference (estimation noise: a lower "
-            "bound should not)."
-            if above > 0
+            f"; {n_above} of {len(gap)} values ({n_above / len(gap):.1%}) exceeded the "
+            "reference (estimation noise: a lower bound should not)."
+            if n_above
             else "; it never exceeded the reference, as a lower bound should not."
         )
         out.append(text)

@@ -212,6 +212,18 @@ def test_dominating_d_finding_quotes_the_gradient(tmp_path: Path) -> None:
     assert 50 < fold < 200
 
 
+def test_calibration_findings_claim_a_trend_only_where_the_gap_moves(tmp_path: Path) -> None:
+    """The synthetic js_d tightens with k (1 - 0.7/k of the JS); js_probe is 0.85 of it at
+    every k, so its median gaps differ by noise only and no trend is claimed."""
+    folder = write_study(tmp_path, name="cal", samples=False)
+    text = findings(load_study(folder))
+    js_d = next(line for line in text if line.startswith("js_d fell below"))
+    probe = next(line for line in text if line.startswith("js_probe fell below"))
+    assert "tighter as k grows" in js_d
+    assert "about the same at every k" in probe
+    assert "grows" not in probe
+
+
 def test_no_pyplot_state_touched(tmp_path: Path) -> None:
     """Figures live on their own Agg canvases: no pyplot figures, the backend untouched."""
     import matplotlib
