@@ -98,7 +98,7 @@ FULL = Settings(
     metric_replicas=(1, 4),
     metric_rounds=5,
     study_trials=4,
-    study_trial_s=33.0,  # >= 30 s trials measured, not projected (the target is for those)
+    study_trial_s=36.0,  # >= 30 s trials measured, not projected (the target is for those)
     study_rounds=1,
 )
 
