@@ -8,6 +8,7 @@ step with a checkpoint of its full state) -> ResultGrid -> `results.write_tables
 from __future__ import annotations
 
 import collections
+import contextlib
 import fnmatch
 import json
 import math
@@ -177,10 +178,17 @@ def run_study(
                     folder.remove_if_empty()  # nothing half-written
                 raise
         folder.local.mkdir(parents=True, exist_ok=True)
+        try:
+            tuner = _tuner(spec, folder, resume, max_concurrent, progress)
+        except Exception:
+            if not resume:  # it held nothing before (checked above): leave nothing behind
+                with contextlib.suppress(OSError):
+                    folder.clear()
+            raise
         _write_atomic(folder.local / "spec.yaml", spec.to_yaml())
         _write_atomic(folder.local / "environment.json", json.dumps(_environment(), indent=2))
         folder.publish()
-        grid = _tuner(spec, folder, resume, max_concurrent, progress).fit()
+        grid = tuner.fit()
         records = [_record(result) for result in grid]
         results.write_tables(records, spec, folder.local)
         folder.publish()

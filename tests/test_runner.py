@@ -115,6 +115,32 @@ def test_embedded_ray_listens_on_loopback_only():
         ray.shutdown()
 
 
+def test_failure_while_setting_up_the_tuner_leaves_nothing(tmp_path, monkeypatch):
+    """The Optuna storage (optuna.db) is created while the Tuner is built; a failure after
+    it must not leave that, spec.yaml or environment.json behind."""
+    from ganstudy import runner
+
+    study = tiny_study(
+        "setup",
+        search={"algorithm": "optuna", "num_samples": 2},
+        params={"lr_d": {"loguniform": [1e-4, 1e-2]}},
+    )
+    spec = spec_from_dict(study, source="<test>")
+    created = []
+
+    def failing_run_config(*args, **kwargs):
+        created.extend(p.name for p in out.iterdir())  # what existed when it failed
+        raise RuntimeError("cannot reach storage")
+
+    monkeypatch.setattr(runner, "_start_ray", lambda address, spec: False)  # no Ray needed
+    monkeypatch.setattr(runner, "_run_config", failing_run_config)
+    out = tmp_path / "setup"
+    with pytest.raises(RuntimeError, match="cannot reach storage"):
+        runner.run_study(spec, results_dir=out, progress=False)
+    assert created == ["optuna.db"]  # the failure came after the storage was made ...
+    assert not out.exists()  # ... and nothing is left
+
+
 def test_optuna_search_is_stored_in_sqlite(tmp_path):
     study = tiny_study(
         "tpe",
