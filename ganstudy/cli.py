@@ -309,6 +309,7 @@ def _summarize_study(out, resume_command: str) -> None:
             for k in ("target", "steps", "replicas", "seed")
             if isinstance(study.spec.get(k), dict)
         ]
+        swept = [k for k in swept if k in trials]  # a trial Ray lost has no parameters
         setting = trials.loc[trials["trial_id"] == best, swept].iloc[0].to_dict() if swept else {}
         print(
             f"best by {metric} ({mode}): {best} {metric}={means[best]:.4g} "

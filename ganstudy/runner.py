@@ -278,6 +278,15 @@ class StudyFolder:
             shutil.rmtree(self.local, ignore_errors=True)
 
 
+# Ray Tune's search-algorithm checkpoints in the experiment folder (grid/random, a wrapped
+# searcher such as Optuna's, the searcher itself), each a cloudpickle.
+SEARCH_STATE_FILES = (
+    "basic-variant-state-*.json",
+    "search_gen_state-*.json",
+    "searcher-state-*.pkl",
+)
+
+
 def _check_resumable(folder: StudyFolder, spec: StudySpec) -> None:
     """Refuse to resume from missing or damaged state: Ray's restore would log the problem
     and silently start the whole study over."""
@@ -315,6 +324,20 @@ def _check_resumable(folder: StudyFolder, spec: StudySpec) -> None:
             f"({type(error).__name__}: {str(error)[:80]}), so Ray would rerun every trial "
             f"from scratch; {fresh}"
         ) from None
+    # The search algorithm's state (Ray reads the newest by name). A driver killed while
+    # Ray copied it to storage leaves it truncated; Ray's restore then starts a new run.
+    for pattern in SEARCH_STATE_FILES:
+        found = sorted(fnmatch.filter(names, pattern))
+        if not found:
+            continue
+        try:
+            with fs.open_input_stream(f"{path}/{found[-1]}") as f:
+                cloudpickle.loads(f.read())
+        except Exception as error:  # truncated or foreign pickle: EOF, Unpickling errors
+            raise StudyError(
+                f"{folder.experiment}/{found[-1]}: the search algorithm's state is damaged "
+                f"({type(error).__name__}), so Ray would start the study over; {fresh}"
+            ) from None
     saved = folder.read_text("spec.yaml")
     if saved is not None:
         try:
