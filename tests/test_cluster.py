@@ -492,7 +492,7 @@ def test_killed_driver_resumes(cluster, tmp_path):
             driver.wait()
     damaged = damaged_state_file(out)
     if damaged:
-        # The kill landed while Ray copied this file to storage (seen once in ~10 runs):
+        # The kill landed while Ray copied this file to storage (seen once in CI):
         # Ray's own restore would start the study over, so --resume must refuse, clearly.
         done = cluster.ganstudy("run", study, "--address", GCS, "--results", out, "--resume")
         assert done.returncode == 2 and "damaged" in done.stderr, done.stderr[-2000:]
