@@ -802,6 +802,10 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _one_decimal(value: float) -> str:
+    return f"{value:.1f}"
+
+
 def _spread(summary: dict[str, Any], fmt: Callable[[float], str]) -> str:
     return f"{fmt(summary['min'])}..{fmt(summary['max'])}"
 
@@ -821,88 +825,94 @@ def format_table(result: dict[str, Any]) -> str:
     def add(figure: str, label: str, value: str, spread: str = "") -> None:
         rows.append((figure, label, value, spread))
 
+    def add_summary(
+        figure: str, label: str, summary: dict[str, Any], fmt: Callable[[float], str]
+    ) -> None:
+        """A measured figure: its median, and its spread over rounds."""
+        add(figure, label, fmt(summary["median"]), _spread(summary, fmt))
+
     for r in f["reference"]["rows"]:
-        add(
+        add_summary(
             "1 reference",
             f"trainer / reference, w{r['width']} b{r['batch']}"
             f" ({r['trainer_steps_per_s']:.0f} vs {r['reference_steps_per_s']:.0f} steps/s)",
-            _x(r["ratio"]["median"]),
-            _spread(r["ratio"], _x),
+            r["ratio"],
+            _x,
         )
     for r in f["replicas"]["rows"]:
         shape = f"w{r['width']} b{r['batch']}"
         if r["replicas"] == 1:
             add("2 replicas", f"R=1, {shape}: {r['replica_steps_per_s']:.0f} replica-steps/s", "1")
             continue
-        add(
+        add_summary(
             "2 replicas",
             f"R={r['replicas']} / R=1 replica-steps/s, {shape} ({r['replica_steps_per_s']:.0f}/s)",
-            _x(r["speedup"]["median"]),
-            _spread(r["speedup"], _x),
+            r["speedup"],
+            _x,
         )
     hw = f["hardware"]
-    add(
+    add_summary(
         "3 hardware",
         f"matmul ceiling ({hw['matmul_n']}^2 float32), GFLOP/s",
-        f"{hw['ceiling_gflops']['median']:.1f}",
-        _spread(hw["ceiling_gflops"], lambda v: f"{v:.1f}"),
+        hw["ceiling_gflops"],
+        _one_decimal,
     )
     for r in hw["rows"]:
         who = "reference loop" if r["what"] == "reference" else f"trainer R={r['replicas']}"
-        add(
+        add_summary(
             "3 hardware",
             f"{who} w128 b256 / ceiling ({r['gflops']:.1f} GFLOP/s)",
-            _pct(r["fraction"]["median"]),
-            _spread(r["fraction"], _pct),
+            r["fraction"],
+            _pct,
         )
     for r in f["metrics"]["rows"]:
-        add(
+        add_summary(
             "4 metrics",
             f"metric cost, defaults, R={r['replicas']} (eval {r['eval_s']:.3f} s per "
             f"{r['eval_every']} steps of {r['train_s']:.3f} s)",
-            _pct(r["cost"]["median"]),
-            _spread(r["cost"], _pct),
+            r["cost"],
+            _pct,
         )
     st = f["study"]
     if "skipped" in st or "error" in st:
         add("5 study", "study overhead", st.get("skipped") or st.get("error", ""))
     else:
-        add(
+        add_summary(
             "5 study",
             f"Ray study / ideal, {st['trials']} trials of {st['trial_s']['median']:.1f} s, "
             f"{st['slots']} slots",
-            _x(st["ratio"]["median"]),
-            _spread(st["ratio"], _x),
+            st["ratio"],
+            _x,
         )
         add("5 study", "  ... with Ray start-up and shutdown", _x(st["ratio_with_start"]["median"]))
-        add(
+        add_summary(
             "5 study",
             "  same trials on plain processes, no Ray / ideal",
-            _x(st["pool_ratio"]["median"]),
-            _spread(st["pool_ratio"], _x),
+            st["pool_ratio"],
+            _x,
         )
-        add(
+        add_summary(
             "5 study",
             "  of which: a trial's own time in Ray / alone",
-            _x(st["trial_slowdown"]["median"]),
-            _spread(st["trial_slowdown"], _x),
+            st["trial_slowdown"],
+            _x,
         )
-        add(
+        add_summary(
             "5 study",
             "  of which: start-up, scheduling, tables (s)",
-            f"{st['rest_s']['median']:.1f}",
-            _spread(st["rest_s"], lambda v: f"{v:.1f}"),
+            st["rest_s"],
+            _one_decimal,
         )
         add(
             "5 study",
             f"  ... projected to trials of {STUDY_TARGET_TRIAL_S:.0f} s",
             _x(st["ratio_at_target_s"]["median"]),
         )
-        add(
+        add_summary(
             "5 study",
             "Ray start-up (s)",
-            f"{st['ray_start_s']['median']:.1f}",
-            _spread(st["ray_start_s"], lambda v: f"{v:.1f}"),
+            st["ray_start_s"],
+            _one_decimal,
         )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     header = ("figure", "measure", "median", "spread")
