@@ -10,7 +10,9 @@ import yaml
 def tiny_study(
     name: str, steps: int = 200, losses: tuple[str, ...] = ("minimax", "hinge"), **changes
 ) -> dict:
-    """A few seconds per trial: ring8, 16-wide models, cheap metrics; `changes` replace keys."""
+    """A few seconds per trial: ring8, 16-wide models, cheap metrics; `changes` replace
+    top-level keys, and their `params` are added to (or replace) the cheap defaults."""
+    params = changes.pop("params", {})
     study = {
         "name": name,
         "target": "ring8",
@@ -31,6 +33,7 @@ def tiny_study(
         },
     }
     study.update(changes)
+    study["params"].update(params)
     return study
 
 

@@ -123,7 +123,7 @@ def test_failure_while_setting_up_the_tuner_leaves_nothing(tmp_path, monkeypatch
     study = tiny_study(
         "setup",
         search={"algorithm": "optuna", "num_samples": 2},
-        params={"lr_d": {"loguniform": [1e-4, 1e-2]}},
+        params={"loss": "minimax", "lr_d": {"loguniform": [1e-4, 1e-2]}},
     )
     spec = spec_from_dict(study, source="<test>")
     created = []
@@ -148,10 +148,6 @@ def test_optuna_search_is_stored_in_sqlite(tmp_path):
         params={
             "loss": {"choice": ["minimax", "nonsaturating"]},
             "lr_d": {"loguniform": [1e-4, 1e-2]},
-            "d_width": 16,
-            "g_width": 16,
-            "eval_samples": 2000,
-            "eval_batch": 256,
         },
     )
     out = tmp_path / "tpe"
@@ -184,10 +180,6 @@ def test_pbt_learning_rates_reach_the_optimizers(tmp_path):
             "loss": "nonsaturating",
             "lr_d": {"loguniform": [1e-4, 1e-2]},
             "lr_g": {"loguniform": [1e-4, 1e-2]},
-            "d_width": 16,
-            "g_width": 16,
-            "eval_samples": 2000,
-            "eval_batch": 256,
         },
     )
     out = tmp_path / "pbt"
