@@ -98,6 +98,17 @@ def test_k_discriminator_steps_then_one_generator_step(k):
     assert torch.unique(flat, dim=0).shape[0] == n * k
 
 
+def assert_one_sgd_step(t: Trainer, lr_d: float, lr_g: float) -> None:
+    """Train one iteration of a momentum-free SGD trainer and check that every parameter of
+    G and D moved by exactly -lr·grad of its own step."""
+    before = {k: v.clone() for k, v in state(t).items()}
+    t.train(1)
+    for prefix, module, lr in (("g", t.generator, lr_g), ("d", t.discriminator, lr_d)):
+        for name, p in module.named_parameters():
+            moved = p.detach() - before[f"{prefix}.{name}"]
+            torch.testing.assert_close(moved, -lr * p.grad, rtol=0, atol=1e-15)
+
+
 def test_discriminator_step_does_not_train_generator_and_vice_versa():
     """With plain SGD (no momentum), each parameter moves by exactly -lr·grad of its own
     step: D's gradient is not touched by the G step (D is frozen there), and G only moves
@@ -105,12 +116,7 @@ def test_discriminator_step_does_not_train_generator_and_vice_versa():
     c = tiny(optimizer="sgd", momentum=0.0, lr_d=0.05, lr_g=0.02, dtype="float64", steps=3)
     t = Trainer(c)
     t.train(1)  # create gradients
-    before = {k: v.clone() for k, v in state(t).items()}
-    t.train(1)
-    for prefix, module, lr in (("g", t.generator, 0.02), ("d", t.discriminator, 0.05)):
-        for name, p in module.named_parameters():
-            moved = p.detach() - before[f"{prefix}.{name}"]
-            torch.testing.assert_close(moved, -lr * p.grad, rtol=0, atol=1e-15)
+    assert_one_sgd_step(t, lr_d=0.05, lr_g=0.02)
 
 
 # ------------------------------------------------------------------------- replicas
@@ -229,12 +235,7 @@ def test_restored_trainer_keeps_its_own_learning_rates(tmp_path):
     first.train(5)
     clone = Trainer(sgd.replace(lr_d=0.01, lr_g=0.03))
     clone.load_state_dict(first.state_dict())
-    before = {k: v.clone() for k, v in state(clone).items()}
-    clone.train(1)
-    for prefix, module, lr in (("g", clone.generator, 0.03), ("d", clone.discriminator, 0.01)):
-        for name, p in module.named_parameters():
-            moved = p.detach() - before[f"{prefix}.{name}"]
-            torch.testing.assert_close(moved, -lr * p.grad, rtol=0, atol=1e-15)
+    assert_one_sgd_step(clone, lr_d=0.01, lr_g=0.03)
 
 
 @pytest.mark.parametrize(
