@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ganstudy.columns import BY_NAME
 from ganstudy.config import ConfigError, from_dict
 
 USAGE_ERROR = 2  # bad input: one line on stderr, nothing written
@@ -348,30 +349,31 @@ def _describe(config) -> str:
     )
 
 
-# (column, header, width, format). D(x), D(G(z)) are probabilities; critic losses show '-'.
-_COLUMNS = [
-    ("step", "step", 7, "d"),
-    ("replica", "rep", 3, "d"),
-    ("d_real", "D(x)", 6, ".3f"),
-    ("d_fake", "D(G(z))", 7, ".3f"),
-    ("js_binned", "js_binned", 9, ".3f"),
-    ("js_d", "js_d", 6, ".3f"),
-    ("js_probe", "js_probe", 8, ".3f"),
-    ("modes_captured", "modes", 5, ".0f"),
-    ("high_quality_frac", "hq", 5, ".2f"),
-    ("grad_norm_d", "|gD|", 8, ".3g"),
-    ("grad_norm_g", "|gG|", 8, ".3g"),
-    ("outcome", "outcome", 13, "s"),
+# The columns `ganstudy trial` prints, (name, width, format); headers from columns.py.
+# D(x), D(G(z)) are probabilities; critic losses show '-'.
+_SHOWN = [
+    ("step", 7, "d"),
+    ("replica", 3, "d"),
+    ("d_real", 6, ".3f"),
+    ("d_fake", 7, ".3f"),
+    ("js_binned", 9, ".3f"),
+    ("js_d", 6, ".3f"),
+    ("js_probe", 8, ".3f"),
+    ("modes_captured", 5, ".0f"),
+    ("high_quality_frac", 5, ".2f"),
+    ("grad_norm_d", 8, ".3g"),
+    ("grad_norm_g", 8, ".3g"),
+    ("outcome", 13, "s"),
 ]
 
 
 def _header() -> str:
-    return " ".join(f"{title:>{width}}" for _, title, width, _ in _COLUMNS)
+    return " ".join(f"{BY_NAME[name].header:>{width}}" for name, width, _ in _SHOWN)
 
 
 def _format(row: dict) -> str:
     cells = []
-    for key, _, width, fmt in _COLUMNS:
+    for key, width, fmt in _SHOWN:
         value = row[key]
         if isinstance(value, float) and math.isnan(value):
             cells.append(f"{'-':>{width}}")

@@ -13,7 +13,10 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-LossName = Literal["minimax", "nonsaturating", "wasserstein", "wgan_gp", "hinge", "least_squares"]
+from ganstudy.columns import LOSS_NAMES
+
+# Subscripting with the tuple is Literal["minimax", "nonsaturating", ...]: one list of names.
+LossName = Literal[LOSS_NAMES]  # type: ignore[valid-type]
 TargetName = Literal["gaussian1d", "mixture1d", "ring8", "grid25", "curves"]
 OptimizerName = Literal["adam", "sgd"]
 DeviceName = Literal["auto", "cpu", "cuda"]

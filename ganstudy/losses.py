@@ -2,7 +2,8 @@
 
 A loss is a pair of pure functions of D's raw outputs, (R, B) tensors, returning one loss
 per replica (R,): `d_loss(real, fake)` for the discriminator, `g_loss(fake)` for the
-generator. Adding a loss is one pair of functions and one entry in LOSSES. Penalties that
+generator. Adding a loss is one line in columns.LOSSES, one pair of functions and one
+entry in _FUNCTIONS. Penalties that
 need D itself (gradient penalty, R1) live in `gradient_penalty` / `r1_penalty`, switched on
 by the flags of the `Loss` record.
 """
@@ -14,6 +15,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from ganstudy.columns import LOSS_NAMES
+from ganstudy.columns import LOSSES as LOSS_INFO
 
 DLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 GLoss = Callable[[torch.Tensor], torch.Tensor]
@@ -66,28 +70,27 @@ def least_squares_g_loss(fake: torch.Tensor) -> torch.Tensor:
     return 0.5 * (fake - 1.0).pow(2).mean(-1)
 
 
+# The functions of each loss named in columns.LOSSES (where its name and whether D outputs a
+# probability are declared): (d_loss, g_loss, extras).
+_FUNCTIONS: dict[str, tuple[DLoss, GLoss, dict[str, bool]]] = {
+    "minimax": (bce_d_loss, minimax_g_loss, {}),
+    "nonsaturating": (bce_d_loss, nonsaturating_g_loss, {}),
+    "wasserstein": (wasserstein_d_loss, wasserstein_g_loss, {"clip_weights": True}),
+    "wgan_gp": (wasserstein_d_loss, wasserstein_g_loss, {"gradient_penalty": True}),
+    "hinge": (hinge_d_loss, wasserstein_g_loss, {}),
+    "least_squares": (least_squares_d_loss, least_squares_g_loss, {}),
+}
+if set(_FUNCTIONS) != set(LOSS_NAMES):  # a loss declared without functions, or the reverse
+    raise ImportError(f"losses.py and columns.LOSSES disagree: {sorted(_FUNCTIONS)}")
+
 LOSSES: dict[str, Loss] = {
-    loss.name: loss
-    for loss in [
-        Loss("minimax", bce_d_loss, minimax_g_loss, probability=True),
-        Loss("nonsaturating", bce_d_loss, nonsaturating_g_loss, probability=True),
-        Loss(
-            "wasserstein",
-            wasserstein_d_loss,
-            wasserstein_g_loss,
-            probability=False,
-            clip_weights=True,
-        ),
-        Loss(
-            "wgan_gp",
-            wasserstein_d_loss,
-            wasserstein_g_loss,
-            probability=False,
-            gradient_penalty=True,
-        ),
-        Loss("hinge", hinge_d_loss, wasserstein_g_loss, probability=False),
-        Loss("least_squares", least_squares_d_loss, least_squares_g_loss, probability=False),
-    ]
+    info.name: Loss(
+        info.name,
+        *_FUNCTIONS[info.name][:2],
+        probability=info.probability,
+        **_FUNCTIONS[info.name][2],
+    )
+    for info in LOSS_INFO
 }
 
 

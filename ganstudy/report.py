@@ -38,6 +38,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 
+from ganstudy.columns import JS_COLUMNS, LOSS_NAMES, METRIC_COLUMNS, why_nan
 from ganstudy.config import FIELDS, ConfigError, coerce
 from ganstudy.metrics import OUTCOMES
 from ganstudy.targets import GaussianMixture, make_target
@@ -46,24 +47,8 @@ Format = Literal["html", "png"]
 
 LOG2 = math.log(2)
 RUN = ["trial_id", "replica"]
-JS = ("js_binned", "js_d", "js_probe")
-METRICS = (
-    *JS,
-    "d_real",
-    "d_fake",
-    "d_real_std",
-    "d_fake_std",
-    "critic_real",
-    "critic_fake",
-    "loss_d",
-    "loss_g",
-    "grad_norm_d",
-    "grad_norm_g",
-    "modes_captured",
-    "n_modes",
-    "high_quality_frac",
-    "mode_kl",
-)
+JS = JS_COLUMNS
+METRICS = (*METRIC_COLUMNS, "n_modes")  # the per-eval numbers of history.parquet
 NO_OUTCOME = "no outcome"  # a run still going, or one that crashed before its first eval
 OUTCOME_COLORS = {
     "converged": "#3a9e5f",
@@ -84,7 +69,7 @@ OUTCOME_SHORT = {
 # A tied majority vote goes to the more severe outcome: a cell that failed in half of its
 # replicas is not a region where training is in balance.
 SEVERITY = ("diverged", "d_dominates", "mode_collapse", "oscillating", "converged", NO_OUTCOME)
-LOSS_ORDER = ("minimax", "nonsaturating", "wasserstein", "wgan_gp", "hinge", "least_squares")
+LOSS_ORDER = LOSS_NAMES
 # The hue of trajectory plots: the first of these that the study actually swept.
 HUE_PRIORITY = ("k", "lr_ratio", "cap_ratio", "lr_d", "lr_g", "optimizer", "batch_size", "z_dim")
 LABELS = {"lr_ratio": "lr_d/lr_g", "cap_ratio": "d_width/g_width"}
@@ -376,14 +361,6 @@ def _note(ax: Any, text: str) -> None:
     )
 
 
-def _why_nan(metric: str) -> str:
-    if metric in ("js_d", "d_real", "d_fake"):
-        return "this loss's D has no probability output"
-    if metric == "js_binned":
-        return "the target has no known density"
-    return "no values recorded"
-
-
 def _need_history(s: Study) -> pd.DataFrame:
     if s.hist is None:
         raise _Skip("history.parquet is missing, so there are no trajectories")
@@ -424,7 +401,7 @@ def fig_js(s: Study) -> tuple[Figure, str]:
             if _has(d, m):
                 sns.lineplot(d, x="step", y=m, errorbar=ERRORBAR, legend=False, ax=ax, **_hue_kw(s))
             else:
-                _note(ax, f"{m} undefined:\n{_why_nan(m)}")
+                _note(ax, f"{m} undefined:\n{why_nan(m)}")
             ax.set_ylabel(f"{m} (nats)" if j == 0 else "")
             ax.set_xlabel("step" if i == len(est) - 1 else "")
     axes[0, 0].set_ylim(-0.03, LOG2 + 0.05)

@@ -42,6 +42,7 @@ from ray import cloudpickle, tune  # noqa: E402
 from ray.tune import Checkpoint, ProgressReporter  # noqa: E402
 
 from ganstudy import cluster, results  # noqa: E402
+from ganstudy.columns import METRIC_COLUMNS  # noqa: E402
 from ganstudy.config import from_dict  # noqa: E402
 from ganstudy.spec import (  # noqa: E402
     AshaScheduler,
@@ -51,7 +52,7 @@ from ganstudy.spec import (  # noqa: E402
     load_spec,
     spec_from_dict,
 )
-from ganstudy.trainer import METRIC_COLUMNS, Trainer  # noqa: E402
+from ganstudy.trainer import Trainer  # noqa: E402
 
 EXPERIMENT = "ray"  # Ray's experiment folder inside results/<name>/, kept for Tuner.restore
 STATE_FILE = "state.pt"  # inside each checkpoint: trainer state + sample snapshots

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ganstudy.columns import METRIC_COLUMNS, PROBABILITY_LOSSES, PROBABILITY_METRICS
 from ganstudy.config import (
     FIELDS,
     ConfigError,
@@ -41,18 +42,6 @@ from ganstudy.config import (
 SearchAlgorithm = Literal["grid", "random", "optuna"]
 DimensionKind = Literal["grid", "choice", "uniform", "loguniform", "randint"]
 Mode = Literal["min", "max"]
-
-# Copies of trainer.METRIC_COLUMNS and of the losses with `probability=True` in losses.LOSSES,
-# so that loading a study does not import torch; tests/test_spec.py keeps them equal.
-METRICS = (
-    "js_d", "js_probe", "js_binned",
-    "d_real", "d_fake", "d_real_std", "d_fake_std", "critic_real", "critic_fake",
-    "loss_d", "loss_g", "grad_norm_d", "grad_norm_g",
-    "modes_captured", "high_quality_frac", "mode_kl",
-)  # fmt: skip
-PROBABILITY_LOSSES = ("minimax", "nonsaturating")
-# NaN unless D outputs a probability (metrics.discriminator_outputs).
-PROBABILITY_METRICS = ("js_d", "d_real", "d_fake", "d_real_std", "d_fake_std")
 
 # TrialConfig fields that may also stand at the top level of a study file.
 TOP_LEVEL_PARAMS = ("target", "steps", "eval_every", "replicas", "seed")
@@ -293,8 +282,8 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
         return raw[key][0] if key in raw else f"params.{key}"
 
     metric = _scalar(data, "metric", str, fail, required="e.g. metric: js_binned")
-    if metric not in METRICS:
-        fail("metric", f"unknown metric {metric!r}; " + _did_you_mean(metric, list(METRICS)))
+    if metric not in METRIC_COLUMNS:
+        fail("metric", f"unknown metric {metric!r}; " + _did_you_mean(metric, list(METRIC_COLUMNS)))
     mode = _scalar(data, "mode", str, fail, required="mode: min or mode: max")
     if mode not in ("min", "max"):
         fail("mode", f"got {mode!r}; expected min or max")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ganstudy import metrics
+from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import TrialConfig, to_dict
 from ganstudy.losses import get_loss, gradient_penalty, r1_penalty
 from ganstudy.models import BatchedMLP, discriminator_mlp, generator_mlp, make_optimizer
@@ -372,11 +373,3 @@ class Trainer:
         self._grad_norm_d = window["grad_norm_d"].to(self.device)
         self._grad_norm_g = window["grad_norm_g"].to(self.device)
         self.history = list(state["history"])
-
-
-METRIC_COLUMNS = (
-    "js_d", "js_probe", "js_binned",
-    "d_real", "d_fake", "d_real_std", "d_fake_std", "critic_real", "critic_fake",
-    "loss_d", "loss_g", "grad_norm_d", "grad_norm_g",
-    "modes_captured", "high_quality_frac", "mode_kl",
-)  # fmt: skip

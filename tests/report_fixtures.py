@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ganstudy.columns import PROBABILITY_LOSSES
 from ganstudy.config import TrialConfig
 
-PROB_LOSSES = {"minimax", "nonsaturating"}  # losses whose D outputs a probability
+PROB_LOSSES = set(PROBABILITY_LOSSES)  # losses whose D outputs a probability
 RING8 = np.array(
     [[2 * math.cos(2 * math.pi * i / 8), 2 * math.sin(2 * math.pi * i / 8)] for i in range(8)]
 )

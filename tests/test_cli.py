@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ganstudy.cli import main
-from ganstudy.trainer import METRIC_COLUMNS
+from ganstudy.columns import METRIC_COLUMNS
 
 TINY = [
     "g_width=8",

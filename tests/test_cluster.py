@@ -30,9 +30,10 @@ import yaml
 from study_files import tiny_study, write_study
 
 from ganstudy.cli import main
+from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import from_dict
 from ganstudy.results import load_results
-from ganstudy.trainer import METRIC_COLUMNS, Trainer
+from ganstudy.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "studies" / "smoke.yaml"

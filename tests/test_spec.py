@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 
 from ganstudy.config import from_dict
 from ganstudy.spec import (
-    METRICS,
-    PROBABILITY_LOSSES,
     AshaScheduler,
     PbtScheduler,
     SpecError,
@@ -255,14 +253,6 @@ def test_validate_command_fails_with_one_line_and_exit_2(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and "params.lr_dd" in captured.err
-
-
-def test_metric_and_loss_names_match_the_trainer():
-    from ganstudy.losses import LOSSES
-    from ganstudy.trainer import METRIC_COLUMNS
-
-    assert METRICS == tuple(METRIC_COLUMNS)
-    assert PROBABILITY_LOSSES == tuple(name for name, loss in LOSSES.items() if loss.probability)
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)

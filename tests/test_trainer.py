@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from ganstudy import trainer as trainer_module
+from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import TrialConfig
 from ganstudy.metrics import OUTCOMES
-from ganstudy.trainer import METRIC_COLUMNS, Trainer
+from ganstudy.trainer import Trainer
 
 # Tiny models and cheap evaluation: the properties tested do not depend on size.
 TINY = dict(

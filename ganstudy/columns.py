@@ -1,0 +1,161 @@
+"""Names declared once: every column of the history table and every loss. No torch, no Ray.
+
+Config, study validation, the trainer, the run layer, the report and the command line all
+read these tables; nothing else spells a metric or a loss name out as a list. Adding a
+metric column is one `Column` line here plus the code that computes it (metrics/, the
+trainer's `evaluate`); adding a loss is one `LossInfo` line here plus its pair of functions
+in `losses.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnKind = Literal["key", "metric", "target", "label"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Column:
+    """One column of history.parquet (and of the final rows in trials.parquet)."""
+
+    name: str
+    meaning: str
+    unit: str = ""  # "nats", "probability", "count", ... ("" where there is none)
+    kind: ColumnKind = "metric"  # key: identifies the row; metric: measured per eval
+    label: str = ""  # short header for terminal tables ("" = the name)
+    # NaN unless the loss makes D's output a probability (a logit of P(real)).
+    needs_probability: bool = False
+    # NaN unless the target gives exact data masses over a partition (js_binned).
+    needs_masses: bool = False
+    # NaN (or meaningless) unless the target has discrete modes.
+    needs_modes: bool = False
+
+    @property
+    def header(self) -> str:
+        return self.label or self.name
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column(name="step", kind="key", meaning="G steps done at this evaluation"),
+    Column(name="replica", kind="key", label="rep", meaning="replica index within the trial"),
+    Column(name="seed", kind="key", meaning="this replica's seed (the trial's seed + replica)"),
+    # The three JS estimates (DESIGN.md): lower bounds of JS(p_data || p_g), side by side.
+    Column(
+        name="js_d",
+        unit="nats",
+        needs_probability=True,
+        meaning="(V(D,G) + log 4)/2 with the trial's own D: a lower bound, tight for optimal D",
+    ),
+    Column(
+        name="js_probe",
+        unit="nats",
+        meaning="log 2 - held-out cross-entropy of a fresh k-NN classifier of real vs fake",
+    ),
+    Column(
+        name="js_binned",
+        unit="nats",
+        needs_masses=True,
+        meaning="JS of the generated histogram against the target's exact cell masses",
+    ),
+    Column(
+        name="d_real",
+        label="D(x)",
+        unit="probability",
+        needs_probability=True,
+        meaning="mean D(x) on held-out real data",
+    ),
+    Column(
+        name="d_fake",
+        label="D(G(z))",
+        unit="probability",
+        needs_probability=True,
+        meaning="mean D(G(z)) on fresh fakes",
+    ),
+    Column(
+        name="d_real_std",
+        unit="probability",
+        needs_probability=True,
+        meaning="std of D(x) on real data",
+    ),
+    Column(
+        name="d_fake_std",
+        unit="probability",
+        needs_probability=True,
+        meaning="std of D(G(z)) on fakes",
+    ),
+    Column(name="critic_real", meaning="mean raw D output on real data (a logit or critic value)"),
+    Column(name="critic_fake", meaning="mean raw D output on fakes (a logit or critic value)"),
+    Column(name="loss_d", meaning="D's loss, mean over the D steps since the last eval"),
+    Column(name="loss_g", meaning="G's loss, mean over the G steps since the last eval"),
+    Column(
+        name="grad_norm_d",
+        label="|gD|",
+        meaning="L2 norm of D's gradient on the last D step before the eval",
+    ),
+    Column(
+        name="grad_norm_g",
+        label="|gG|",
+        meaning="L2 norm of G's gradient on the last G step before the eval",
+    ),
+    Column(
+        name="modes_captured",
+        label="modes",
+        unit="count",
+        needs_modes=True,
+        meaning="modes holding >= coverage_min_count high-quality samples (VEEGAN)",
+    ),
+    Column(
+        name="high_quality_frac",
+        label="hq",
+        needs_modes=True,
+        meaning="fraction of samples within quality_sigmas stds of their nearest mode",
+    ),
+    Column(
+        name="mode_kl",
+        unit="nats",
+        needs_modes=True,
+        meaning="KL(high-quality mode histogram || uniform); NaN without high-quality samples",
+    ),
+    Column(name="n_modes", kind="target", unit="count", meaning="modes the target has"),
+    Column(name="outcome", kind="label", meaning="outcome label so far (metrics.OUTCOMES)"),
+)
+BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
+
+# The numbers measured at every eval, in table order (a study's `metric` is one of these).
+METRIC_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.kind == "metric")
+PROBABILITY_METRICS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.needs_probability)
+JS_COLUMNS: tuple[str, ...] = ("js_binned", "js_d", "js_probe")  # the reference first
+
+
+def why_nan(name: str) -> str:
+    """Why a column can hold no values in a study (for report notes)."""
+    column = BY_NAME.get(name)
+    if column is not None and column.needs_probability:
+        return "this loss's D has no probability output"
+    if column is not None and column.needs_masses:
+        return "the target has no known density"
+    if column is not None and column.needs_modes:
+        return "the target has no discrete modes"
+    return "no values recorded"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LossInfo:
+    """One loss formulation as users name it; its functions are in losses.py."""
+
+    name: str
+    probability: bool  # D's output is a logit of P(real): D(x) = sigmoid(output)
+    meaning: str
+
+
+LOSSES: tuple[LossInfo, ...] = (
+    LossInfo(name="minimax", probability=True, meaning="the paper's saturating log(1 - D(G(z)))"),
+    LossInfo(name="nonsaturating", probability=True, meaning="the paper's fix: -log D(G(z))"),
+    LossInfo(name="wasserstein", probability=False, meaning="WGAN critic, weight clipping `clip`"),
+    LossInfo(name="wgan_gp", probability=False, meaning="WGAN critic, gradient penalty"),
+    LossInfo(name="hinge", probability=False, meaning="hinge D loss, -D(G(z)) for G"),
+    LossInfo(name="least_squares", probability=False, meaning="LSGAN, targets 0 and 1"),
+)
+LOSS_NAMES: tuple[str, ...] = tuple(loss.name for loss in LOSSES)  # also the report's order
+PROBABILITY_LOSSES: tuple[str, ...] = tuple(loss.name for loss in LOSSES if loss.probability)
