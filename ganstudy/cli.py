@@ -175,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from ganstudy import cluster
+    from ganstudy.run import cluster
     from ganstudy.spec import SpecError, load_spec
 
     results, name, storage = args.results, None, None
@@ -231,7 +231,7 @@ def _submit(args: argparse.Namespace) -> int:
 
 def _follow(address: str | None, job: str) -> int:
     """Stream a job's logs; 0 if it succeeded, 1 otherwise (Ctrl-C leaves it running)."""
-    from ganstudy import cluster
+    from ganstudy.run import cluster
 
     try:
         status = cluster.follow(address, job)
@@ -249,7 +249,7 @@ def _follow(address: str | None, job: str) -> int:
 
 
 def _jobs(args: argparse.Namespace) -> int:
-    from ganstudy import cluster
+    from ganstudy.run import cluster
 
     try:
         rows = cluster.list_jobs(args.address)
@@ -267,7 +267,7 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from ganstudy import cluster
+    from ganstudy.run import cluster
 
     if args.follow:
         return _follow(args.address, args.job)
@@ -279,7 +279,7 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from ganstudy import cluster
+    from ganstudy.run import cluster
 
     try:
         stopped = cluster.stop(args.address, args.job)

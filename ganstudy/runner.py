@@ -1,6 +1,6 @@
 """Run a study on Ray Tune: the trainable, the Tuner, the embedded local Ray.
 
-One of the two modules that import Ray (cluster.py, the cluster plumbing, is the other).
+Part of the run layer (ganstudy/run/), the only code that imports Ray.
 Flow: StudySpec -> param_space -> `train_trial` (one Trainer per trial, reporting every eval
 step with a checkpoint of its full state) -> ResultGrid -> `results.write_tables`.
 """
@@ -23,28 +23,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Set before Ray is imported or started:
-# - On Linux a plain local Ray binds the machine's routable address; with this variable
-#   (Ray 2.60) every socket of the embedded instance stays on 127.0.0.1.
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-# - Ray's new console output ignores custom progress reporters; ours is one compact table.
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-# - Save the experiment state often, so a killed driver resumes with recent checkpoints.
-os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
-# - Those frequent snapshots are deliberate (resume correctness), not a bottleneck to warn of.
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+import pyarrow.fs
+import ray
+import torch
+import yaml
+from ray import cloudpickle, tune
+from ray.tune import Checkpoint, ProgressReporter
 
-import pyarrow.fs  # noqa: E402
-import ray  # noqa: E402
-import torch  # noqa: E402
-import yaml  # noqa: E402
-from ray import cloudpickle, tune  # noqa: E402
-from ray.tune import Checkpoint, ProgressReporter  # noqa: E402
-
-from ganstudy import cluster, results  # noqa: E402
-from ganstudy.columns import METRIC_COLUMNS  # noqa: E402
-from ganstudy.config import from_dict  # noqa: E402
-from ganstudy.spec import (  # noqa: E402
+from ganstudy import results
+from ganstudy.columns import METRIC_COLUMNS
+from ganstudy.config import from_dict
+from ganstudy.run import cluster, session
+from ganstudy.spec import (
     AshaScheduler,
     PbtScheduler,
     SpecError,
@@ -52,7 +42,7 @@ from ganstudy.spec import (  # noqa: E402
     load_spec,
     spec_from_dict,
 )
-from ganstudy.trainer import Trainer  # noqa: E402
+from ganstudy.trainer import Trainer
 
 EXPERIMENT = "ray"  # Ray's experiment folder inside results/<name>/, kept for Tuner.restore
 STATE_FILE = "state.pt"  # inside each checkpoint: trainer state + sample snapshots
@@ -473,16 +463,10 @@ def _tuner(
 
 def _start_ray(address: str | None, spec: StudySpec | None) -> bool:
     """Connect to `address`, or start an embedded local Ray; True if we started it."""
-    if ray.is_initialized():
-        return False
-    if address:
-        try:
-            cluster.connect(address)
-        except cluster.ClusterError as error:
-            raise StudyError(str(error)) from None
-        return False
-    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    return True
+    try:
+        return session.start(address)
+    except cluster.ClusterError as error:
+        raise StudyError(str(error)) from None
 
 
 def _check_storage(location: str) -> None:

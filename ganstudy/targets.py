@@ -46,6 +46,8 @@ class Binning:
 class GaussianMixture:
     """Equal-weight mixture of isotropic Gaussians with a shared std."""
 
+    picture = "points"  # how the report draws samples: histogram (1-D) or scatter (2-D)
+
     def __init__(self, name: str, modes: torch.Tensor, std: float):
         self.name = name
         self.modes = modes.to(torch.float64)  # (n_modes, dim)
@@ -114,6 +116,7 @@ class Curves:
     """
 
     name = "curves"
+    picture = "curves"  # the report draws samples as curves over the x abscissae
     a_low, a_high = 1.0, 2.0
     n_a_bins = 10  # coverage "modes": equal-width bins of a in [1, 2]
     js_a_bins = 50  # finer bins of a for js_binned

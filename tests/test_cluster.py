@@ -640,7 +640,7 @@ def test_storage_key_places_the_study_folder(tmp_path):
 
 
 def test_auth_failures_are_recognised_through_causes():
-    from ganstudy.cluster import is_auth_failure
+    from ganstudy.run.cluster import is_auth_failure
 
     try:
         try:
