@@ -159,3 +159,15 @@ LOSSES: tuple[LossInfo, ...] = (
 )
 LOSS_NAMES: tuple[str, ...] = tuple(loss.name for loss in LOSSES)  # also the report's order
 PROBABILITY_LOSSES: tuple[str, ...] = tuple(loss.name for loss in LOSSES if loss.probability)
+
+
+# The `status` column of trials.parquet: ganstudy's own names (not Ray's), one per
+# (configuration, replica). Only "finished" rows ran all their steps.
+STATUSES: dict[str, str] = {
+    "finished": "trained all its steps",
+    "stopped": "stopped on purpose by the scheduler (ASHA) before its last step",
+    "error": "crashed and used up its retries (max_failures); see the error column",
+    "interrupted": "the run was interrupted while it trained; --resume continues it",
+    "pending": "never started: the run was interrupted first; --resume runs it",
+}
+FINISHED = "finished"
