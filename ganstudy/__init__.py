@@ -17,7 +17,7 @@ __all__ = ["TrialConfig", "load_results", "run_study"]
 def __getattr__(name: str) -> Any:
     # Lazy: `import ganstudy` must not start importing Ray (seconds) for a TrialConfig.
     if name == "run_study":
-        from ganstudy.runner import run_study
+        from ganstudy.run.study import run_study
 
         return run_study
     if name == "load_results":

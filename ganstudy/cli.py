@@ -9,10 +9,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ganstudy.columns import BY_NAME
+from ganstudy.columns import BY_NAME, FINISHED, STATUSES
 from ganstudy.config import ConfigError, from_dict
 
 USAGE_ERROR = 2  # bad input: one line on stderr, nothing written
+INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
+RESUMABLE = ("interrupted", "pending", "error")  # statuses that --resume continues
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,8 +152,12 @@ def _run(args: argparse.Namespace) -> int:
         for key, dim in spec.dimensions.items():
             print(f"  {key}: {dim.to_plain()}")
         return 0
-    from ganstudy.runner import StudyError, run_study  # imports Ray: only when running
+    from ganstudy.run.folder import StudyError  # imports Ray: only when running
+    from ganstudy.run.study import StudyInterrupted, run_study
 
+    resume = f"ganstudy run {args.file} --resume" + (
+        f" --results {args.results}" if args.results else ""
+    )
     try:
         out = run_study(
             spec,
@@ -164,9 +170,17 @@ def _run(args: argparse.Namespace) -> int:
         )
     except StudyError as error:
         return _fail(str(error))
-    resume = f"ganstudy run {args.file} --resume" + (
-        f" --results {args.results}" if args.results else ""
-    )
+    except StudyInterrupted as interrupted:
+        print(f"\n{interrupted}; the tables say what finished", file=sys.stderr)
+        if not isinstance(interrupted.folder, str):
+            _summarize_study(interrupted.folder, resume)
+        return INTERRUPTED
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the study started
+        print(
+            f"\ninterrupted before the tables were written; continue with: {resume}",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
     if isinstance(out, str):  # a URI: the tables are there, not on this machine
         print(f"tables: {out}/trials.parquet, history.parquet, samples.parquet")
         return 0
@@ -316,9 +330,15 @@ def _summarize_study(out, resume_command: str) -> None:
             f"best by {metric} ({mode}): {best} {metric}={means[best]:.4g} "
             + " ".join(f"{k}={v}" for k, v in setting.items())
         )
-    unfinished = trials.loc[trials["status"] != "TERMINATED", "trial_id"].nunique()
-    if unfinished:
-        print(f"{unfinished} trials did not finish; continue with: {resume_command}")
+    statuses = trials["status"].value_counts().to_dict() if "status" in trials else {}
+    not_finished = {s: n for s, n in statuses.items() if s != FINISHED}
+    if not_finished:
+        print(
+            f"{len(trials) - sum(not_finished.values())} of {len(trials)} replica runs finished; "
+            + ", ".join(f"{n} {s} ({STATUSES[s]})" for s, n in not_finished.items())
+        )
+    if any(s in not_finished for s in RESUMABLE):
+        print(f"continue with: {resume_command}")
     print(f"tables: {out}/trials.parquet, history.parquet, samples.parquet")
     print(f"next: ganstudy report {out}")
 

@@ -38,7 +38,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 
-from ganstudy.columns import JS_COLUMNS, LOSS_NAMES, METRIC_COLUMNS, why_nan
+from ganstudy.columns import FINISHED, JS_COLUMNS, LOSS_NAMES, METRIC_COLUMNS, why_nan
 from ganstudy.config import FIELDS, ConfigError, coerce
 from ganstudy.metrics import OUTCOMES
 from ganstudy.targets import GaussianMixture, make_target
@@ -229,7 +229,7 @@ def _prepare(s: Study) -> None:
         runs["outcome"] = NO_OUTCOME
     runs["outcome"] = runs["outcome"].astype(object).where(runs["outcome"].notna(), NO_OUTCOME)
     if "status" in runs:
-        unfinished = runs[runs["status"].astype(str) != "TERMINATED"]
+        unfinished = runs[runs["status"].astype(str) != FINISHED]
         if len(unfinished):
             counts = unfinished["status"].astype(str).value_counts()
             listed = ", ".join(f"{n} {status}" for status, n in counts.items())

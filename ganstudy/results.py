@@ -7,7 +7,9 @@ history, restored on every retry, so each (trial_id, replica, step) appears exac
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,21 +18,28 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ganstudy.columns import FINISHED, STATUSES
 from ganstudy.config import FIELDS
 
 TABLES = ("trials", "history", "samples")
+LOCK_NAME = ".ganstudy.lock"  # held by the run using a study folder: {"pid", "host", "started"}
 
 
 @dataclass
 class TrialRecord:
-    """One trial as the runner found it: its config, status and checkpointed history."""
+    """One trial (a configuration and its replicas) as the run layer found it."""
 
-    trial_id: str
+    trial_id: str | None  # None for a configuration that never started (status pending)
     config: dict[str, Any]
+    status: str  # a key of columns.STATUSES, for every replica of the trial
     error: str | None
     wall_s: float
     history: list[dict[str, Any]]  # trainer.history: one row per (replica, eval step)
-    samples: dict[int, np.ndarray] = field(default_factory=dict)  # step -> (R, n, dim)
+    samples: dict[int, np.ndarray] = field(default_factory=dict)  # step -> (R, n, ...)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}; one of {', '.join(STATUSES)}")
 
 
 @dataclass
@@ -56,10 +65,7 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
             history.insert(0, "trial_id", record.trial_id)
             history_frames.append(history)
         final = history.sort_values("step").groupby("replica").tail(1)
-        steps_planned = params.get("steps")
         for row in final.to_dict("records"):
-            done = row["step"] == steps_planned
-            status = "ERROR" if record.error else ("TERMINATED" if done else "STOPPED")
             metrics = {
                 k: v for k, v in row.items() if k not in ("trial_id", "replica", "step", "seed")
             }
@@ -72,7 +78,7 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
                     "seed": params.get("seed", 0) + int(row["replica"]),
                     "steps_done": max(int(row["step"]), 0),
                     **metrics,
-                    "status": status,
+                    "status": record.status,
                     "error": record.error,
                     "wall_s": record.wall_s,
                 }
@@ -122,6 +128,33 @@ def load_results(path: str | os.PathLike) -> StudyResults:
     }
     spec = yaml.safe_load((folder / "spec.yaml").read_text(encoding="utf-8"))
     return StudyResults(**frames, spec=spec, path=folder)
+
+
+def lock_holder(folder: str | os.PathLike) -> str | None:
+    """Who holds a study folder's lock, as "pid P on HOST since T", or None when no run does
+    (no lock file, or a stale one: its pid is gone on this host)."""
+    try:
+        holder = json.loads((Path(folder) / LOCK_NAME).read_text(encoding="utf-8"))
+        pid, host, started = int(holder["pid"]), str(holder["host"]), str(holder["started"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):  # half-written or foreign: assume a run
+        return f"see {Path(folder) / LOCK_NAME}"
+    who = f"pid {pid} on {host[:60]} since {started[:30]}"
+    if host != socket.gethostname():  # cannot check another machine's processes
+        return f"{who}; if that run is gone, delete {Path(folder) / LOCK_NAME}"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    return who
+
+
+def finished(trials: pd.DataFrame) -> pd.Series:
+    """Which rows of a trials table trained all their steps."""
+    return trials["status"] == FINISHED
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Study files: YAML -> validated, frozen StudySpec -> Ray Tune param_space.
+"""Study files: YAML -> validated, frozen StudySpec (plain data; run/tuner.py makes it Ray's).
 
 A study file names the trial parameters (every `TrialConfig` field, fixed or a search
 dimension), how to search them and how to schedule the trials. Everything is checked here,
@@ -66,16 +66,6 @@ class Dimension:
 
     kind: DimensionKind
     args: tuple
-
-    def to_tune(self) -> Any:
-        """The Ray Tune search-space object for this dimension."""
-        from ray import tune  # lazy: loading and validating a study must not pay for Ray
-
-        if self.kind == "grid":
-            return tune.grid_search(list(self.args))
-        if self.kind == "choice":
-            return tune.choice(list(self.args))
-        return getattr(tune, self.kind)(*self.args)
 
     def to_plain(self) -> dict[str, list]:
         return {self.kind: list(self.args)}
@@ -146,23 +136,6 @@ class StudySpec:
     fixed: dict[str, Any]
     dimensions: dict[str, Dimension]
     source: str = field(default="<dict>", compare=False)
-
-    def param_space(self) -> dict[str, Any]:
-        """Ray Tune param_space: fixed values as plain values, dimensions as tune objects."""
-        return {
-            key: self.dimensions[key].to_tune() if key in self.dimensions else self.fixed[key]
-            for key in FIELDS
-        }
-
-    def hyperparam_mutations(self) -> dict[str, Any]:
-        """PBT's hyperparam_mutations: choice -> its list (PBT shifts along it), else domain."""
-        if not isinstance(self.scheduler, PbtScheduler):
-            return {}
-        out = {}
-        for key in self.scheduler.mutable:
-            dim = self.dimensions[key]
-            out[key] = list(dim.args) if dim.kind == "choice" else dim.to_tune()
-        return out
 
     def num_trials(self) -> int:
         """Trials Ray Tune will run: num_samples x the product of the grid sizes."""

@@ -125,7 +125,7 @@ def write_study(
                             | dict(
                                 replica=replica,
                                 seed=seed + replica,
-                                status="TERMINATED",
+                                status="finished",
                                 wall_s=float(rng.uniform(5, 9)),
                             )
                         )

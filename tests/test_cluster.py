@@ -288,7 +288,7 @@ def assert_tables_exact(out: Path, trials: int, steps: int, every: int = 100) ->
     assert not history.duplicated(["trial_id", "replica", "step"]).any()
     assert len(history) == trials * 2 * (steps // every + 1)
     assert len(study.trials) == trials * 2
-    assert (study.trials["status"] == "TERMINATED").all(), study.trials[["trial_id", "status"]]
+    assert (study.trials["status"] == "finished").all(), study.trials[["trial_id", "status"]]
 
 
 def assert_resumed_from_checkpoint(rows: list[dict]) -> None:
@@ -626,7 +626,7 @@ def test_submit_checks_its_input_before_contacting_a_cluster(tmp_path, capsys):
 
 
 def test_storage_key_places_the_study_folder(tmp_path):
-    from ganstudy.runner import study_location
+    from ganstudy.run.folder import study_location
     from ganstudy.spec import SpecError, spec_from_dict
 
     spec = spec_from_dict(tiny_study("s", 200, ["hinge"], storage="s3://bucket/studies/"))

@@ -41,7 +41,7 @@ def study(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     """The real smoke study, or a synthetic one with several losses, k values, lr ratios,
     capacity ratios, 2 replicas, ring8."""
     if request.param == "smoke":
-        from ganstudy.runner import run_study
+        from ganstudy import run_study
 
         return run_study(
             SMOKE, results_dir=tmp_path_factory.mktemp("results") / "smoke", progress=False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import yaml
 from study_files import tiny_study, write_study
 
 from ganstudy.cli import main
-from ganstudy.results import load_results
+from ganstudy.results import LOCK_NAME, load_results
 from ganstudy.spec import load_spec, spec_from_dict
 
 pytestmark = pytest.mark.slow
@@ -47,7 +46,7 @@ def test_smoke_tables_are_complete_and_exact(smoke: Path):
     for key in ("loss", "k", "lr_d", "lr_g", "d_width", "g_width", "target", "steps"):
         assert key in trials.columns
     assert set(trials["loss"]) == {"minimax", "nonsaturating"} and set(trials["k"]) == {1, 2}
-    assert (trials["status"] == "TERMINATED").all() and (trials["steps_done"] == steps).all()
+    assert (trials["status"] == "finished").all() and (trials["steps_done"] == steps).all()
     assert set(trials["seed"]) == {0, 1}  # replica r trains with seed + r
     # Final metrics in trials equal the last history row of each (trial, replica).
     last = history[history["step"] == steps].set_index(["trial_id", "replica"])
@@ -93,13 +92,10 @@ def test_bad_study_writes_nothing(tmp_path, capsys):
 
 def test_embedded_ray_listens_on_loopback_only():
     import psutil
-    import ray
 
-    from ganstudy.runner import _start_ray
+    from ganstudy.run import session
 
-    assert os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
-
-    assert _start_ray(None, None)
+    assert session.start()
     try:
         me = psutil.Process()
         processes = [me, *me.children(recursive=True)]
@@ -112,13 +108,14 @@ def test_embedded_ray_listens_on_loopback_only():
         assert addresses, "found no Ray sockets to check"
         assert addresses <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, addresses
     finally:
-        ray.shutdown()
+        session.stop()
 
 
 def test_failure_while_setting_up_the_tuner_leaves_nothing(tmp_path, monkeypatch):
     """The Optuna storage (optuna.db) is created while the Tuner is built; a failure after
     it must not leave that, spec.yaml or environment.json behind."""
-    from ganstudy import runner
+    from ganstudy.run import study as run_layer
+    from ganstudy.run import tuner
 
     study = tiny_study(
         "setup",
@@ -132,12 +129,12 @@ def test_failure_while_setting_up_the_tuner_leaves_nothing(tmp_path, monkeypatch
         created.extend(p.name for p in out.iterdir())  # what existed when it failed
         raise RuntimeError("cannot reach storage")
 
-    monkeypatch.setattr(runner, "_start_ray", lambda address, spec: False)  # no Ray needed
-    monkeypatch.setattr(runner, "_run_config", failing_run_config)
+    monkeypatch.setattr(run_layer.session, "start", lambda address: False)  # no Ray needed
+    monkeypatch.setattr(tuner, "_run_config", failing_run_config)
     out = tmp_path / "setup"
     with pytest.raises(RuntimeError, match="cannot reach storage"):
-        runner.run_study(spec, results_dir=out, progress=False)
-    assert created == ["optuna.db"]  # the failure came after the storage was made ...
+        run_layer.run_study(spec, results_dir=out, progress=False)
+    assert set(created) == {"optuna.db", LOCK_NAME}  # it failed after the storage was made ...
     assert not out.exists()  # ... and nothing is left
 
 
@@ -169,7 +166,8 @@ def test_optuna_search_is_stored_in_sqlite(tmp_path):
 def test_pbt_learning_rates_reach_the_optimizers(tmp_path):
     from ray import tune
 
-    from ganstudy.runner import EXPERIMENT, STATE_FILE, train_trial
+    from ganstudy.run.folder import EXPERIMENT
+    from ganstudy.run.trainable import STATE_FILE, train_trial
 
     study = tiny_study(
         "pbt",
@@ -239,10 +237,19 @@ def test_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path):
     finally:
         if driver.poll() is None:
             driver.kill()
-    assert driver.returncode == 0, output
+    assert driver.returncode == 130, output  # interrupted, as a shell reports Ctrl-C
     assert "--resume" in output
     finished = _finished_trials(out / "ray", steps)
     assert len(finished) < 2, "the study finished before the interrupt; nothing to resume"
+    # The tables are complete for what finished and honest about the rest: a row for every
+    # configuration and replica, parameters from the spec, metrics only where measured.
+    partial = load_results(out).trials
+    assert len(partial) == 2 * 2 and set(partial["loss"]) == {"minimax", "hinge"}
+    done = partial[partial["status"] == "finished"]
+    assert len(done) == 2 and (done["steps_done"] == steps).all()
+    rest = partial[partial["status"] != "finished"]
+    assert set(rest["status"]) <= {"interrupted", "pending"} and len(rest) == 2
+    assert (rest["steps_done"].fillna(0) < steps).all()
     stamps = {p: p.stat().st_mtime_ns for name in finished for p in (out / "ray" / name).rglob("*")}
 
     assert main(["run", str(path), "--results", str(out), "--resume", "--quiet"]) == 0
@@ -251,7 +258,7 @@ def test_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path):
     history = load_results(out).history
     assert not history.duplicated(["trial_id", "replica", "step"]).any()
     assert len(history) == 2 * 2 * (steps // 100 + 1)
-    assert (load_results(out).trials["status"] == "TERMINATED").all()
+    assert (load_results(out).trials["status"] == "finished").all()
     # The interrupted trial continued from its checkpoint: Ray's own log of every trial
     # shows step 0 once (a restart from scratch would report it again).
     for result_file in (out / "ray").glob("trial_*/result.json"):
@@ -262,4 +269,3 @@ def test_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path):
 def test_spec_from_dict_round_trips_through_yaml(tmp_path):
     spec = spec_from_dict(tiny_study("rt"))
     assert spec_from_dict(yaml.safe_load(spec.to_yaml())) == spec
-    assert os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0") == "0"

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ganstudy.config import from_dict
+from ganstudy.run.tuner import hyperparam_mutations, param_space
 from ganstudy.spec import (
     AshaScheduler,
     PbtScheduler,
@@ -66,7 +67,7 @@ def ray_trial_count(spec: StudySpec, tmp_path: Path) -> int:
     experiment = Experiment(
         "count",
         lambda config: None,
-        config=spec.param_space(),
+        config=param_space(spec),
         num_samples=spec.search.num_samples,
         storage_path=str(tmp_path),
     )
@@ -92,7 +93,7 @@ def test_every_grid_variant_is_a_valid_trial_config():
     from ray.tune.search.variant_generator import generate_variants
 
     spec = spec_from_dict(base())
-    configs = [config for _, config in generate_variants(spec.param_space())]
+    configs = [config for _, config in generate_variants(param_space(spec))]
     assert len(configs) == 72
     trials = [from_dict(config) for config in configs]
     assert {t.loss for t in trials} == {"minimax", "nonsaturating", "wgan_gp", "hinge"}
@@ -115,7 +116,7 @@ def test_num_trials_matches_ray_generate_variants(grids, num_samples):
     data["params"] = {key: {"grid": values} for key, values in grids.items()}
     data["search"] = {"algorithm": "grid", "num_samples": num_samples}
     spec = spec_from_dict(data)
-    per_sample = sum(1 for _ in generate_variants(spec.param_space()))
+    per_sample = sum(1 for _ in generate_variants(param_space(spec)))
     assert spec.num_trials() == num_samples * per_sample
 
 
@@ -130,7 +131,7 @@ def test_sampled_configs_are_valid_trial_configs():
         "k": {"randint": [1, 6]},
         "loss": {"choice": ["minimax", "hinge"]},
     }
-    space = spec_from_dict(data).param_space()
+    space = param_space(spec_from_dict(data))
     for _ in range(50):
         ((_, config),) = generate_variants(space)
         trial = from_dict(config)
@@ -169,7 +170,7 @@ def test_param_space_holds_ray_domains_with_the_written_bounds():
         k={"randint": [1, 6]},
         loss={"choice": ["minimax", "hinge"]},
     )
-    space = spec_from_dict(data).param_space()
+    space = param_space(spec_from_dict(data))
 
     assert isinstance(space["lr_d"], Float)
     assert type(space["lr_d"].get_sampler()) is Float._LogUniform
@@ -199,7 +200,7 @@ def test_to_yaml_round_trips():
     spec = spec_from_dict(base())
     again = spec_from_dict(yaml.safe_load(spec.to_yaml()))
     assert again == spec
-    assert again.param_space() == spec.param_space()
+    assert again.param_space() == param_space(spec)
 
 
 def test_asha_defaults_are_resolved_in_steps():
@@ -226,7 +227,7 @@ def test_pbt_mutations_come_from_the_mutable_dimensions():
     spec = spec_from_dict(data)
     assert isinstance(spec.scheduler, PbtScheduler)
     assert spec.scheduler.mutable == ("lr_d", "lr_g")
-    mutations = spec.hyperparam_mutations()
+    mutations = hyperparam_mutations(spec)
     assert isinstance(mutations["lr_d"], Float)
     assert mutations["lr_g"] == [1e-4, 2e-4, 4e-4]  # a list: PBT shifts along it
 

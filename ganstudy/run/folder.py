@@ -1,0 +1,216 @@
+"""A study folder: where it is, what in it is ganstudy's, and the lock of the run using it.
+
+A study folder holds only what `ganstudy run` writes (STUDY_ENTRIES). `--fresh` deletes
+those entries and nothing else, and refuses a folder that holds anything more, so a wrong
+`--results` can never delete a user's files. While a run uses a folder it holds the lock
+file LOCK_NAME (JSON: pid, host, start time); a second run into it is refused, and
+`ganstudy report` knows the study is still running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.fs
+
+from ganstudy.results import LOCK_NAME, lock_holder
+
+EXPERIMENT = "ray"  # Ray's experiment folder inside results/<name>/, kept for Tuner.restore
+# Everything a run (and `ganstudy report`) writes into a study folder.
+STUDY_ENTRIES = frozenset(
+    {
+        "spec.yaml",
+        "environment.json",
+        "trials.parquet",
+        "history.parquet",
+        "samples.parquet",
+        "optuna.db",
+        EXPERIMENT,
+        "report",
+        LOCK_NAME,
+    }
+)
+LISTED = 5  # foreign entries named in an error message, at most
+
+
+class StudyError(RuntimeError):
+    """The study cannot run as asked (folder in use, not a study, nothing to resume ...)."""
+
+
+def study_location(spec, results_dir: str | os.PathLike | None) -> str:
+    """The study folder, a URI or an absolute path: --results, <storage>/<name>, results/<name>."""
+    if results_dir is not None:
+        location = os.fspath(results_dir)
+    elif spec.storage:
+        location = spec.storage.rstrip("/") + "/" + spec.name
+    else:
+        location = os.path.join("results", spec.name)
+    return location if is_uri(location) else str(Path(location).resolve())
+
+
+def is_uri(location: str) -> bool:
+    """s3://bucket/x, gs://..., file:///x: a location for pyarrow.fs rather than a path."""
+    return "://" in location
+
+
+def _ganstudy_entry(name: str) -> bool:
+    # Atomic writes leave NAME.tmp for an instant; the report renders into .report-* first.
+    return name in STUDY_ENTRIES or name.endswith(".tmp") or name.startswith(".report-")
+
+
+class StudyFolder:
+    """Where a study lives: a local (or shared) folder, or a URI written through a local
+    staging folder that is uploaded after each write (Ray's experiment folder goes to the
+    URI directly: it is Ray Tune's `storage_path`)."""
+
+    def __init__(self, location: str):
+        self.location = location
+        self.remote = is_uri(location)
+        if self.remote:
+            self.fs, self.fs_path = pyarrow.fs.FileSystem.from_uri(location)
+            self.local = Path(tempfile.mkdtemp(prefix="ganstudy-staging-"))
+        else:
+            self.fs, self.fs_path = pyarrow.fs.LocalFileSystem(), location
+            self.local = Path(location)
+        self.experiment = self.join(EXPERIMENT)
+        self._locked = False
+
+    def join(self, *names: str) -> str:
+        """A path or URI inside the folder."""
+        return "/".join([self.location.rstrip("/"), *names])
+
+    def entries(self) -> list[str]:
+        """The names directly inside the folder (none if it does not exist)."""
+        info = self.fs.get_file_info(self.fs_path)
+        if info.type == pyarrow.fs.FileType.File:
+            raise StudyError(f"{self.location}: is a file, not a folder; give --results a folder")
+        selector = pyarrow.fs.FileSelector(self.fs_path, allow_not_found=True)
+        return sorted(i.base_name for i in self.fs.get_file_info(selector))
+
+    def check_replaceable(self, fresh: bool) -> None:
+        """Refuse a folder that holds anything but a ganstudy study, and (without `fresh`) a
+        study; an empty or new folder passes."""
+        entries = [name for name in self.entries() if name != LOCK_NAME]
+        if not entries:
+            return
+        foreign = [name for name in entries if not _ganstudy_entry(name)]
+        if foreign or "spec.yaml" not in entries:
+            shown = ", ".join(foreign[:LISTED]) + (", ..." if len(foreign) > LISTED else "")
+            what = f"{len(foreign)} entries that ganstudy did not write ({shown})"
+            if not foreign:
+                what = "ganstudy files but no spec.yaml"
+            raise StudyError(
+                f"{self.location}: not a ganstudy study folder: it holds {what}; ganstudy "
+                "deletes nothing it did not write: give --results a new or empty folder"
+            )
+        if not fresh:
+            raise StudyError(
+                f"{self.location} already holds a study; use --resume to continue it "
+                "or --fresh to replace it"
+            )
+
+    def clear(self) -> None:
+        """Delete what ganstudy wrote (never the lock, never anything else)."""
+        for name in self.entries():
+            if name == LOCK_NAME or not _ganstudy_entry(name):
+                continue
+            path = f"{self.fs_path.rstrip('/')}/{name}"
+            if self.fs.get_file_info(path).type == pyarrow.fs.FileType.Directory:
+                self.fs.delete_dir(path)
+            else:
+                self.fs.delete_file(path)
+
+    def remove(self) -> None:
+        """Delete what ganstudy wrote and the folder itself when nothing else is left."""
+        with contextlib.suppress(OSError):
+            self.clear()
+            self.unlock()
+            if not self.entries():
+                self.fs.delete_dir(self.fs_path)
+
+    def read_text(self, name: str) -> str | None:
+        """A file of the folder as text, or None when it does not exist."""
+        try:
+            with self.fs.open_input_stream(f"{self.fs_path.rstrip('/')}/{name}") as f:
+                return f.read().decode("utf-8")
+        except FileNotFoundError:
+            return None
+
+    def write_text(self, name: str, text: str) -> None:
+        """Write a file of the (staging) folder atomically: tmp + rename."""
+        path = self.local / name
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+
+    def publish(self) -> None:
+        """Upload the staged files (tables, spec, environment) to a URI; no-op for a path."""
+        if self.remote:
+            self.fs.create_dir(self.fs_path)
+            for path in self.local.iterdir():
+                if path.is_file() and not path.name.endswith(".tmp"):
+                    pyarrow.fs.copy_files(
+                        str(path),
+                        f"{self.fs_path.rstrip('/')}/{path.name}",
+                        source_filesystem=pyarrow.fs.LocalFileSystem(),
+                        destination_filesystem=self.fs,
+                    )
+
+    def result(self) -> Path | str:
+        return self.location if self.remote else self.local
+
+    def cleanup(self) -> None:
+        if self.remote:
+            shutil.rmtree(self.local, ignore_errors=True)
+
+    # ------------------------------------------------------------------------------ lock
+    def lock(self) -> None:
+        """Take the folder for this run, or raise StudyError naming the run that has it.
+
+        A lock file whose run is gone (same host, pid not alive) is taken over. A URI has no
+        atomic create-if-absent, so a study on object storage is not locked (docs/cluster.md).
+        """
+        if self.remote:
+            return
+        self.entries()  # a file where the folder should be: StudyError
+        self.local.mkdir(parents=True, exist_ok=True)
+        path = self.local / LOCK_NAME
+        mine = json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}
+        ).encode()
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = lock_holder(self.local)
+                if holder is not None:
+                    raise StudyError(
+                        f"{self.location}: in use by another ganstudy run ({holder}); wait for "
+                        "it to finish, or give --results another folder"
+                    ) from None
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()  # its run is gone: a stale lock
+                continue
+            with os.fdopen(fd, "wb") as f:
+                f.write(mine)
+            self._locked = True
+            return
+        raise StudyError(f"{path}: could not take the folder's lock; try again")
+
+    def unlock(self) -> None:
+        """Release the lock this run took (never another run's)."""
+        if self._locked:
+            with contextlib.suppress(FileNotFoundError):
+                (self.local / LOCK_NAME).unlink()
+            self._locked = False
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -1,0 +1,232 @@
+"""Run (or resume) a study on Ray Tune and write its tables: the run layer's entry point.
+
+Flow: StudySpec -> lock the folder -> start Ray -> Tuner (tuner.py) -> `train_trial` per
+configuration (trainable.py) -> Ray's results -> one TrialRecord per trial, with ganstudy's
+own status -> `results.write_tables`. An interrupted run (Ctrl-C) still writes tables that
+are complete for what finished and honest about the rest, then raises StudyInterrupted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import platform
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+from ray.tune import Checkpoint
+from ray.tune.search.variant_generator import generate_variants
+
+from ganstudy import results
+from ganstudy.config import FIELDS
+from ganstudy.run import cluster, session
+from ganstudy.run.folder import StudyError, StudyFolder, study_location
+from ganstudy.run.progress import Silent, StatusDisplay
+from ganstudy.run.resume import (
+    check_resumable,
+    newest_checkpoint,
+    ray_statuses,
+    repair_stale_checkpoints,
+)
+from ganstudy.run.trainable import read_samples, try_load_state
+from ganstudy.run.tuner import build_tuner, param_space
+from ganstudy.spec import StudySpec, load_spec
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C); the tables in `folder` say what finished."""
+
+    def __init__(self, folder: Path | str, finished: int, runs: int):
+        self.folder, self.finished, self.runs = folder, finished, runs
+        super().__init__(f"interrupted: {finished} of {runs} runs finished")
+
+
+def run_study(
+    study: str | os.PathLike | StudySpec,
+    *,
+    results_dir: str | os.PathLike | None = None,
+    address: str | None = None,
+    resume: bool = False,
+    fresh: bool = False,
+    max_concurrent: int | None = None,
+    progress: bool = True,
+) -> Path | str:
+    """Run (or resume) a study and write its tables; return the study folder.
+
+    `address=None` starts an embedded local Ray on 127.0.0.1 and stops it afterwards;
+    otherwise it connects to that cluster ("auto" or HOST:PORT), after checking that every
+    node sees the study folder. The folder is `results_dir`, else `<storage>/<name>` when
+    the study names a `storage:`, else `results/<name>`; a URI (s3://, gs://, file://) is
+    returned as a string, a path as a Path. The folder is locked for the run; `fresh`
+    replaces a study folder (never a folder holding anything else). Ctrl-C: the tables are
+    written for what finished, then StudyInterrupted is raised.
+    """
+    spec = study if isinstance(study, StudySpec) else load_spec(study)
+    folder = StudyFolder(study_location(spec, results_dir))
+    # A failure before the study is saved deletes only what this run made: the folder if it
+    # made it, or (--fresh) the new study's first files; never another run's folder, a
+    # refused one or a resumed one.
+    existed, setting_up, saved = True, False, False
+    started_here = False
+    try:
+        if folder.remote and spec.search.algorithm == "optuna":
+            raise StudyError(
+                f"{folder.location}: search: optuna keeps its study in a sqlite file; give "
+                "--results a filesystem path (on a cluster, one every node mounts), not a URI"
+            )
+        existed = bool(folder.entries()) or folder.remote
+        folder.lock()  # before anything is read, deleted or started
+        if resume:
+            check_resumable(folder, spec)
+            repair_stale_checkpoints(folder)
+        else:
+            folder.check_replaceable(fresh)
+            folder.clear()
+            setting_up = True
+        try:
+            started_here = session.start(address)
+        except cluster.ClusterError as error:
+            raise StudyError(str(error)) from None
+        if address:
+            try:
+                cluster.check_storage(folder.location)
+            except cluster.ClusterError as error:
+                raise StudyError(str(error)) from None
+        display = StatusDisplay(spec) if progress else Silent()
+        tuner = build_tuner(
+            spec, folder, resume=resume, max_concurrent=max_concurrent, progress=display
+        )
+        folder.write_text("spec.yaml", spec.to_yaml())
+        folder.write_text("environment.json", json.dumps(environment(), indent=2))
+        folder.publish()
+        saved = True  # from here on the folder holds a study worth keeping (--resume)
+        grid = tuner.fit()
+        statuses = ray_statuses(folder)
+        records = [_record(result, statuses, spec) for result in grid]
+        interrupted = any(r.status in ("interrupted", "pending") for r in records)
+        if interrupted:
+            records += _never_created(spec, records)
+        results.write_tables(records, spec, folder.local)
+        folder.publish()
+        if interrupted:
+            replicas = [int(r.config.get("replicas", 1)) for r in records]
+            done = sum(n for r, n in zip(records, replicas, strict=True) if r.status == "finished")
+            raise StudyInterrupted(folder.result(), done, sum(replicas))
+        return folder.result()
+    except BaseException:
+        if not saved and not existed:
+            folder.remove()  # it held nothing before: leave nothing behind
+        elif not saved and setting_up:
+            folder.clear()  # --fresh removed the old study already; no half of a new one
+        raise
+    finally:
+        if started_here:
+            session.stop()
+        folder.unlock()
+        folder.cleanup()
+
+
+def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialRecord:
+    """One Ray result as the tables need it: history from its latest checkpoint, samples
+    from its snapshot files, and ganstudy's status."""
+    trial_id = Path(result.path).name.removeprefix("trial_")
+    state = None
+    if result.checkpoint is not None:
+        state = try_load_state(result.checkpoint)
+        if state is None:  # gone or damaged: the newest complete one beside it
+            fs = result.checkpoint.filesystem
+            newest = newest_checkpoint(fs, result.checkpoint.path.rsplit("/", 1)[0])
+            state = try_load_state(Checkpoint(newest, filesystem=fs)) if newest else None
+    history = state["trainer"]["history"] if state else []
+    last_step = max((row["step"] for row in history), default=-1)
+    samples = read_samples(result.filesystem, result.path, last_step)
+    if state and "samples" in state:  # a checkpoint written before snapshots moved out
+        samples |= {int(k): v.numpy() for k, v in state["samples"].items() if int(k) <= last_step}
+    metrics = result.metrics or {}
+    ray_status = statuses.get(trial_id, "TERMINATED" if result.error is None else "ERROR")
+    if ray_status == "ERROR" or result.error is not None:
+        status = "error"
+    elif ray_status == "TERMINATED":
+        status = "finished" if last_step == spec_steps(result.config, spec) else "stopped"
+    else:  # RUNNING, PAUSED, PENDING when the run was interrupted
+        status = "interrupted" if history else "pending"
+    return results.TrialRecord(
+        trial_id=trial_id,
+        config=dict(result.config or {}),
+        status=status,
+        error=None if result.error is None else str(result.error).splitlines()[0][:300],
+        wall_s=float(metrics.get("time_total_s", math.nan)),
+        history=history,
+        samples=samples,
+    )
+
+
+def spec_steps(config: dict[str, Any] | None, spec: StudySpec) -> int | None:
+    """The steps a trial was to train: its own config's, else the spec's fixed value."""
+    return (config or {}).get("steps", spec.fixed.get("steps"))
+
+
+def _never_created(
+    spec: StudySpec, records: list[results.TrialRecord]
+) -> list[results.TrialRecord]:
+    """Records (status pending, parameters from the spec) for the configurations that an
+    interrupted run never created: a grid's missing cells, or sampled trials not yet drawn
+    (their sampled parameters unknown, so left out)."""
+    missing = spec.num_trials() - len(records)
+    if missing <= 0:
+        return []
+    if spec.search.algorithm == "grid":
+        swept = list(spec.dimensions)
+        cells = [config for _, config in generate_variants(param_space(spec))]
+        seen = [tuple(r.config.get(k) for k in swept) for r in records]
+        pending = []
+        for config in cells * spec.search.num_samples:
+            key = tuple(config[k] for k in swept)
+            if key in seen:
+                seen.remove(key)
+            else:
+                pending.append(config)
+    else:
+        pending = [dict(spec.fixed)] * missing
+    return [
+        results.TrialRecord(
+            trial_id=None,
+            config={k: v for k, v in config.items() if k in FIELDS},
+            status="pending",
+            error=None,
+            wall_s=math.nan,
+            history=[],
+        )
+        for config in itertools.islice(pending, missing)
+    ]
+
+
+def environment() -> dict[str, Any]:
+    """Versions, host and cluster size of this run (environment.json)."""
+    import numpy
+    import optuna
+    import pandas
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "torch": torch.__version__,
+        "ray": ray.__version__,
+        "optuna": optuna.__version__,
+        "pandas": pandas.__version__,
+        "numpy": numpy.__version__,
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "nodes": len(nodes),
+        "cluster_cpus": ray.cluster_resources().get("CPU", 0),
+        "cluster_gpus": ray.cluster_resources().get("GPU", 0),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
