@@ -200,7 +200,7 @@ def test_to_yaml_round_trips():
     spec = spec_from_dict(base())
     again = spec_from_dict(yaml.safe_load(spec.to_yaml()))
     assert again == spec
-    assert again.param_space() == param_space(spec)
+    assert param_space(again) == param_space(spec)
 
 
 def test_asha_defaults_are_resolved_in_steps():
