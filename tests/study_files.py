@@ -1,4 +1,4 @@
-"""Small study files for the Ray tests (test_runner.py, test_cluster.py)."""
+"""Small study files for the Ray tests (test_run_study.py, test_cluster.py)."""
 
 from __future__ import annotations
 

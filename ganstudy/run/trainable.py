@@ -52,9 +52,9 @@ def train_trial(config: dict[str, Any]) -> None:
     samples = f"{storage.trial_fs_path}/{SAMPLES_DIR}"
     storage.storage_filesystem.create_dir(samples)
     for evaluation in trainer.run():
-        _write_array(storage.storage_filesystem, samples, evaluation.step, evaluation.samples)
+        write_snapshot(storage.storage_filesystem, samples, evaluation.step, evaluation.samples)
         with tempfile.TemporaryDirectory() as folder:
-            torch.save({"trainer": trainer.state_dict()}, Path(folder) / STATE_FILE)
+            save_state(trainer, Path(folder))
             report = summarize(evaluation.rows) | {
                 "node_id": ray.get_runtime_context().get_node_id()
             }
@@ -72,6 +72,14 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     report["outcome"] = outcomes.most_common(1)[0][0]
     report["diverged"] = outcomes["diverged"]
     return report
+
+
+def save_state(trainer: Trainer, folder: Path) -> Path:
+    """Write the checkpoint file of `trainer` into `folder` (the sample snapshots are not in
+    it: see the module docstring)."""
+    path = folder / STATE_FILE
+    torch.save({"trainer": trainer.state_dict()}, path)
+    return path
 
 
 def load_state(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -107,7 +115,7 @@ def read_samples(
     return snapshots
 
 
-def _write_array(fs: pyarrow.fs.FileSystem, folder: str, step: int, array: np.ndarray) -> None:
+def write_snapshot(fs: pyarrow.fs.FileSystem, folder: str, step: int, array: np.ndarray) -> None:
     """`folder/step_<step>.npy`, atomically (tmp + move), so a reader never sees half."""
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)

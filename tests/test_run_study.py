@@ -269,3 +269,32 @@ def test_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path):
 def test_spec_from_dict_round_trips_through_yaml(tmp_path):
     spec = spec_from_dict(tiny_study("rt"))
     assert spec_from_dict(yaml.safe_load(spec.to_yaml())) == spec
+
+
+def test_interrupted_grid_lists_the_cells_never_created():
+    from ganstudy.results import TrialRecord
+    from ganstudy.run.study import _never_created
+
+    study = tiny_study("grid", params={"k": {"grid": [1, 2, 3]}})  # 2 losses x 3 k
+    spec = spec_from_dict(study)
+    started = [
+        TrialRecord(
+            trial_id=f"t{i}",
+            config={**spec.fixed, "loss": loss, "k": k},
+            status=status,
+            error=None,
+            wall_s=1.0,
+            history=[],
+        )
+        for i, (loss, k, status) in enumerate(
+            [("minimax", 1, "finished"), ("hinge", 2, "interrupted"), ("minimax", 3, "pending")]
+        )
+    ]
+    missing = _never_created(spec, started)
+    assert sorted((r.config["loss"], r.config["k"]) for r in missing) == [
+        ("hinge", 1),
+        ("hinge", 3),
+        ("minimax", 2),
+    ]
+    assert all(r.status == "pending" and r.trial_id is None for r in missing)
+    assert all(r.config["steps"] == spec.fixed["steps"] for r in missing)  # from the spec

@@ -1,0 +1,126 @@
+"""Study folders: --fresh deletes only what ganstudy wrote, the lock refuses a second run."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ganstudy.cli import main
+from ganstudy.results import LOCK_NAME, lock_holder
+from ganstudy.run.folder import StudyError, StudyFolder
+
+SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.yaml"
+
+
+def fake_study(folder: Path) -> None:
+    """What a finished run leaves (contents do not matter to the folder rules)."""
+    folder.mkdir(parents=True)
+    for name in ("spec.yaml", "environment.json", "trials.parquet", "history.parquet"):
+        (folder / name).write_text("x")
+    (folder / "ray").mkdir()
+    (folder / "ray" / "tuner.pkl").write_text("x")
+    (folder / "report").mkdir()
+
+
+def test_fresh_refuses_a_folder_that_is_not_a_study(tmp_path, capsys):
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "chapter1.tex").write_text("months of work")
+    (thesis / "figures").mkdir()
+    assert main(["run", str(SMOKE), "--results", str(thesis), "--fresh", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ganstudy: error:") and err.count("\n") == 1
+    assert "not a ganstudy study folder" in err and "chapter1.tex" in err and "figures" in err
+    assert "already holds a study" not in err  # that wording leads users to --fresh
+    assert sorted(p.name for p in thesis.iterdir()) == ["chapter1.tex", "figures"]
+    assert (thesis / "chapter1.tex").read_text() == "months of work"
+
+
+def test_fresh_refuses_a_study_folder_holding_a_users_file(tmp_path, capsys):
+    study = tmp_path / "smoke"
+    fake_study(study)
+    (study / "notes.md").write_text("mine")
+    assert main(["run", str(SMOKE), "--results", str(study), "--fresh", "--quiet"]) == 2
+    assert "notes.md" in capsys.readouterr().err
+    assert (study / "notes.md").read_text() == "mine" and (study / "spec.yaml").exists()
+    assert not (study / LOCK_NAME).exists()
+
+
+def test_results_path_that_is_a_file_is_refused(tmp_path, capsys):
+    path = tmp_path / "results.txt"
+    path.write_text("keep")
+    assert main(["run", str(SMOKE), "--results", str(path), "--fresh", "--quiet"]) == 2
+    assert "is a file" in capsys.readouterr().err and path.read_text() == "keep"
+
+
+def test_existing_study_without_fresh_names_both_choices(tmp_path):
+    study = tmp_path / "smoke"
+    fake_study(study)
+    folder = StudyFolder(str(study))
+    with pytest.raises(StudyError, match="already holds a study; use --resume .* or --fresh"):
+        folder.check_replaceable(fresh=False)
+    folder.check_replaceable(fresh=True)  # a study: replaceable
+
+
+def test_clear_deletes_only_ganstudy_entries_and_keeps_the_lock(tmp_path):
+    study = tmp_path / "smoke"
+    fake_study(study)
+    (study / "spec.yaml.tmp").write_text("half")
+    folder = StudyFolder(str(study))
+    folder.lock()
+    (study / "later.txt").write_text("a user's file that arrived after the check")
+    folder.clear()
+    assert sorted(p.name for p in study.iterdir()) == [LOCK_NAME, "later.txt"]
+    folder.unlock()
+    assert sorted(p.name for p in study.iterdir()) == ["later.txt"]
+
+
+def test_a_second_run_is_refused_naming_the_first(tmp_path, capsys):
+    study = tmp_path / "smoke"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        study.mkdir()
+        (study / LOCK_NAME).write_text(
+            json.dumps({"pid": holder.pid, "host": socket.gethostname(), "started": "then"})
+        )
+        assert main(["run", str(SMOKE), "--results", str(study), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {holder.pid} on {socket.gethostname()}" in err and err.count("\n") == 1
+        assert lock_holder(study) is not None  # the first run's lock is untouched
+    finally:
+        holder.kill()
+        holder.wait()
+    assert lock_holder(study) is None  # its process is gone: a stale lock
+
+
+def test_a_stale_lock_is_taken_over_and_released(tmp_path):
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    study = tmp_path / "smoke"
+    study.mkdir()
+    (study / LOCK_NAME).write_text(
+        json.dumps({"pid": int(gone.stdout), "host": socket.gethostname(), "started": "then"})
+    )
+    folder = StudyFolder(str(study))
+    folder.lock()
+    assert json.loads((study / LOCK_NAME).read_text())["pid"] != int(gone.stdout)
+    assert lock_holder(study) is not None  # this process holds it now
+    folder.unlock()
+    assert not (study / LOCK_NAME).exists()
+
+
+def test_a_lock_from_another_host_is_respected(tmp_path):
+    study = tmp_path / "smoke"
+    study.mkdir()
+    (study / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": "t"}))
+    with pytest.raises(StudyError, match="pid 1 on elsewhere .*delete .*lock"):
+        StudyFolder(str(study)).lock()
