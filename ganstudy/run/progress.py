@@ -19,6 +19,8 @@ from ray.tune import ProgressReporter
 
 from ganstudy.spec import StudySpec
 
+# Ray's trial states as the display names them.
+SHOWN_STATUS = {"TERMINATED": "done", "ERROR": "error", "RUNNING": "running", "PENDING": "pending"}
 LAST_FINISHED = 8  # finished trials shown under the running ones
 TERMINAL_EVERY_S = 2.0  # redraw period in a terminal
 LOG_EVERY_S = 30.0  # a log gets a new block at most this often
@@ -113,7 +115,7 @@ class StatusDisplay(ProgressReporter):
     def _row(self, t) -> list[str]:
         r = t.last_result or {}
         return (
-            [t.trial_id, t.status.lower()]
+            [t.trial_id, SHOWN_STATUS.get(t.status, t.status.lower())]
             + [_short(t.config.get(k)) for k in self.swept]
             + [
                 f"{r.get('step', 0)}/{self.spec.fixed.get('steps', '?')}",
