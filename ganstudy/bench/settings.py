@@ -1,0 +1,47 @@
+"""How much measuring each mode of the bench does (quick for tests, full for the figures)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """How much measuring each mode does."""
+
+    rounds: int  # interleaved rounds per figure (the median is over these)
+    sample_s: float  # target seconds of one timed sample (steps chosen to fill it)
+    reference_shapes: tuple[tuple[int, int], ...]  # (width, batch)
+    replica_shapes: dict[tuple[int, int], tuple[int, ...]]  # (width, batch) -> R list
+    ceiling_replicas: tuple[int, ...]  # trainer R values in the hardware figure
+    metric_replicas: tuple[int, ...]  # R values of the metric-cost figure
+    metric_rounds: int
+    study_trials: int  # trials of the study figure (a grid; all the same cost)
+    study_trial_s: float  # target length of one trial (back to back, 1 thread)
+    study_rounds: int
+
+
+QUICK = Settings(
+    rounds=3,
+    sample_s=0.04,
+    reference_shapes=((32, 64), (128, 256)),
+    replica_shapes={(32, 64): (1, 8, 32), (128, 256): (1, 8)},
+    ceiling_replicas=(1, 8),
+    metric_replicas=(1,),
+    metric_rounds=2,
+    study_trials=2,
+    study_trial_s=1.0,
+    study_rounds=1,
+)
+FULL = Settings(
+    rounds=7,
+    sample_s=0.25,
+    reference_shapes=((32, 64), (32, 256), (128, 64), (128, 256)),
+    replica_shapes={(32, 64): (1, 8, 32, 128), (128, 256): (1, 8, 32, 128)},
+    ceiling_replicas=(1, 8, 32),
+    metric_replicas=(1, 4),
+    metric_rounds=5,
+    study_trials=4,
+    study_trial_s=36.0,  # >= 30 s trials measured, not projected (the target is for those)
+    study_rounds=1,
+)

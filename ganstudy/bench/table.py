@@ -1,0 +1,158 @@
+"""The bench's result as a readable table: every figure, then the targets with PASS / MISS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ganstudy.bench.targets import STUDY_TARGET_TRIAL_S
+
+
+def _x(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _one_decimal(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _spread(summary: dict[str, Any], fmt: Callable[[float], str]) -> str:
+    return f"{fmt(summary['min'])}..{fmt(summary['max'])}"
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The bench as a readable table: every figure, then the targets with PASS / MISS."""
+    env, f = result["environment"], result["figures"]
+    lines = [
+        f"ganstudy bench ({result['mode']}): torch {env['torch']} on {env['device']}, "
+        f"{env['threads']} torch thread(s) per process (torch.set_num_threads), "
+        f"{env['cpu_count']} CPUs; medians of {result['settings']['rounds']} interleaved "
+        "rounds, spread = min..max",
+        "",
+    ]
+    rows: list[tuple[str, str, str, str]] = []
+
+    def add(figure: str, label: str, value: str, spread: str = "") -> None:
+        rows.append((figure, label, value, spread))
+
+    def add_summary(
+        figure: str, label: str, summary: dict[str, Any], fmt: Callable[[float], str]
+    ) -> None:
+        """A measured figure: its median, and its spread over rounds."""
+        add(figure, label, fmt(summary["median"]), _spread(summary, fmt))
+
+    for r in f["reference"]["rows"]:
+        add_summary(
+            "1 reference",
+            f"trainer / reference, w{r['width']} b{r['batch']}"
+            f" ({r['trainer_steps_per_s']:.0f} vs {r['reference_steps_per_s']:.0f} steps/s)",
+            r["ratio"],
+            _x,
+        )
+    for r in f["replicas"]["rows"]:
+        shape = f"w{r['width']} b{r['batch']}"
+        if r["replicas"] == 1:
+            add("2 replicas", f"R=1, {shape}: {r['replica_steps_per_s']:.0f} replica-steps/s", "1")
+            continue
+        add_summary(
+            "2 replicas",
+            f"R={r['replicas']} / R=1 replica-steps/s, {shape} ({r['replica_steps_per_s']:.0f}/s)",
+            r["speedup"],
+            _x,
+        )
+    hw = f["hardware"]
+    add_summary(
+        "3 hardware",
+        f"matmul ceiling ({hw['matmul_n']}^2 float32), GFLOP/s",
+        hw["ceiling_gflops"],
+        _one_decimal,
+    )
+    for r in hw["rows"]:
+        who = "reference loop" if r["what"] == "reference" else f"trainer R={r['replicas']}"
+        add_summary(
+            "3 hardware",
+            f"{who} w128 b256 / ceiling ({r['gflops']:.1f} GFLOP/s)",
+            r["fraction"],
+            _pct,
+        )
+    for r in f["metrics"]["rows"]:
+        add_summary(
+            "4 metrics",
+            f"metric cost, defaults, R={r['replicas']} (eval {r['eval_s']:.3f} s per "
+            f"{r['eval_every']} steps of {r['train_s']:.3f} s)",
+            r["cost"],
+            _pct,
+        )
+    st = f["study"]
+    if "skipped" in st or "error" in st:
+        add("5 study", "study overhead", st.get("skipped") or st.get("error", ""))
+    else:
+        add_summary(
+            "5 study",
+            f"Ray study / ideal, {st['trials']} trials of {st['trial_s']['median']:.1f} s, "
+            f"{st['slots']} slots",
+            st["ratio"],
+            _x,
+        )
+        add("5 study", "  ... with Ray start-up and shutdown", _x(st["ratio_with_start"]["median"]))
+        add_summary(
+            "5 study",
+            "  same trials on plain processes, no Ray / ideal",
+            st["pool_ratio"],
+            _x,
+        )
+        add_summary(
+            "5 study",
+            "  of which: a trial's own time in Ray / alone",
+            st["trial_slowdown"],
+            _x,
+        )
+        add_summary(
+            "5 study",
+            "  of which: start-up, scheduling, tables (s)",
+            st["rest_s"],
+            _one_decimal,
+        )
+        add(
+            "5 study",
+            f"  ... projected to trials of {STUDY_TARGET_TRIAL_S:.0f} s",
+            _x(st["ratio_at_target_s"]["median"]),
+        )
+        add_summary(
+            "5 study",
+            "Ray start-up (s)",
+            st["ray_start_s"],
+            _one_decimal,
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    header = ("figure", "measure", "median", "spread")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    for row in [header, *rows]:
+        lines.append(
+            f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}"
+        )
+    lines += ["", "targets (issue 6):"]
+    for t in result["targets"]:
+        fmt = _pct if t["unit"] == "%" else _x
+        verdict = "PASS" if t["met"] else "MISS"
+        if t["op"] == ">=":
+            by = f"{abs(t['margin']):.0%} {'above' if t['margin'] >= 0 else 'below'} it"
+        else:
+            by = f"{abs(t['margin']):.0%} {'under' if t['margin'] >= 0 else 'over'} it"
+        note = f"; {t['note']}" if t["note"] else ""
+        lines.append(
+            f"  {verdict}  {t['name']}: {fmt(t['value'])} "
+            f"(target {t['op']} {fmt(t['target'])}: {by}{note})"
+        )
+    busy = [b for b in (env.get("others_busy_before"), env.get("others_busy_after")) if b]
+    if busy and max(busy) > 0.1:
+        lines.append(
+            f"\nnote: other processes used up to {max(busy):.0%} of the CPUs around the run: "
+            "the figures are noisier than usual (see the spreads)."
+        )
+    lines.append(f"\nbench took {result['elapsed_s']:.0f} s")
+    return "\n".join(lines)
