@@ -335,12 +335,24 @@ def _summarize_study(out, resume_command: str) -> None:
     if not_finished:
         print(
             f"{len(trials) - sum(not_finished.values())} of {len(trials)} replica runs finished; "
-            + ", ".join(f"{n} {s} ({STATUSES[s]})" for s, n in not_finished.items())
+            + "; ".join(
+                f"{n} {s} ({STATUSES[s]}{_steps_reached(trials[trials['status'] == s])})"
+                for s, n in not_finished.items()
+            )
         )
     if any(s in not_finished for s in RESUMABLE):
         print(f"continue with: {resume_command}")
     print(f"tables: {out}/trials.parquet, history.parquet, samples.parquet")
     print(f"next: ganstudy report {out}")
+
+
+def _steps_reached(runs) -> str:
+    """ ", at step 1000-2000 of 4000": where runs that did not finish stopped."""
+    if runs.empty or "steps_done" not in runs or runs["steps_done"].isna().all():
+        return ""
+    low, high = int(runs["steps_done"].min()), int(runs["steps_done"].max())
+    planned = f" of {int(runs['steps'].max())}" if "steps" in runs else ""
+    return f", at step {low}{f'-{high}' if high > low else ''}{planned}"
 
 
 def _lazy(module: str, name: str):

@@ -298,3 +298,35 @@ def test_interrupted_grid_lists_the_cells_never_created():
     ]
     assert all(r.status == "pending" and r.trial_id is None for r in missing)
     assert all(r.config["steps"] == spec.fixed["steps"] for r in missing)  # from the spec
+
+
+def test_asha_stops_are_reported_as_stops_and_pruned_in_optuna(tmp_path, capsys):
+    study = tiny_study(
+        "asha",
+        steps=800,
+        search={"algorithm": "optuna", "num_samples": 6},
+        scheduler={"name": "asha", "grace_period": 100, "reduction_factor": 2},
+        max_concurrent=2,
+        params={"loss": "minimax", "lr_d": {"loguniform": [1e-5, 1e-1]}},
+    )
+    out = tmp_path / "asha"
+    assert main(["run", str(write_study(tmp_path, study)), "--results", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    trials = load_results(out).trials
+    stopped = trials[trials["status"] == "stopped"]
+    assert not stopped.empty, "ASHA stopped nothing; the test shows nothing"
+    assert set(trials["status"]) <= {"finished", "stopped"}
+    assert (stopped["steps_done"] < 800).all()
+    assert "stopped on purpose by the scheduler" in printed and "--resume" not in printed
+    loaded = optuna.load_study(study_name="asha", storage=f"sqlite:///{out / 'optuna.db'}")
+    states = {t.state for t in loaded.trials}
+    assert optuna.trial.TrialState.PRUNED in states
+    for t in loaded.trials:  # intermediate values keyed by the G step
+        assert set(t.intermediate_values) <= set(range(0, 801, 100))
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            assert max(t.intermediate_values) == 800
+        if t.state == optuna.trial.TrialState.PRUNED:
+            assert max(t.intermediate_values) < 800
+    assert (trials["status"] == "stopped").sum() == 2 * sum(
+        t.state == optuna.trial.TrialState.PRUNED for t in loaded.trials
+    )

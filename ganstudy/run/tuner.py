@@ -78,11 +78,13 @@ def build_tuner(
 def _tune_config(spec: StudySpec, out: Path, max_concurrent: int | None) -> tune.TuneConfig:
     search_alg = None
     if spec.search.algorithm == "optuna":
-        import optuna
-        from ray.tune.search.optuna import OptunaSearch
+        import optuna  # imported here: a second that other studies need not pay
+
+        from ganstudy.run.optuna_search import GStepOptunaSearch
 
         # A sqlite RDB storage beside the tables: inspectable with optuna's own tools.
-        search_alg = OptunaSearch(
+        search_alg = GStepOptunaSearch(
+            steps=spec.fixed["steps"],
             sampler=optuna.samplers.TPESampler(seed=spec.fixed.get("seed", 0)),
             storage=optuna.storages.RDBStorage(f"sqlite:///{out / 'optuna.db'}"),
             study_name=spec.name,
