@@ -117,7 +117,7 @@ class TrialConfig:
         for key, limit in LIMITS.items():
             value = getattr(self, key)
             if value is not None:
-                limit.check(key, value)
+                limit.check(key, value, integer=float not in _types(_HINTS[key]))
         _check_footprint(self)
 
     def replace(self, **changes: Any) -> TrialConfig:
@@ -139,9 +139,9 @@ class Range:
         left, right = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
         return f"{left}{_number(self.lo)}, {_number(self.hi)}{right}"
 
-    def check(self, key: str, value: float) -> None:
+    def check(self, key: str, value: float, *, integer: bool) -> None:
         """Raise ConfigError naming `key` unless `value` is finite and inside the range."""
-        kind = "a finite number" if float in _types(_HINTS[key]) else "an integer"
+        kind = "an integer" if integer else "a finite number"
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(key, f"must be {kind} in {self}, got {shown(value)}")
         if not (value > self.lo if self.lo_open else value >= self.lo):
