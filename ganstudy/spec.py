@@ -436,7 +436,7 @@ def _parse_dimension(key: str, path: str, value: dict, fail) -> Dimension:
     lo, hi = args
     if not all(isinstance(b, int | float) and not isinstance(b, bool) for b in args):
         fail(path, f"bounds must be numbers, got {shown(args)}")
-    if not all(math.isfinite(b) for b in args):
+    if not all(isinstance(b, int) or math.isfinite(b) for b in args):  # huge ints: range checks
         fail(path, f"bounds must be finite numbers, got {shown(args)}")
     if not lo < hi:
         fail(path, f"lower bound {shown(lo)} must be below upper bound {shown(hi)}")

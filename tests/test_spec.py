@@ -471,6 +471,28 @@ def test_non_finite_bounds_are_refused(kind, value, end):
     assert "finite" in refused_at(data, f"params.lr_d.{kind}")
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    kind=st.sampled_from(["uniform", "loguniform"]),
+    bounds=st.lists(st.floats(1e-12, 100.0), min_size=2, max_size=2, unique=True).map(sorted),
+)
+def test_any_finite_bounds_inside_the_range_are_accepted(kind, bounds):
+    data = base()
+    data["search"] = {"algorithm": "random", "num_samples": 2}
+    data["params"] = {"lr_d": {kind: bounds}}
+    assert spec_from_dict(data).dimensions["lr_d"].args == tuple(bounds)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hi=st.integers(2**62 + 2, 2**400))
+def test_huge_randint_bounds_are_refused_at_their_end(hi):
+    data = base()
+    data["search"] = {"algorithm": "random", "num_samples": 2}
+    data.pop("seed")
+    data["params"] = {"seed": {"randint": [0, hi]}}
+    assert "<=" in refused_at(data, "params.seed.randint[1]")
+
+
 @settings(max_examples=40, deadline=None)
 @given(value=NON_FINITE)
 def test_non_finite_grid_values_are_refused(value):
@@ -650,8 +672,8 @@ def laughs(levels: int = 9) -> str:
         (b"name: x\n? " + b"k" * 10**5 + b"\n: 1\n? " + b"k" * 10**5 + b"\n: 2\n", ["twice"]),
     ],
     ids=[
-        "binary", "latin-1", "control-char", "deep", "deep-40", "bomb-lr_d", "bomb-name", "recursive",
-        "huge", "unhashable-key", "long-key", "long-key-twice",
+        "binary", "latin-1", "control-char", "deep", "deep-40", "bomb-lr_d", "bomb-name",
+        "recursive", "huge", "unhashable-key", "long-key", "long-key-twice",
     ],
 )  # fmt: skip
 def test_files_that_are_not_studies_are_one_quick_line(tmp_path, content, words):
