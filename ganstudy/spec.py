@@ -52,7 +52,8 @@ TOP_LEVEL_PARAMS = ("target", "steps", "eval_every", "replicas", "seed")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _HINTS = typing.get_type_hints(TrialConfig)
 
-# Limits of a study, each with what it protects (TrialConfig's own ranges: config.LIMITS).
+# Limits of a study, each with what it protects. The ranges of the trial parameters are
+# config.LIMITS (and config.MEMORY_LIMIT_BYTES); what a file may be, yamlfile.MAX_*.
 # Ray Tune holds every trial in the driver and its experiment state: a grid beyond this is
 # a mistake (a forgotten dimension), not a study; above WARN_TRIALS `validate` and `run` warn.
 MAX_TRIALS = 100_000

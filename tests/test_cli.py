@@ -330,3 +330,15 @@ def test_the_address_flag_wins_over_rays_environment_variables():
     env = os.environ | {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{env_port}"}
     out, err = ganstudy("jobs", env=env).communicate(timeout=60)
     assert f"127.0.0.1:{env_port} (from $RAY_API_SERVER_ADDRESS)" in err, err
+
+
+def test_address_variables_are_hidden_only_inside_the_block(monkeypatch):
+    from ganstudy.run.cluster import hidden_address_variables
+
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    monkeypatch.setenv("RAY_API_SERVER_ADDRESS", "http://10.0.0.1:8265")
+    with hidden_address_variables():
+        assert "RAY_ADDRESS" not in os.environ and "RAY_API_SERVER_ADDRESS" not in os.environ
+    with hidden_address_variables(hide=False):
+        assert os.environ["RAY_ADDRESS"] == "10.0.0.1:6379"
+    assert os.environ["RAY_API_SERVER_ADDRESS"] == "http://10.0.0.1:8265"

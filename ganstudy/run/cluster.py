@@ -84,9 +84,10 @@ def gcs_address(address: str) -> str:
 
 
 @contextlib.contextmanager
-def _only(address: str | None) -> Iterator[None]:
-    """Hide Ray's address variables while Ray reads `address`, when one was given."""
-    saved = {k: os.environ.pop(k) for k in ADDRESS_VARIABLES if address and k in os.environ}
+def hidden_address_variables(hide: bool = True) -> Iterator[None]:
+    """Hide Ray's address variables (ADDRESS_VARIABLES) in the block, so that Ray uses the
+    address it is given, or none (an embedded Ray), instead of theirs."""
+    saved = {k: os.environ.pop(k) for k in ADDRESS_VARIABLES if hide and k in os.environ}
     try:
         yield
     finally:
@@ -303,7 +304,7 @@ def client(address: str | None):
 
     use_ray_token()
     try:
-        with _only(address):
+        with hidden_address_variables(address is not None):
             return JobSubmissionClient(address)
     except Exception as error:  # ConnectionError, AuthenticationError, ValueError
         raise _job_error(address, error) from None
