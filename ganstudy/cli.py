@@ -5,25 +5,77 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
-from collections.abc import Sequence
+import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ganstudy.columns import BY_NAME, FINISHED, STATUSES
-from ganstudy.config import ConfigError, from_dict
+from ganstudy.config import ConfigError, from_dict, shown
+from ganstudy.run import cluster  # address forms only here; it imports Ray when it connects
 
 USAGE_ERROR = 2  # bad input: one line on stderr, nothing written
-INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+MAX_MESSAGE_CHARS = 1000  # a message of ours never grows with the input it is about
 RESUMABLE = ("interrupted", "pending", "error")  # statuses that --resume continues
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ganstudy", description=__doc__)
+    """Run one `ganstudy` command; its exit status (0 ok, 1 failed job, 2 bad input, 130 Ctrl-C).
+
+    A reader that stops early (`ganstudy trial --json | head -1`) and Ctrl-C end a command
+    quietly, without a traceback.
+    """
+    try:
+        args = _parser().parse_args(argv)
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except BrokenPipeError:
+        # The reader closed the pipe: it has what it wanted. Point stdout at /dev/null so
+        # that the interpreter's last flush of stdout does not complain either.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is no file (captured in tests)
+            pass
+        return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with our one error line (`ganstudy: error: ...`) for its usage errors."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        command = self.prog.removeprefix("ganstudy").strip()
+        where = f"{command}: " if command else ""
+        _fail(f"{where}{message} (see {self.prog} --help)")
+        sys.exit(USAGE_ERROR)
+
+
+def _address(check: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse type: the address if `check` accepts its form, else a usage error."""
+
+    def parse(text: str) -> str:
+        try:
+            return check(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error).removeprefix("--address ")) from None
+
+    return parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ganstudy", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     trial = commands.add_parser("trial", help="train one configuration, no Ray")
     trial.add_argument(
-        "--set", nargs="+", default=[], metavar="KEY=VALUE", help="any TrialConfig field, e.g. k=2"
+        "--set",
+        nargs="+",
+        action="extend",  # `--set k=1 --set k=2` is two settings (then refused as a repeat)
+        default=[],
+        metavar="KEY=VALUE",
+        help="any TrialConfig field, e.g. k=2",
     )
     trial.add_argument(
         "--json", action="store_true", help="one JSON object per eval step and replica"
@@ -32,12 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     validate = commands.add_parser("validate", help="check a study file, print its size")
     validate.add_argument("file")
-    validate.set_defaults(handler=lambda a: _lazy("ganstudy.spec", "validate_command")(a.file))
+    validate.set_defaults(handler=_validate)
 
     run = commands.add_parser("run", help="run a study on Ray Tune (embedded local Ray by default)")
     run.add_argument("file", help="study YAML, e.g. studies/balance.yaml")
     run.add_argument("--results", metavar="DIR", help="study folder (default results/<name>)")
-    run.add_argument("--address", help="Ray cluster to use: auto or HOST:PORT (default: embedded)")
+    run.add_argument(
+        "--address",
+        type=_address(cluster.gcs_address),
+        help="Ray cluster to use: auto or HOST:PORT (default: embedded)",
+    )
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue an interrupted study")
     mode.add_argument("--fresh", action="store_true", help="replace an existing study folder")
@@ -52,9 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     report.add_argument("--format", choices=["html", "png"], default="html")
     report.add_argument("--out", metavar="DIR", help="where to write (default <study>/report)")
-    report.set_defaults(
-        handler=lambda a: _lazy("ganstudy.report", "report_command")(a.study, a.out, a.format)
-    )
+    report.set_defaults(handler=_report)
 
     bench = commands.add_parser("bench", help="measure speed: ratios against references")
     bench.add_argument("--quick", action="store_true", help="seconds, not minutes (for tests)")
@@ -68,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     dashboard = "Ray dashboard of the head, http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)"
     submit = commands.add_parser("submit", help="run a study on a Ray cluster as a Ray job")
     submit.add_argument("file", help="study YAML; it travels with the job")
-    submit.add_argument("--address", help=dashboard)
+    dashboard_address = _address(cluster.dashboard_address)
+    submit.add_argument("--address", type=dashboard_address, help=dashboard)
     submit.add_argument(
         "--results",
         metavar="URI",
@@ -95,20 +150,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     submit.set_defaults(handler=_submit)
 
     jobs = commands.add_parser("jobs", help="list the Ray jobs of a cluster")
-    jobs.add_argument("--address", help=dashboard)
+    jobs.add_argument("--address", type=dashboard_address, help=dashboard)
     jobs.set_defaults(handler=_jobs)
     logs = commands.add_parser("logs", help="print (or --follow) a Ray job's logs")
     logs.add_argument("job", help="job id, as `ganstudy submit` printed it")
-    logs.add_argument("--address", help=dashboard)
+    logs.add_argument("--address", type=dashboard_address, help=dashboard)
     logs.add_argument("--follow", action="store_true", help="stream until the job ends")
     logs.set_defaults(handler=_logs)
     stop = commands.add_parser("stop", help="stop a Ray job (resume it with submit --resume)")
     stop.add_argument("job", help="job id")
-    stop.add_argument("--address", help=dashboard)
+    stop.add_argument("--address", type=dashboard_address, help=dashboard)
     stop.set_defaults(handler=_stop)
-
-    args = parser.parse_args(argv)
-    return args.handler(args)
+    return parser
 
 
 def _trial(args: argparse.Namespace) -> int:
@@ -134,13 +187,50 @@ def _trial(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from ganstudy.spec import SpecError, load_spec
+def _load(path: str):
+    """The validated study at `path` (a size warning on stderr), or None after its error."""
+    from ganstudy.spec import SpecError, load_spec, size_warning
 
     try:
-        spec = load_spec(args.file)
+        spec = load_spec(path)
     except SpecError as error:
+        _fail(str(error))
+        return None
+    warning = size_warning(spec)
+    if warning:
+        _say("warning", warning)
+    return spec
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """`ganstudy validate FILE`: check a study, print its size; 0 if valid, 2 if not."""
+    spec = _load(args.file)
+    if spec is None:
+        return USAGE_ERROR
+    trials = spec.num_trials()
+    replicas, steps = spec.fixed.get("replicas"), spec.fixed.get("steps")
+    runs = f" = {trials * replicas} runs" if replicas is not None else ""
+    replicas_text = f"{replicas} replicas" if replicas is not None else "swept replicas"
+    steps_text = f"{steps} steps each" if steps is not None else "swept steps"
+    print(f"{args.file}: OK — {trials} trials × {replicas_text}{runs}, {steps_text}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ganstudy.report import StudyError, build_report
+
+    try:
+        path = build_report(args.study, out=Path(args.out) if args.out else None, fmt=args.format)
+    except StudyError as error:
         return _fail(str(error))
+    print(path)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    spec = _load(args.file)
+    if spec is None:
+        return USAGE_ERROR
     if args.max_concurrent is not None and args.max_concurrent < 1:
         return _fail("--max-concurrent: must be >= 1")
     replicas = spec.fixed.get("replicas", "swept")
@@ -363,12 +453,19 @@ def _lazy(module: str, name: str):
 
 
 def _parse_settings(pairs: Sequence[str]) -> dict[str, str]:
-    settings = {}
+    """`--set` pairs as a dict; ConfigError for a pair that is not KEY=VALUE or a repeated key."""
+    settings: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise ConfigError(pair, "expected KEY=VALUE, e.g. --set k=2 lr_d=0.0002")
-        settings[key.strip()] = value
+        if key in settings:
+            raise ConfigError(
+                key,
+                f"given twice ({shown(settings[key])} and {shown(value)}); give each key once",
+            )
+        settings[key] = value
     return settings
 
 
@@ -420,8 +517,17 @@ def _json_number(value):
 
 
 def _fail(message: str) -> int:
-    print(f"ganstudy: error: {message}", file=sys.stderr)
+    """Every error of every command: one line `ganstudy: error: ...` on stderr; exit code 2."""
+    _say("error", message)
     return USAGE_ERROR
+
+
+def _say(level: str, message: str) -> None:
+    """One line on stderr, `ganstudy: LEVEL: message`, however long or multi-line the text."""
+    text = " ".join(message.split())
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[: MAX_MESSAGE_CHARS - 1] + "…"
+    print(f"ganstudy: {level}: {text}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import reprlib
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,8 +29,36 @@ class ConfigError(ValueError):
     """A setting is unknown or out of range; the message names the key and the fix."""
 
     def __init__(self, key: str, message: str):
-        self.key = key
-        super().__init__(f"{key}: {message}")
+        self.key, self.message = key, message
+        super().__init__(f"{shown_key(key)}: {message}")
+
+    def __reduce__(self):  # picklable (Ray ships errors between processes) despite two args
+        return ConfigError, (self.key, self.message)
+
+
+SHOWN_CHARS = 60  # the most characters of an input value that a message echoes
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """repr(value) for a message, at most `limit` characters (input can be huge or deep)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 190:
+        # repr of a huge int is slow (quadratic) and refused past 4300 digits.
+        text = f"<an integer of {int(value.bit_length() * math.log10(2)) + 1} digits>"
+    else:
+        text = _REPR.repr(value)  # bounded in depth and length, whatever the value holds
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shown_key(key: Any) -> str:
+    """A key as a message shows it: plain when short and printable, else shown()."""
+    if isinstance(key, str) and len(key) <= SHOWN_CHARS and key.isprintable():
+        return key
+    return shown(key)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = SHOWN_CHARS
+_REPR.maxlevel = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,36 +114,128 @@ class TrialConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
-        positive = [
-            "k", "steps", "batch_size", "z_dim", "g_width", "g_depth", "d_width", "d_depth",
-            "eval_every", "eval_samples", "eval_batch", "coverage_samples", "coverage_min_count",
-            "replicas",
-        ]  # fmt: skip
-        for key in positive:
-            if getattr(self, key) < 1:
-                raise ConfigError(key, f"must be an integer >= 1, got {getattr(self, key)}")
-        for key in ["lr_d", "lr_g", "clip", "quality_sigmas"]:
-            if not getattr(self, key) > 0:
-                raise ConfigError(key, f"must be > 0, got {getattr(self, key)}")
-        for key in ["target_scale", "target_std"]:
+        for key, limit in LIMITS.items():
             value = getattr(self, key)
-            if value is not None and not value > 0:
-                raise ConfigError(key, f"must be > 0 (or omitted for the default), got {value}")
-        if self.eval_batch < 128:
-            # js_probe fits on eval_batch // 2 real and as many fake points, tests on the rest.
-            raise ConfigError(
-                "eval_batch", f"must be >= 128 (half of it fits js_probe), got {self.eval_batch}"
-            )
-        for key in ["gp_weight", "r1", "seed"]:
-            if getattr(self, key) < 0:
-                raise ConfigError(key, f"must be >= 0, got {getattr(self, key)}")
-        for key in ["beta1", "beta2", "momentum"]:
-            if not 0 <= getattr(self, key) < 1:
-                raise ConfigError(key, f"must be in [0, 1), got {getattr(self, key)}")
+            if value is not None:
+                limit.check(key, value, integer=float not in _types(_HINTS[key]))
+        _check_footprint(self)
 
     def replace(self, **changes: Any) -> TrialConfig:
         """A copy with some fields changed (validated again)."""
         return from_dict({**dataclasses.asdict(self), **changes})
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting accepts, lo to hi; `why` says what the upper end protects."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False  # lo itself is excluded
+    hi_open: bool = False
+    why: str = ""
+
+    def __str__(self) -> str:
+        left, right = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
+        return f"{left}{_number(self.lo)}, {_number(self.hi)}{right}"
+
+    def check(self, key: str, value: float, *, integer: bool) -> None:
+        """Raise ConfigError naming `key` unless `value` is finite and inside the range."""
+        kind = "an integer" if integer else "a finite number"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(key, f"must be {kind} in {self}, got {shown(value)}")
+        if not (value > self.lo if self.lo_open else value >= self.lo):
+            bound = f"{'>' if self.lo_open else '>='} {_number(self.lo)}"
+            raise ConfigError(key, f"must be {bound} ({kind} in {self}), got {shown(value)}")
+        if not (value < self.hi if self.hi_open else value <= self.hi):
+            bound = f"{'<' if self.hi_open else '<='} {_number(self.hi)}"
+            why = f": {self.why}" if self.why else ""
+            raise ConfigError(key, f"must be {bound} ({kind} in {self}{why}), got {shown(value)}")
+
+
+def _number(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+# Sane ranges of every numeric setting, checked at the edge (YAML, --set, TrialConfig(...)).
+# Non-finite numbers never pass: NaN or inf would validate under `not x > 0` and then hang
+# or poison a run. The upper ends keep one trial's tensors within memory (see
+# footprint_bytes: each size alone at its maximum, the rest at their defaults, stays under
+# MEMORY_LIMIT_BYTES; a combination that does not is refused by the footprint check) and
+# every integer within the int64 columns of the result tables.
+_MEMORY = "larger sizes exceed one trial's memory"
+_NOT_A_GAN = "beyond this every optimizer diverges at once; a typo for a small number?"
+_SCALE = "beyond this float32 samples lose their precision"
+LIMITS: dict[str, Range] = {
+    "target_scale": Range(0.0, 1e6, lo_open=True, why=_SCALE),
+    "target_std": Range(0.0, 1e6, lo_open=True, why=_SCALE),
+    "k": Range(1, 1000, why="more D steps per G step train D alone"),
+    # 10^9 G steps take years; step counts are int64 table columns.
+    "steps": Range(1, 10**9, why="a billion G steps take years"),
+    "batch_size": Range(1, 2**18, why=_MEMORY),
+    "lr_d": Range(0.0, 100.0, lo_open=True, why=_NOT_A_GAN),
+    "lr_g": Range(0.0, 100.0, lo_open=True, why=_NOT_A_GAN),
+    "beta1": Range(0.0, 1.0, hi_open=True),  # Adam's moments average only below 1
+    "beta2": Range(0.0, 1.0, hi_open=True),
+    "momentum": Range(0.0, 1.0, hi_open=True),
+    "clip": Range(0.0, 1e3, lo_open=True, why="far beyond any weight: no clipping at all"),
+    "gp_weight": Range(0.0, 1e6, why="the penalty would swamp the loss"),
+    "r1": Range(0.0, 1e6, why="the penalty would swamp the loss"),
+    "z_dim": Range(1, 2**12, why=_MEMORY),
+    "g_width": Range(1, 2**13, why=_MEMORY),
+    "g_depth": Range(1, 64, why="deeper MLPs do not train on 2-D toys"),
+    "d_width": Range(1, 2**13, why=_MEMORY),
+    "d_depth": Range(1, 64, why="deeper MLPs do not train on 2-D toys"),
+    "eval_every": Range(1, 10**9, why="as steps"),
+    "eval_samples": Range(1, 2**22, why=_MEMORY),
+    # js_probe fits on eval_batch // 2 real and as many fake points, tests on the rest;
+    # its nearest-neighbour search is quadratic in eval_batch.
+    "eval_batch": Range(128, 2**17, why="js_probe's neighbour search is quadratic in it"),
+    "coverage_samples": Range(1, 2**22, why=_MEMORY),
+    "coverage_min_count": Range(1, 2**22, why="as coverage_samples"),
+    "quality_sigmas": Range(0.0, 1e3, lo_open=True, why="every sample would be high quality"),
+    "replicas": Range(1, 1024, why=_MEMORY),
+    # Replica r trains with seed + r, and seeds are int64 table columns: 2^62 leaves room.
+    "seed": Range(0, 2**62, why="seeds are int64 table columns"),
+}
+
+# One trial's tensors (all replicas) must fit this: a laptop's memory or a slice of a GPU.
+MEMORY_LIMIT_BYTES = 8 * 2**30
+_NOISE_BLOCK_STEPS = 16  # the trainer draws training noise for this many steps at once
+_POINT_DIM = 2  # the toys are 1-D or 2-D
+
+
+def footprint_bytes(config: TrialConfig) -> dict[str, int]:
+    """Rough sizes of one trial's largest tensors in bytes (float64, all replicas), by the
+    setting that drives each: noise drawn ahead (k), activations kept for backward
+    (batch_size), the eval pass (eval_samples) and weights with Adam's moments (widths)."""
+    c = config
+    width = max(c.g_width, c.d_width)
+    layers = max(c.g_depth, c.d_depth) + 1
+    n_eval = max(c.eval_samples, c.eval_batch, c.coverage_samples)
+    weights = c.g_width**2 * (c.g_depth + 1) + c.d_width**2 * (c.d_depth + 1)
+    per_replica = {
+        # real points, z and penalty mixing weights for k D steps, z for the G step.
+        "k": _NOISE_BLOCK_STEPS * c.batch_size * (c.k * (c.z_dim + _POINT_DIM + 1) + c.z_dim),
+        # real + fake through D, twice over for a penalty's double backward.
+        "batch_size": 2 * 2 * c.batch_size * width * layers,
+        "eval_samples": n_eval * (c.z_dim + _POINT_DIM),
+        "d_width" if c.d_width >= c.g_width else "g_width": 4 * weights,  # + grad, Adam's 2
+    }
+    return {key: 8 * c.replicas * n for key, n in per_replica.items()}
+
+
+def _check_footprint(config: TrialConfig) -> None:
+    sizes = footprint_bytes(config)
+    total = sum(sizes.values())
+    if total > MEMORY_LIMIT_BYTES:
+        key = max(sizes, key=sizes.__getitem__)
+        raise ConfigError(
+            key,
+            f"one trial would need about {total / 2**30:.0f} GiB of tensors (replicas x "
+            f"batch_size x widths x eval sizes), above the {MEMORY_LIMIT_BYTES // 2**30} GiB "
+            f"limit; lower {key}, replicas or the other sizes",
+        )
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrialConfig)}
@@ -151,7 +273,7 @@ def _check_types(config: TrialConfig) -> None:
         value = getattr(config, key)
         if typing.get_origin(hint) is Literal:
             if value not in typing.get_args(hint):
-                raise ConfigError(key, f"got {value!r}; expected {accepted(key)}")
+                raise ConfigError(key, f"got {shown(value)}; expected {accepted(key)}")
             continue
         types = typing.get_args(hint) or (hint,)
         ok = any(
@@ -164,7 +286,7 @@ def _check_types(config: TrialConfig) -> None:
             for t in types
         )
         if not ok:
-            raise ConfigError(key, f"got {value!r}; expected {accepted(key)}")
+            raise ConfigError(key, f"got {shown(value)}; expected {accepted(key)}")
 
 
 def coerce(key: str, value: Any) -> Any:
@@ -174,7 +296,12 @@ def coerce(key: str, value: Any) -> Any:
     hint = _HINTS[key]
     if not isinstance(value, str) or typing.get_origin(hint) is Literal:
         if isinstance(value, int) and not isinstance(value, bool) and float in _types(hint):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an int beyond any float: no setting is that large
+                raise ConfigError(
+                    key, f"got {shown(value)}; expected a finite number in {LIMITS[key]}"
+                ) from None
         return value
     types = _types(hint)
     text = value.strip()
@@ -185,16 +312,16 @@ def coerce(key: str, value: Any) -> Any:
             return True
         if text.lower() in ("false", "no", "0", "off"):
             return False
-        raise ConfigError(key, f"got {value!r}; expected true or false")
+        raise ConfigError(key, f"got {shown(value)}; expected true or false")
     for t in (int, float):
         if t in types:
             try:
                 return t(text) if t is float else int(text)
             except ValueError:
                 if t is int and float not in types:
-                    raise ConfigError(key, f"got {value!r}; expected an integer") from None
+                    raise ConfigError(key, f"got {shown(value)}; expected an integer") from None
     if float in types:
-        raise ConfigError(key, f"got {value!r}; expected a number")
+        raise ConfigError(key, f"got {shown(value)}; expected a number")
     return text
 
 

@@ -21,7 +21,6 @@ import difflib
 import math
 import os
 import re
-import sys
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,13 +30,18 @@ import yaml
 from ganstudy.columns import METRIC_COLUMNS, PROBABILITY_LOSSES, PROBABILITY_METRICS
 from ganstudy.config import (
     FIELDS,
+    LIMITS,
     ConfigError,
+    Range,
     TrialConfig,
     accepted,
     coerce,
+    shown,
+    shown_key,
     to_dict,
     unknown_key_error,
 )
+from ganstudy.yamlfile import YamlFileError, read_yaml
 
 SearchAlgorithm = Literal["grid", "random", "optuna"]
 DimensionKind = Literal["grid", "choice", "uniform", "loguniform", "randint"]
@@ -47,6 +51,23 @@ Mode = Literal["min", "max"]
 TOP_LEVEL_PARAMS = ("target", "steps", "eval_every", "replicas", "seed")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _HINTS = typing.get_type_hints(TrialConfig)
+
+# Limits of a study, each with what it protects. The ranges of the trial parameters are
+# config.LIMITS (and config.MEMORY_LIMIT_BYTES); what a file may be, yamlfile.MAX_*.
+# Ray Tune holds every trial in the driver and its experiment state: a grid beyond this is
+# a mistake (a forgotten dimension), not a study; above WARN_TRIALS `validate` and `run` warn.
+MAX_TRIALS = 100_000
+WARN_TRIALS = 10_000
+STUDY_LIMITS: dict[str, Range] = {
+    "resources.cpu": Range(0.0, 1024.0, why="a trial runs on one node"),
+    "resources.gpu": Range(0.0, 64.0, why="a trial runs on one node"),
+    "max_concurrent": Range(1, MAX_TRIALS, why="the most trials a study may have"),
+    "max_failures": Range(0, 1000, why="retries of one crashed trial"),
+    "search.num_samples": Range(1, MAX_TRIALS, why="the most trials a study may have"),
+    "scheduler.reduction_factor": Range(1.0, 1000.0, lo_open=True),
+    "scheduler.quantile_fraction": Range(0.0, 0.5),
+    "scheduler.resample_probability": Range(0.0, 1.0),
+}
 
 
 class SpecError(ValueError):
@@ -179,36 +200,10 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
     """Read and validate a study file; raise SpecError (one line) on any problem."""
     source = os.fspath(path)
     try:
-        with open(source, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise SpecError(source, "", f"cannot read the study file ({e.strerror})") from None
-    try:
-        data = yaml.load(
-            text, Loader=_UniqueKeyLoader
-        )  # a SafeLoader subclass: safe_load semantics
-    except yaml.MarkedYAMLError as e:
-        line = f"line {e.problem_mark.line + 1}: " if e.problem_mark else ""
-        problem = e.problem or e.context or "invalid YAML"
-        raise SpecError(source, "", f"{line}YAML syntax error: {problem}") from None
-    except yaml.YAMLError as e:
-        raise SpecError(source, "", f"YAML syntax error: {e}") from None
+        data = read_yaml(source)
+    except YamlFileError as e:
+        raise SpecError(source, "", str(e)) from None
     return spec_from_dict(data, source=source)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load, except that a key given twice is an error instead of last-one-wins."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key '{key}' is given twice; keep one", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
 
 
 def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
@@ -226,14 +221,14 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
     for key in data:
         if key not in known:
             if key in FIELDS:
-                fail(str(key), f"is a trial parameter; put it under params: ({key}: ...)")
-            fail(str(key), "unknown key; " + _did_you_mean(str(key), known))
+                fail(key, f"is a trial parameter; put it under params: ({key}: ...)")
+            fail(shown_key(key), "unknown key; " + _did_you_mean(str(key), known))
 
     name = data.get("name")
     if name is None:
         fail("name", "missing; give the study a name (it is the results folder)")
     if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name in (".", ".."):
-        fail("name", f"got {name!r}; use letters, digits, '_', '-', '.' (a safe folder name)")
+        fail("name", f"got {shown(name)}; use letters, digits, '_', '-', '.' (a safe folder name)")
 
     # Trial parameters: the top-level ones and params:, each given once.
     params = data.get("params") or {}
@@ -245,7 +240,7 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
             raw[key] = (key, data[key])
     for key, value in params.items():
         if key not in FIELDS:
-            fail(f"params.{key}", _config_message(unknown_key_error(str(key))))
+            fail(f"params.{shown_key(key)}", unknown_key_error(str(key)).message)
         if key in raw:
             fail(f"params.{key}", f"also given at the top level ({key}: ...); give it once")
         raw[key] = (f"params.{key}", value)
@@ -256,10 +251,13 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
 
     metric = _scalar(data, "metric", str, fail, required="e.g. metric: js_binned")
     if metric not in METRIC_COLUMNS:
-        fail("metric", f"unknown metric {metric!r}; " + _did_you_mean(metric, list(METRIC_COLUMNS)))
+        fail(
+            "metric",
+            f"unknown metric {shown(metric)}; " + _did_you_mean(metric, list(METRIC_COLUMNS)),
+        )
     mode = _scalar(data, "mode", str, fail, required="mode: min or mode: max")
     if mode not in ("min", "max"):
-        fail("mode", f"got {mode!r}; expected min or max")
+        fail("mode", f"got {shown(mode)}; expected min or max")
     if metric in PROBABILITY_METRICS:
         swept = dimensions["loss"].args if "loss" in dimensions else (fixed["loss"],)
         bad = [loss for loss in swept if loss not in PROBABILITY_LOSSES]
@@ -271,7 +269,7 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
             )
 
     resources = _section(Resources, data.get("resources"), "resources", fail)
-    if resources.cpu < 0 or resources.gpu < 0 or resources.cpu + resources.gpu == 0:
+    if resources.cpu + resources.gpu == 0:
         fail("resources", "cpu and gpu must be >= 0 and not both 0 (e.g. {cpu: 1, gpu: 0.25})")
     if resources.gpu > 1 and resources.gpu != int(resources.gpu):
         fail("resources.gpu", f"got {resources.gpu}; above 1 GPU, ask for a whole number")
@@ -279,11 +277,10 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
         fail("params.device", "cuda needs a GPU per trial; set resources.gpu > 0 or device: auto")
 
     max_concurrent = _scalar(data, "max_concurrent", int, fail, default=None)
-    if max_concurrent is not None and max_concurrent < 1:
-        fail("max_concurrent", f"got {max_concurrent}; must be >= 1 (or omitted: no limit)")
+    if max_concurrent is not None:
+        _in_range("max_concurrent", max_concurrent, fail)
     max_failures = _scalar(data, "max_failures", int, fail, default=2)
-    if max_failures < 0:
-        fail("max_failures", f"got {max_failures}; must be >= 0 (retries of a crashed trial)")
+    _in_range("max_failures", max_failures, fail)
 
     storage = _scalar(data, "storage", str, fail, default=None)
     if storage is not None and not storage.strip():
@@ -306,7 +303,18 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
         dimensions=dimensions,
         source=source,
     )
-    if isinstance(scheduler, PbtScheduler) and spec.num_trials() < 2:
+    trials = spec.num_trials()
+    if trials > MAX_TRIALS:
+        grids = {key: len(dim.args) for key, dim in dimensions.items() if dim.kind == "grid"}
+        factors = [f"{n} {key}" for key, n in grids.items()]
+        if search.num_samples > 1:
+            factors.insert(0, f"num_samples {search.num_samples}")
+        fail(
+            where(max(grids, key=grids.__getitem__)) if grids else "search.num_samples",
+            f"expands to {trials:,} trials ({' x '.join(factors)}), above the limit of "
+            f"{MAX_TRIALS:,}; shrink the grids or sample them (algorithm: random, num_samples)",
+        )
+    if isinstance(scheduler, PbtScheduler) and trials < 2:
         fail("search.num_samples", "pbt needs a population of 2 or more trials; raise it")
     return spec
 
@@ -319,12 +327,13 @@ def _parse_params(raw: dict[str, tuple[str, Any]], fail) -> tuple[dict, dict]:
         if isinstance(value, dict):
             dimensions[key] = _parse_dimension(key, path, value, fail)
         elif isinstance(value, list):
-            fail(path, f"a list is not a value; sweep it with {{grid: {value}}} or {{choice: ...}}")
+            hint = f"sweep it with {{grid: {shown(value)}}} or {{choice: ...}}"
+            fail(path, f"a list is not a value; {hint}")
         else:
             try:
                 given[key] = coerce(key, value)
             except ConfigError as e:
-                fail(path, _config_message(e))
+                fail(path, e.message)
 
     def where(key: str) -> str:
         return raw[key][0] if key in raw else f"params.{key}"
@@ -332,20 +341,27 @@ def _parse_params(raw: dict[str, tuple[str, Any]], fail) -> tuple[dict, dict]:
     try:
         base = TrialConfig(**given)
     except ConfigError as e:
-        fail(where(e.key), _config_message(e))
+        fail(where(e.key), e.message)
     # Each dimension value must make a valid trial on its own (bounds: both ends).
     for key, dim in dimensions.items():
         path = raw[key][0]
-        values = dim.args
-        if dim.kind == "randint":
-            values = (dim.args[0], dim.args[1] - 1)  # Ray's upper bound is exclusive
-        for i, value in enumerate(values):
+        for i, value in enumerate(_ends(dim)):
             try:
                 TrialConfig(**{**given, key: value})
             except ConfigError as e:
-                fail(
-                    f"{path}.{dim.kind}[{i}]" if e.key == key else where(e.key), _config_message(e)
-                )
+                fail(f"{path}.{dim.kind}[{i}]" if e.key == key else where(e.key), e.message)
+    # Sizes cross in one check only, the trial's memory, and each grows it: all at their largest.
+    largest = {
+        key: max(_ends(dim))
+        for key, dim in dimensions.items()
+        if key in LIMITS and float not in typing.get_args(_HINTS[key]) + (_HINTS[key],)
+    }
+    if len(largest) > 1:
+        try:
+            TrialConfig(**{**given, **largest})
+        except ConfigError as e:
+            values = ", ".join(f"{key}={value}" for key, value in largest.items())
+            fail(where(e.key), f"{e.message} (with the largest swept values, {values})")
     fixed = {key: value for key, value in to_dict(base).items() if key not in dimensions}
     eval_every, steps = fixed.get("eval_every"), fixed.get("steps")
     if eval_every is not None and steps is not None and eval_every > steps:
@@ -354,13 +370,21 @@ def _parse_params(raw: dict[str, tuple[str, Any]], fail) -> tuple[dict, dict]:
     return fixed, dimensions
 
 
+def _ends(dim: Dimension) -> tuple:
+    """The values a dimension gives, or its two ends (bounds of every value it gives)."""
+    if dim.kind == "randint":
+        return (dim.args[0], dim.args[1] - 1)  # Ray's upper bound is exclusive
+    return dim.args
+
+
 def _parse_dimension(key: str, path: str, value: dict, fail) -> Dimension:
     kinds = list(typing.get_args(DimensionKind))
     if len(value) != 1:
-        fail(path, f"a dimension has exactly one of {', '.join(kinds)}; got {list(value)}")
+        got = shown(list(value))
+        fail(path, f"a dimension has exactly one of {', '.join(kinds)}; got {got}")
     ((kind, args),) = value.items()
     if kind not in kinds:
-        fail(f"{path}.{kind}", "unknown dimension; " + _did_you_mean(str(kind), kinds))
+        fail(f"{path}.{shown_key(kind)}", "unknown dimension; " + _did_you_mean(str(kind), kinds))
     path = f"{path}.{kind}"
     if not isinstance(args, list) or not args:
         example = "[lo, hi]" if kind in ("uniform", "loguniform", "randint") else "[a, b]"
@@ -368,12 +392,12 @@ def _parse_dimension(key: str, path: str, value: dict, fail) -> Dimension:
     try:
         args = [coerce(key, a) for a in args]
     except ConfigError as e:
-        fail(path, _config_message(e))
+        fail(path, e.message)
     types = typing.get_args(_HINTS[key]) or (_HINTS[key],)
     if kind in ("grid", "choice"):
         for i, a in enumerate(args):
             if a in args[:i]:
-                fail(path, f"lists {a!r} twice; list each value once")
+                fail(path, f"lists {shown(a)} twice; list each value once")
         return Dimension(kind=kind, args=tuple(args))
     if len(args) != 2:
         fail(path, f"expects two bounds [lo, hi], got {len(args)} values")
@@ -385,9 +409,11 @@ def _parse_dimension(key: str, path: str, value: dict, fail) -> Dimension:
         fail(path, f"{kind} gives floats but {key} takes {accepted(key)}; use {hint}")
     lo, hi = args
     if not all(isinstance(b, int | float) and not isinstance(b, bool) for b in args):
-        fail(path, f"bounds must be numbers, got {args}")
+        fail(path, f"bounds must be numbers, got {shown(args)}")
+    if not all(isinstance(b, int) or math.isfinite(b) for b in args):  # huge ints: range checks
+        fail(path, f"bounds must be finite numbers, got {shown(args)}")
     if not lo < hi:
-        fail(path, f"lower bound {lo} must be below upper bound {hi}")
+        fail(path, f"lower bound {shown(lo)} must be below upper bound {shown(hi)}")
     if kind == "loguniform" and lo <= 0:
         fail(path, f"lower bound {lo} must be > 0 on a log scale")
     return Dimension(kind=kind, args=(lo, hi))
@@ -398,8 +424,7 @@ def _parse_search(data: Any, dimensions: dict[str, Dimension], where, fail) -> S
     search = _section(Search, data, "search", fail)
     if search.algorithm != "grid" and "num_samples" not in given:
         fail("search.num_samples", f"{search.algorithm} needs num_samples (how many trials)")
-    if search.num_samples < 1:
-        fail("search.num_samples", f"got {search.num_samples}; must be >= 1")
+    _in_range("search.num_samples", search.num_samples, fail)
     kinds = {key: dim.kind for key, dim in dimensions.items()}
     if search.algorithm == "grid":
         for key, kind in kinds.items():
@@ -427,7 +452,7 @@ def _parse_scheduler(
         fail("scheduler", "must be a mapping, e.g. {name: asha, grace_period: 2000}")
     name = data.get("name")
     if not isinstance(name, str) or name not in _SCHEDULERS:
-        fail("scheduler.name", f"got {name!r}; expected one of {', '.join(_SCHEDULERS)}")
+        fail("scheduler.name", f"got {shown(name)}; expected one of {', '.join(_SCHEDULERS)}")
     if name == "fifo":
         return _section(FifoScheduler, data, "scheduler", fail)
     # ASHA's max_t and PBT's interval are in steps, counted in reports of eval_every steps.
@@ -441,8 +466,7 @@ def _parse_scheduler(
         data.setdefault("grace_period", max(eval_every, steps // 4 // eval_every * eval_every))
         sched = _section(AshaScheduler, data, "scheduler", fail)
         _check_interval("scheduler.grace_period", sched.grace_period, eval_every, steps, fail)
-        if not sched.reduction_factor > 1:
-            fail("scheduler.reduction_factor", f"got {sched.reduction_factor}; must be > 1")
+        _in_range("scheduler.reduction_factor", sched.reduction_factor, fail)
         return sched
     # pbt. Default: perturb ten times per run, at evaluations (the only checkpoints).
     interval = max(eval_every, steps // 10 // eval_every * eval_every)
@@ -452,16 +476,16 @@ def _parse_scheduler(
     _check_interval(path, sched.perturbation_interval, eval_every, steps, fail)
     if search.algorithm == "optuna":
         fail("search.algorithm", "pbt cannot run under optuna (Ray forbids it); use grid or random")
-    if not 0 <= sched.quantile_fraction <= 0.5:
-        fail("scheduler.quantile_fraction", f"got {sched.quantile_fraction}; must be in [0, 0.5]")
-    if not 0 <= sched.resample_probability <= 1:
-        got = sched.resample_probability
-        fail("scheduler.resample_probability", f"got {got}; must be in [0, 1]")
+    _in_range("scheduler.quantile_fraction", sched.quantile_fraction, fail)
+    _in_range("scheduler.resample_probability", sched.resample_probability, fail)
     if not sched.mutable:
         fail("scheduler.mutable", "lists nothing to mutate; name float params, e.g. [lr_d, lr_g]")
     for key in sched.mutable:
         if key not in FIELDS:
-            fail("scheduler.mutable", f"unknown param {key!r}; " + _did_you_mean(key, list(FIELDS)))
+            fail(
+                "scheduler.mutable",
+                f"unknown param {shown(key)}; " + _did_you_mean(key, list(FIELDS)),
+            )
         types = typing.get_args(_HINTS[key]) or (_HINTS[key],)
         if float not in types:
             message = f"{key} takes {accepted(key)}; pbt scales float params only"
@@ -497,8 +521,8 @@ def _check_interval(path: str, value: int, eval_every: int, steps: int, fail) ->
     if not eval_every <= value <= steps or value % eval_every:
         fail(
             path,
-            f"got {value}; must be a multiple of eval_every ({eval_every}) up to steps ({steps}): "
-            "trials report and checkpoint only at evaluations",
+            f"got {shown(value)}; must be a multiple of eval_every ({eval_every}) up to steps "
+            f"({steps}): trials report and checkpoint only at evaluations",
         )
 
 
@@ -514,8 +538,10 @@ def _section(cls: type, data: Any, path: str, fail) -> Any:
     values = {}
     for key, value in data.items():
         if key not in hints:
-            fail(f"{path}.{key}", "unknown key; " + _did_you_mean(str(key), list(hints)))
+            fail(f"{path}.{shown_key(key)}", "unknown key; " + _did_you_mean(str(key), list(hints)))
         values[key] = _typed(value, hints[key], f"{path}.{key}", fail)
+        if f"{path}.{key}" in STUDY_LIMITS and values[key] is not None:
+            _in_range(f"{path}.{key}", values[key], fail)
     missing = [
         f.name
         for f in dataclasses.fields(cls)
@@ -530,29 +556,32 @@ def _typed(value: Any, hint: Any, path: str, fail) -> Any:
     """Check (and lightly convert) one value against a simple type hint."""
     if typing.get_origin(hint) is Literal:
         if value not in typing.get_args(hint):
-            fail(path, f"got {value!r}; expected one of {', '.join(typing.get_args(hint))}")
+            fail(path, f"got {shown(value)}; expected one of {', '.join(typing.get_args(hint))}")
         return value
     if typing.get_origin(hint) is tuple:  # tuple[str, ...]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            fail(path, f"got {value!r}; expected a list of names, e.g. [lr_d, lr_g]")
+            fail(path, f"got {shown(value)}; expected a list of names, e.g. [lr_d, lr_g]")
         return tuple(value)
     types = typing.get_args(hint) or (hint,)
     if value is None and type(None) in types:
         return None
     if isinstance(value, bool):  # `cpu: yes` is a typo, not a number
-        fail(path, f"got {value!r}; expected a number")
+        fail(path, f"got {shown(value)}; expected a number")
     if int in types and isinstance(value, int):
         return value
     if float in types:
+        number = None
         try:  # PyYAML reads 1e-4 (no dot) as a string
             if isinstance(value, int | float | str):
-                return float(value)
-        except ValueError:
+                number = float(value)
+        except (ValueError, OverflowError):  # not a number; an int beyond any float
             pass
-        fail(path, f"got {value!r}; expected a number")
+        if number is None or not math.isfinite(number):
+            fail(path, f"got {shown(value)}; expected a finite number")
+        return number
     if str in types and isinstance(value, str):
         return value
-    fail(path, f"got {value!r}; expected {' or '.join(t.__name__ for t in types)}")
+    fail(path, f"got {shown(value)}; expected {' or '.join(t.__name__ for t in types)}")
 
 
 def _scalar(data: dict, key: str, kind: type, fail, *, default: Any = None, required: str = ""):
@@ -562,13 +591,16 @@ def _scalar(data: dict, key: str, kind: type, fail, *, default: Any = None, requ
         return default
     value = data[key]
     if not isinstance(value, kind) or isinstance(value, bool):
-        fail(key, f"got {value!r}; expected {'an integer' if kind is int else 'a string'}")
+        fail(key, f"got {shown(value)}; expected {'an integer' if kind is int else 'a string'}")
     return value
 
 
-def _config_message(e: ConfigError) -> str:
-    """A ConfigError's text without its leading `key: ` (the spec path replaces it)."""
-    return str(e).removeprefix(f"{e.key}: ")
+def _in_range(path: str, value: float, fail) -> None:
+    """fail(path, ...) unless value is inside STUDY_LIMITS[path]."""
+    try:
+        STUDY_LIMITS[path].check(path, value, integer=isinstance(value, int))
+    except ConfigError as e:
+        fail(path, e.message)
 
 
 def _did_you_mean(key: str, known: list[str]) -> str:
@@ -576,20 +608,16 @@ def _did_you_mean(key: str, known: list[str]) -> str:
     return f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(known)
 
 
-# ----------------------------------------------------------------------------- CLI
+# ----------------------------------------------------------------------------- size
 
 
-def validate_command(path: str) -> int:
-    """`ganstudy validate FILE`: check a study, print its size; 0 if valid, 2 if not."""
-    try:
-        spec = load_spec(path)
-    except SpecError as e:
-        print(e, file=sys.stderr)
-        return 2
+def size_warning(spec: StudySpec) -> str | None:
+    """A warning for a study of more than WARN_TRIALS trials (above MAX_TRIALS: refused)."""
     trials = spec.num_trials()
-    replicas, steps = spec.fixed.get("replicas"), spec.fixed.get("steps")
-    runs = f" = {trials * replicas} runs" if replicas is not None else ""
-    replicas_text = f"{replicas} replicas" if replicas is not None else "swept replicas"
-    steps_text = f"{steps} steps each" if steps is not None else "swept steps"
-    print(f"{path}: OK — {trials} trials × {replicas_text}{runs}, {steps_text}")
-    return 0
+    if trials <= WARN_TRIALS:
+        return None
+    return (
+        f"{spec.source}: {trials:,} trials is a very large study (warned above "
+        f"{WARN_TRIALS:,}, refused above {MAX_TRIALS:,}); check the grids, or sample them "
+        "(algorithm: random, num_samples)"
+    )

@@ -1,14 +1,26 @@
-"""`ganstudy trial`: JSON lines with the metric columns, readable table, and one-line
-usage errors with exit code 2."""
+"""`ganstudy` as a shell citizen: `trial`'s JSON lines and table, `validate`, one error
+prefix and exit code 2 for every bad input, quiet Ctrl-C and broken pipes, cluster addresses
+used as given and checked for their form before anything connects."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ganstudy.cli import main
 from ganstudy.columns import METRIC_COLUMNS
+
+REPO = Path(__file__).parent.parent
+STUDIES = sorted((REPO / "studies").glob("*.yaml"))
 
 TINY = [
     "g_width=8",
@@ -98,3 +110,235 @@ def test_bad_values_name_key_and_fix(capsys, setting, words):
 def test_setting_that_does_not_apply_to_target(capsys):
     line = usage_error(capsys, "target=curves", "target_scale=2")
     assert "target_scale" in line and "curves" in line
+
+
+def test_repeated_set_key_is_an_error(capsys):
+    line = usage_error(capsys, "k=1", "lr_d=0.001", "k=2")
+    assert "k" in line and "twice" in line and "'1'" in line and "'2'" in line
+    # As separate flags too: argparse would otherwise keep only the last --set.
+    assert main(["trial", "--set", "k=1", "--set", "k=2", "--json"]) == 2
+    assert "given twice" in capsys.readouterr().err
+
+
+def test_separate_set_flags_add_up(capsys):
+    args = ["trial", "--set", "steps=1", "eval_every=1", "--set", "k=3"] + ["--set", *TINY]
+    assert main([*args, "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2  # steps 0 and 1: both --set applied
+
+
+def test_non_finite_and_huge_settings_are_usage_errors(capsys):
+    for setting in ["lr_d=inf", "lr_d=nan", "target_std=-inf", "seed=" + "9" * 30, "k=10000"]:
+        line = usage_error(capsys, setting)
+        assert line.startswith(f"ganstudy: error: --set {setting.partition('=')[0]}: "), line
+        assert len(line) < 300
+
+
+# ----------------------------------------------------------------------------- validate
+
+
+def write_study(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def balance() -> dict:
+    return {
+        "name": "balance", "target": "ring8", "steps": 20000, "eval_every": 500, "replicas": 3,
+        "metric": "js_binned", "mode": "min", "search": {"algorithm": "grid"},
+        "params": {
+            "loss": {"grid": ["minimax", "nonsaturating", "wgan_gp", "hinge"]},
+            "k": {"grid": [1, 2, 5]},
+            "lr_d": {"grid": [0.00005, 0.0002, 0.0008]},
+            "d_width": {"grid": [64, 256]},
+        },
+    }  # fmt: skip
+
+
+def test_validate_command_reports_the_size(tmp_path, capsys):
+    path = write_study(tmp_path, balance())
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == f"{path}: OK — 72 trials × 3 replicas = 216 runs, 20000 steps each"
+
+
+def test_validate_command_fails_with_one_line_and_exit_2(tmp_path, capsys):
+    data = balance()
+    data["params"]["lr_dd"] = 0.1
+    assert main(["validate", str(write_study(tmp_path, data))]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and "params.lr_dd" in captured.err
+    assert captured.err.startswith("ganstudy: error: ")
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_shipped_studies_validate(path, capsys):
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def huge_grid(num_samples: int) -> dict:
+    data = balance()
+    values = list(range(1, 11))
+    data["params"] = {key: {"grid": values} for key in ["k", "z_dim", "g_depth", "d_depth"]}
+    data["params"]["seed"] = {"grid": values}  # 10^5 trials per sample
+    data.pop("replicas")
+    data["search"]["num_samples"] = num_samples
+    return data
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_huge_grids_are_refused_and_large_ones_warned_about(tmp_path, capsys, command):
+    args = ["--dry-run"] if command == "run" else []
+    assert main([command, str(write_study(tmp_path, huge_grid(3))), *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("ganstudy: error: ")
+    assert "300,000 trials" in captured.err and "100,000" in captured.err
+    assert main([command, str(write_study(tmp_path, huge_grid(1))), *args]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("ganstudy: warning: ") and "100,000 trials" in captured.err
+    assert captured.err.count("\n") == 1 and "100000 trials" in captured.out
+
+
+# ------------------------------------------------------------- one prefix for every error
+
+
+def dead_port() -> int:
+    """A local port nothing listens on (bound and released: refused at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+BAD_COMMANDS = [
+    [],
+    ["nonsense"],
+    ["trial", "--bogus"],
+    ["trial", "--set", "lr_dd=1"],
+    ["trial", "--set", "k=1", "k=2"],
+    ["validate"],
+    ["validate", "no/such/study.yaml"],
+    ["run", "no/such/study.yaml"],
+    ["run", "no/such/study.yaml", "--max-concurrent", "many"],
+    ["run", "no/such/study.yaml", "--address", "nonsense"],
+    ["report", "no/such/folder"],
+    ["jobs", "--address", "nonsense"],
+    ["logs", "--address", "http://127.0.0.1:1"],
+    ["stop", "job", "--address", "127.0.0.1:8265"],
+    ["submit", "no/such/study.yaml", "--address", "http://127.0.0.1:1"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_COMMANDS, ids=lambda a: " ".join(a) or "<none>")
+def test_every_error_line_starts_with_the_one_prefix(capsys, argv):
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse's usage errors exit
+        code = exit.code
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganstudy: error: "), lines
+
+
+# ------------------------------------------------------------------- processes and pipes
+
+
+def ganstudy(*args: str, **kwargs) -> subprocess.Popen:
+    env = kwargs.pop("env", os.environ) | {"RAY_USAGE_STATS_ENABLED": "0"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ganstudy.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+        **kwargs,
+    )
+
+
+LONG_TRIAL = ["trial", "--set", "steps=100000", "eval_every=1", *TINY, "--json"]
+
+
+def test_trial_json_into_head_exits_quietly():
+    done = subprocess.run(
+        f"{sys.executable} -m ganstudy.cli {' '.join(LONG_TRIAL)} | head -1; "
+        "echo status=${PIPESTATUS[0]}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    first, status = done.stdout.splitlines()
+    assert json.loads(first)["step"] == 0
+    assert status == "status=0" and done.stderr == ""
+
+
+def test_closed_stdout_ends_trial_with_status_0_and_empty_stderr():
+    process = ganstudy(*LONG_TRIAL)
+    assert json.loads(process.stdout.readline())["step"] == 0
+    process.stdout.close()  # the reader goes away while the trial still prints
+    assert process.wait(timeout=120) == 0
+    assert process.stderr.read() == ""
+
+
+def test_ctrl_c_during_trial_exits_130_without_a_traceback():
+    process = ganstudy(*LONG_TRIAL)
+    assert json.loads(process.stdout.readline())["step"] == 0
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    assert process.stderr.read() == ""
+    process.stdout.close()
+
+
+# ------------------------------------------------------------------------ cluster addresses
+
+
+@pytest.mark.parametrize(
+    ("argv", "form"),
+    [
+        (["jobs", "--address", "nonsense"], "http://HEAD:8265"),
+        (["jobs", "--address", "127.0.0.1:8265"], "add http://"),
+        (["logs", "some-job", "--address", "ray://head:10001"], "http://HEAD:8265"),
+        (["run", "studies/smoke.yaml", "--address", "nonsense"], "HOST:PORT"),
+        (["run", "studies/smoke.yaml", "--address", "http://head:8265"], "ganstudy submit"),
+    ],
+)
+def test_an_address_in_the_wrong_form_fails_at_once_with_the_form(argv, form):
+    start = time.monotonic()
+    process = ganstudy(*argv)
+    out, err = process.communicate(timeout=60)
+    assert time.monotonic() - start < 10  # not Ray's ~40 s of retries
+    assert process.returncode == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith("ganstudy: error: ") and "--address" in line and form in line, line
+
+
+def test_the_address_flag_wins_over_rays_environment_variables():
+    flag, env_port = dead_port(), dead_port()
+    for variable in ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS"):
+        env = os.environ | {variable: f"http://127.0.0.1:{env_port}"}
+        process = ganstudy("jobs", "--address", f"http://127.0.0.1:{flag}", env=env)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 2, err
+        (line,) = err.strip().splitlines()
+        assert line.startswith(f"ganstudy: error: http://127.0.0.1:{flag}: "), line
+        assert str(env_port) not in line, line  # the flag's address was tried, not the env's
+    # Without the flag the variable is Ray's default, and the message says where it came from.
+    env = os.environ | {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{env_port}"}
+    out, err = ganstudy("jobs", env=env).communicate(timeout=60)
+    assert f"127.0.0.1:{env_port} (from $RAY_API_SERVER_ADDRESS)" in err, err
+
+
+def test_address_variables_are_hidden_only_inside_the_block(monkeypatch):
+    from ganstudy.run.cluster import hidden_address_variables
+
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    monkeypatch.setenv("RAY_API_SERVER_ADDRESS", "http://10.0.0.1:8265")
+    with hidden_address_variables():
+        assert "RAY_ADDRESS" not in os.environ and "RAY_API_SERVER_ADDRESS" not in os.environ
+    with hidden_address_variables(hide=False):
+        assert os.environ["RAY_ADDRESS"] == "10.0.0.1:6379"
+    assert os.environ["RAY_API_SERVER_ADDRESS"] == "http://10.0.0.1:8265"

@@ -20,7 +20,6 @@ from ganstudy.spec import (
     StudySpec,
     load_spec,
     spec_from_dict,
-    validate_command,
 )
 
 STUDIES = sorted((Path(__file__).parent.parent / "studies").glob("*.yaml"))
@@ -240,28 +239,11 @@ def test_top_level_param_may_be_swept(tmp_path):
     assert spec.to_dict()["seed"] == {"grid": [0, 100]}
 
 
-def test_validate_command_reports_the_size(tmp_path, capsys):
-    path = write(tmp_path, BALANCE)
-    assert validate_command(str(path)) == 0
-    out = capsys.readouterr().out.strip()
-    assert out == f"{path}: OK — 72 trials × 3 replicas = 216 runs, 20000 steps each"
-
-
-def test_validate_command_fails_with_one_line_and_exit_2(tmp_path, capsys):
-    data = base()
-    data["params"]["lr_dd"] = 0.1
-    assert validate_command(str(write(tmp_path, data))) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err.count("\n") == 1 and "params.lr_dd" in captured.err
-
-
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
-def test_shipped_studies_load(path):
+def test_shipped_studies_load(path):  # `ganstudy validate` of each: tests/test_cli.py
     spec = load_spec(path)
     assert spec.name == path.stem
     assert spec.num_trials() >= 1
-    assert validate_command(str(path)) == 0
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -451,3 +433,264 @@ def test_num_trials_is_the_grid_product():
     data["params"] = {"k": {"grid": [1, 2, 3]}, "d_width": {"grid": [32, 64]}}
     data["search"] = {"algorithm": "grid", "num_samples": 2}
     assert spec_from_dict(data).num_trials() == math.prod([3, 2, 2])
+
+
+# ------------------------------------------------------------- numbers that are no number
+
+NON_FINITE = st.sampled_from([math.inf, -math.inf, math.nan])
+FLOAT_PARAMS = ["lr_d", "lr_g", "beta1", "clip", "gp_weight", "r1", "quality_sigmas"]
+
+
+def refused_at(data: dict, key: str) -> str:
+    with pytest.raises(SpecError) as info:
+        spec_from_dict(data)
+    assert info.value.path == key, str(info.value)
+    assert "\n" not in str(info.value)
+    return info.value.message
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.sampled_from(FLOAT_PARAMS), value=NON_FINITE)
+def test_non_finite_params_are_refused(key, value):
+    data = base()
+    data["params"][key] = value
+    assert "finite" in refused_at(data, f"params.{key}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kind=st.sampled_from(["uniform", "loguniform"]),
+    value=NON_FINITE,
+    end=st.sampled_from([0, 1]),
+)
+def test_non_finite_bounds_are_refused(kind, value, end):
+    data = base()
+    data["search"] = {"algorithm": "random", "num_samples": 2}
+    bounds = [1e-4, 1e-2]
+    bounds[end] = value
+    data["params"] = {"lr_d": {kind: bounds}}
+    assert "finite" in refused_at(data, f"params.lr_d.{kind}")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    kind=st.sampled_from(["uniform", "loguniform"]),
+    bounds=st.lists(st.floats(1e-12, 100.0), min_size=2, max_size=2, unique=True).map(sorted),
+)
+def test_any_finite_bounds_inside_the_range_are_accepted(kind, bounds):
+    data = base()
+    data["search"] = {"algorithm": "random", "num_samples": 2}
+    data["params"] = {"lr_d": {kind: bounds}}
+    assert spec_from_dict(data).dimensions["lr_d"].args == tuple(bounds)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hi=st.integers(2**62 + 2, 2**400))
+def test_huge_randint_bounds_are_refused_at_their_end(hi):
+    data = base()
+    data["search"] = {"algorithm": "random", "num_samples": 2}
+    data.pop("seed")
+    data["params"] = {"seed": {"randint": [0, hi]}}
+    assert "<=" in refused_at(data, "params.seed.randint[1]")
+
+
+@settings(max_examples=40, deadline=None)
+@given(value=NON_FINITE)
+def test_non_finite_grid_values_are_refused(value):
+    data = base()
+    data["params"]["lr_d"] = {"grid": [1e-3, value]}
+    assert "finite" in refused_at(data, "params.lr_d.grid[1]")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    key=st.sampled_from(
+        [
+            "resources.cpu",
+            "resources.gpu",
+            "scheduler.reduction_factor",
+            "scheduler.quantile_fraction",
+        ]
+    ),
+    value=st.one_of(NON_FINITE, st.sampled_from([".nan", "inf", "-inf", "1e999"])),
+)
+def test_non_finite_resources_and_scheduler_numbers_are_refused(key, value):
+    data = base()
+    if key.startswith("scheduler."):
+        data["search"] = {"algorithm": "random", "num_samples": 4}
+        data["params"] = {
+            "lr_d": {"loguniform": [1e-5, 1e-3]},
+            "lr_g": {"loguniform": [1e-5, 1e-3]},
+        }
+        data["scheduler"] = {"name": "asha" if "reduction" in key else "pbt"}
+    section, name = key.split(".")
+    data[section] = {**data.get(section, {}), name: value}
+    assert "finite" in refused_at(data, key)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cpu=st.floats(0, 1024), gpu=st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.0, 8.0, 64.0]))
+def test_resources_in_range_are_accepted(cpu, gpu):
+    data = base()
+    data["resources"] = {"cpu": cpu, "gpu": gpu}
+    if cpu + gpu == 0:
+        return
+    spec = spec_from_dict(data)
+    assert (spec.resources.cpu, spec.resources.gpu) == (cpu, gpu)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    key=st.sampled_from(["max_concurrent", "max_failures", "search.num_samples"]),
+    value=st.integers(100_001, 2**200),
+)
+def test_huge_integers_in_the_study_are_refused_briefly(key, value):
+    data = base()
+    if key == "search.num_samples":
+        data["search"] = {"algorithm": "grid", "num_samples": value}
+    else:
+        data[key] = value
+    message = refused_at(data, key)
+    assert "<=" in message and len(message) < 300
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    key=st.sampled_from(["seed", "steps", "batch_size", "replicas"]),
+    value=st.integers(2**62 + 1, 2**300),
+)
+def test_huge_params_and_bounds_are_refused(key, value):
+    data = base()
+    data.pop(key, None)
+    data["params"][key] = value
+    where = "params." + key
+    assert "<=" in refused_at(data, where)
+    data["params"][key] = {"grid": [1, value]}
+    refused_at(data, where + ".grid[1]")
+
+
+def test_yaml_spellings_of_infinity_are_refused(tmp_path):
+    for text, key in [
+        ("params: {lr_d: .inf}", "params.lr_d"),
+        ("params: {lr_d: .nan}", "params.lr_d"),
+        ("params: {target_std: .inf}", "params.target_std"),
+        ("resources: {cpu: .nan}", "resources.cpu"),
+        ("resources: {cpu: 1, gpu: -.inf}", "resources.gpu"),
+        ("params: {lr_d: {uniform: [0.001, .inf]}}\nsearch: {algorithm: random, num_samples: 2}",
+         "params.lr_d.uniform"),
+    ]:  # fmt: skip
+        study = "name: x\nmetric: js_binned\nmode: min\n" + text + "\n"
+        with pytest.raises(SpecError) as info:
+            load_spec(write(tmp_path, study))
+        assert info.value.path == key and "finite" in info.value.message, str(info.value)
+
+
+def test_swept_sizes_are_checked_together_for_memory():
+    data = base()
+    data["params"] = {"batch_size": {"grid": [128, 2**17]}, "replicas": {"grid": [1, 64]}}
+    data.pop("replicas")
+    message = refused_at(data, "params.batch_size")
+    assert "GiB" in message and "batch_size=131072" in message and "replicas=64" in message
+    data["params"]["replicas"] = {"grid": [1, 2]}  # 2 x 2^17: fits
+    assert spec_from_dict(data).num_trials() == 4
+
+
+# ------------------------------------------------------------- grids of absurd size
+
+
+def grid_study(num_samples: int) -> dict:
+    data = base()
+    values = list(range(1, 11))
+    data["params"] = {key: {"grid": values} for key in ["k", "z_dim", "g_depth", "d_depth"]}
+    data["params"]["d_width"] = {"grid": [8 * v for v in values]}  # 10^5 trials per sample
+    data["search"] = {"algorithm": "grid", "num_samples": num_samples}
+    return data
+
+
+def test_a_grid_beyond_the_limit_is_refused_with_its_count():
+    from ganstudy.spec import MAX_TRIALS
+
+    message = refused_at(grid_study(2), "params.k")  # the first of the largest grids
+    assert "200,000 trials" in message and f"{MAX_TRIALS:,}" in message
+    assert "num_samples 2 x 10 k x 10 z_dim" in message
+
+
+def test_a_large_grid_is_warned_about():
+    from ganstudy.spec import WARN_TRIALS, size_warning
+
+    spec = spec_from_dict(grid_study(1))
+    assert spec.num_trials() == 10**5
+    warning = size_warning(spec)
+    assert warning is not None and "100,000 trials" in warning and f"{WARN_TRIALS:,}" in warning
+    assert size_warning(spec_from_dict(base())) is None  # 72 trials
+
+
+# ------------------------------------------------------------- files that are not studies
+
+
+def quickly_refused(path: Path) -> SpecError:
+    """One line, in well under a second and a few MB (an expanding bomb would take both)."""
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(SpecError) as info:
+            load_spec(path)
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message and len(message) < 400
+    assert elapsed < 2.0 and peak < 30 * 2**20, (elapsed, peak)
+    return info.value
+
+
+def laughs(levels: int = 9) -> str:
+    """A billion-laughs flow list: level i holds 9 aliases of level i-1 (9^9 leaves)."""
+    parts = ["&a0 [" + ", ".join(["lol"] * 9) + "]"]
+    for i in range(1, levels):
+        parts.append(f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    return "[" + ", ".join(parts) + "]"
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), ["binary", "NUL"]),
+        ("name: café\nmode: min\n".encode("latin-1"), ["line 1", "not UTF-8", "0xe9"]),
+        (b"name: x\nmode: \x07min\n", ["#x0007", "not allowed"]),
+        (b"x: " + b"[" * 10_000 + b"]" * 10_000 + b"\n", ["nested deeper than 32"]),
+        (b"x: " + b"[" * 40 + b"]" * 40 + b"\n", ["line 1", "nested deeper than 32"]),
+        (b"name: x\nparams:\n  lr_d: " + laughs().encode() + b"\n", ["line 3", "expands"]),
+        (b"name: " + laughs().encode() + b"\nmetric: js_binned\n", ["line 1", "expands"]),
+        (b"name: &n [a, *n]\n", ["recursive"]),
+        (b"name: x\n" + b"# padding\n" * 120_000, ["larger than 1 MiB"]),
+        (b"? [a, b]\n: 1\n", ["unhashable"]),
+        (b"name: x\n? " + b"k" * 10**5 + b"\n: 1\n", ["unknown key"]),  # explicit: any length
+        (b"name: x\n? " + b"k" * 10**5 + b"\n: 1\n? " + b"k" * 10**5 + b"\n: 2\n", ["twice"]),
+    ],
+    ids=[
+        "binary", "latin-1", "control-char", "deep", "deep-40", "bomb-lr_d", "bomb-name",
+        "recursive", "huge", "unhashable-key", "long-key", "long-key-twice",
+    ],
+)  # fmt: skip
+def test_files_that_are_not_studies_are_one_quick_line(tmp_path, content, words):
+    path = tmp_path / "study.yaml"
+    path.write_bytes(content)
+    message = str(quickly_refused(path))
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_a_directory_is_not_a_study_file(tmp_path):
+    with pytest.raises(SpecError, match="cannot read the study file"):
+        load_spec(tmp_path)
+
+
+def test_deep_but_legal_nesting_and_small_aliases_still_load(tmp_path):
+    study = BALANCE.replace("  g_width: 128\n", "  g_width: &w 128\n  z_dim: *w\n")
+    spec = load_spec(write(tmp_path, study))
+    assert spec.fixed["z_dim"] == 128

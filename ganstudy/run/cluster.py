@@ -14,6 +14,7 @@ GPU fractions: docs/cluster.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import shutil
@@ -21,10 +22,13 @@ import socket
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from ganstudy.config import shown
 
 PROBE_FOLDER = ".ganstudy-probe"  # inside the study folder while the storage is checked
 PROBE_TIMEOUT_S = 60.0  # a node that cannot run a tiny task in this long is not usable
@@ -37,6 +41,67 @@ AUTH_HELP = (
 
 class ClusterError(RuntimeError):
     """The cluster cannot be used as asked (unreachable, token rejected, storage not shared)."""
+
+
+# ------------------------------------------------------------------------------- addresses
+# The two forms an address takes, as the error for a wrong one shows them.
+DASHBOARD_FORM = "the head's dashboard URL, http://HEAD:8265 (https://... behind a proxy)"
+GCS_FORM = "auto (on a node of the cluster) or the head's GCS address HOST:PORT, e.g. HEAD:6379"
+# Ray reads these before an address it is given: ganstudy passes the user's --address only.
+ADDRESS_VARIABLES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
+
+
+def dashboard_address(address: str) -> str:
+    """`address` if it is a dashboard URL, http(s)://HOST[:PORT]; else ValueError with the
+    form to use. Checked before any connection: Ray reads HOST:PORT without a scheme as a
+    GCS address and then waits ~40 s for an answer."""
+    try:
+        url = urllib.parse.urlsplit(address)
+        ok = url.scheme in ("http", "https") and bool(url.hostname) and url.port != 0
+        ok = ok and url.path in ("", "/") and not (url.query or url.fragment or url.username)
+    except ValueError:  # a port that is no number or out of range
+        ok = False
+    if ok and address.isprintable() and " " not in address:
+        return address.rstrip("/")
+    hint = ""
+    if "://" not in address and ":" in address:
+        hint = "; add http:// (HOST:PORT alone is a GCS address)"
+    raise ValueError(f"--address {shown(address)}: expected {DASHBOARD_FORM}{hint}")
+
+
+def gcs_address(address: str) -> str:
+    """`address` if it is "auto" or HOST:PORT; else ValueError with the form to use."""
+    if address == "auto":
+        return address
+    host, _, port = address.rpartition(":")
+    ok = bool(host.strip("[]")) and port.isdigit() and 0 < int(port) < 65536
+    if ok and address.isprintable() and not any(c in address for c in " /@"):
+        return address
+    hint = ""
+    if "://" in address:
+        hint = "; a dashboard URL is for `ganstudy submit`, which runs the study on the cluster"
+    raise ValueError(f"--address {shown(address)}: expected {GCS_FORM}{hint}")
+
+
+@contextlib.contextmanager
+def hidden_address_variables(hide: bool = True) -> Iterator[None]:
+    """Hide Ray's address variables (ADDRESS_VARIABLES) in the block, so that Ray uses the
+    address it is given, or none (an embedded Ray), instead of theirs."""
+    saved = {k: os.environ.pop(k) for k in ADDRESS_VARIABLES if hide and k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def address_source(address: str | None) -> str:
+    """Where a job client connects, for messages: the address, or the variable it came from."""
+    if address:
+        return address
+    for variable in ADDRESS_VARIABLES:
+        if os.environ.get(variable):
+            return f"{os.environ[variable]} (from ${variable})"
+    return "the Ray dashboard"
 
 
 # ------------------------------------------------------------------------------ token auth
@@ -85,6 +150,10 @@ def connect(address: str) -> None:
     A driver runs on a node of the cluster ("auto" inside a Ray job, or HOST:PORT of the
     head's GCS); from a laptop, use `submit`.
     """
+    try:
+        address = gcs_address(address)
+    except ValueError as error:
+        raise ClusterError(str(error)) from None
     import ray
 
     use_ray_token()
@@ -223,19 +292,26 @@ def _node_name(node: Mapping[str, Any]) -> str:
 def client(address: str | None):
     """A JobSubmissionClient for the dashboard at `address` (http://HEAD:8265), token set.
 
-    None: Ray's own defaults (RAY_API_SERVER_ADDRESS, RAY_ADDRESS, a local cluster).
+    None: Ray's own defaults (RAY_API_SERVER_ADDRESS, RAY_ADDRESS, a local cluster); a
+    given address is used as given (Ray would let those variables override it).
     """
+    if address is not None:
+        try:
+            address = dashboard_address(address)
+        except ValueError as error:
+            raise ClusterError(str(error)) from None
     from ray.job_submission import JobSubmissionClient
 
     use_ray_token()
     try:
-        return JobSubmissionClient(address)
+        with hidden_address_variables(address is not None):
+            return JobSubmissionClient(address)
     except Exception as error:  # ConnectionError, AuthenticationError, ValueError
         raise _job_error(address, error) from None
 
 
 def _job_error(address: str | None, error: BaseException) -> ClusterError:
-    where = address or os.environ.get("RAY_API_SERVER_ADDRESS") or "the Ray dashboard"
+    where = address_source(address)
     if is_auth_failure(error):
         return _auth_error(where)
     return ClusterError(f"{where}: {first_line(error)} (is the head's dashboard reachable?)")
