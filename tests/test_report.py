@@ -22,13 +22,13 @@ from report_fixtures import write_study
 
 from ganstudy.report import (
     FIGURES,
-    _majority,
     build_report,
     findings,
     load_study,
     mixture_log_density,
     report_command,
 )
+from ganstudy.report.cells import majority
 
 # Figures each module study cannot draw: the smoke study sweeps no d_width/g_width.
 EXPECTED_SKIPS = {"smoke": {"06b_coverage_vs_capacity"}, "synthetic": set()}
@@ -281,10 +281,10 @@ def test_unfinished_runs_take_their_last_evaluation(tmp_path: Path) -> None:
     folder = write_study(tmp_path, name="running", losses=("minimax",), ks=(1,))
     trials = pd.read_parquet(folder / "trials.parquet")
     trials.loc[0, ["js_binned", "outcome"]] = [np.nan, None]
-    trials.loc[0, "status"] = "RUNNING"
+    trials.loc[0, "status"] = "interrupted"
     trials.to_parquet(folder / "trials.parquet")
     study = load_study(folder)
-    assert any("1 RUNNING" in note for note in study.notes)
+    assert any("1 interrupted" in note for note in study.notes)
     history = pd.read_parquet(folder / "history.parquet")
     run = history[(history.trial_id == trials.trial_id[0]) & (history.replica == 0)]
     row = study.runs[(study.runs.trial_id == trials.trial_id[0]) & (study.runs.replica == 0)]
@@ -341,8 +341,8 @@ def test_copied_study_is_self_contained(report: Path, tmp_path: Path) -> None:
 
 
 def test_majority_tie_goes_to_the_worse_outcome() -> None:
-    assert _majority(pd.Series(["converged", "d_dominates"])) == ("d_dominates", 1, 2)
-    assert _majority(pd.Series(["converged", "converged", "diverged"])) == ("converged", 2, 3)
+    assert majority(pd.Series(["converged", "d_dominates"])) == ("d_dominates", 1, 2)
+    assert majority(pd.Series(["converged", "converged", "diverged"])) == ("converged", 2, 3)
 
 
 def test_mixture_density_is_normalised() -> None:
