@@ -237,7 +237,8 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame:
             f"{clip(str(path))}: damaged, not a {name} table (no {', '.join(lacking)}){like}"
         )
     if name == "trials":
-        frame["status"] = frame["status"].astype(object).replace(RAY_STATUSES)
+        if frame["status"].isin(list(RAY_STATUSES)).any():
+            frame["status"] = frame["status"].replace(RAY_STATUSES)
         unknown = sorted(set(frame["status"].dropna().astype(str)) - set(STATUSES))
         if unknown or frame["status"].isna().any():
             shown = clip(", ".join(unknown[:5]) or "none", 60)
