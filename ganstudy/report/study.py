@@ -15,7 +15,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from ganstudy.columns import FINISHED, LOSS_NAMES, RESUMABLE
+from ganstudy.columns import FINISHED, LOSS_NAMES, RESUMABLE, STATUSES
 from ganstudy.config import FIELDS, ConfigError, coerce
 from ganstudy.results import ResultsError, StudyResults, clip, load_results
 
@@ -219,7 +219,8 @@ def _status_notes(s: Study, status: pd.Series) -> None:
     unfinished = status[status != FINISHED]
     if not len(unfinished):
         return
-    counts = {str(k): int(n) for k, n in unfinished.value_counts().items()}
+    # In STATUSES order (value_counts would order ties arbitrarily); the loader checked them.
+    counts = {st: n for st in STATUSES if (n := int((unfinished == st).sum()))}
     listed = ", ".join(f"{n} {status}" for status, n in counts.items())
     if any(st in RESUMABLE for st in counts):
         s.partial = (len(status) - len(unfinished), len(status), counts)
