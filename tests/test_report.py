@@ -32,6 +32,7 @@ from ganstudy.report.cells import majority
 
 # Figures each module study cannot draw: the smoke study sweeps no d_width/g_width.
 EXPECTED_SKIPS = {"smoke": {"06b_coverage_vs_capacity"}, "synthetic": set()}
+RUN_KEYS = ("trial_id", "replica", "step")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.yaml"
 
@@ -624,3 +625,21 @@ def test_out_folder_with_other_files_is_not_replaced(
     line = one_line_error(capsys, 2, folder, tmp_path / "thesis", "html")
     assert "chapter1.tex" in line
     assert [p.name for p in (tmp_path / "thesis").iterdir()] == ["chapter1.tex"]
+
+
+def test_study_interrupted_before_any_run_claims_nothing(tmp_path: Path) -> None:
+    """All runs pending, no history: the report renders and says so, and claims no
+    agreement between replicas that never ran."""
+    folder = write_study(tmp_path, name="none", losses=("minimax", "hinge"))
+    trials = pd.read_parquet(folder / "trials.parquet")
+    metrics = [c for c in pd.read_parquet(folder / "history.parquet") if c not in RUN_KEYS]
+    trials[metrics] = np.nan
+    trials["outcome"], trials["status"] = None, "pending"
+    trials.to_parquet(folder / "trials.parquet")
+    for name in ("history", "samples"):
+        pd.DataFrame().to_parquet(folder / f"{name}.parquet")
+    index = build_report(folder, progress=None)
+    text = (index.parent / "findings.md").read_text().splitlines()
+    assert text[0].startswith(f"- Partial study: 0 of {len(trials)} runs finished")
+    assert not any("agreed" in line for line in text)
+    assert (index.parent / "03_phase_diagram.png").exists()

@@ -145,7 +145,9 @@ def findings(s: Study) -> list[str]:
     out += _calibration_findings(s)
 
     # Replicas of one configuration that disagree: the spread a single seed would hide.
-    split = r.groupby("trial_id")["outcome"].nunique()
+    # Only runs with an outcome vote: a pending run has not disagreed with anyone yet.
+    decided = r[r["outcome"] != NO_OUTCOME]
+    split = decided.groupby("trial_id")["outcome"].nunique()
     split = split[split > 1]
     if len(split):
         example = r[r["trial_id"] == split.index[0]]
@@ -154,7 +156,7 @@ def findings(s: Study) -> list[str]:
             f"{len(split)} of {n_cfg} configurations had replicas ending in different outcomes "
             f"(e.g. {describe(s, example.iloc[0])}: {what})."
         )
-    elif total > n_cfg:
+    elif len(decided) > decided["trial_id"].nunique():
         out.append("Every configuration's replicas agreed on the outcome.")
     return out
 

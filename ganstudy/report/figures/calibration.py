@@ -6,6 +6,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from ganstudy.columns import why_nan
 from ganstudy.report.study import LABELS, Study, has
 from ganstudy.report.style import LOG2, PANEL_H, PANEL_W, Skip, figure, hue_kw, legend
 
@@ -15,7 +16,7 @@ def fig_calibration(s: Study) -> tuple[Figure, str]:
     data = s.hist if has(s.hist, "js_binned") else s.runs
     if not has(data, "js_binned"):
         raise Skip(
-            "js_binned has no values (the target has no known density), so there is "
+            f"js_binned has no values ({why_nan('js_binned')}), so there is "
             "no reference to calibrate against"
         )
     est = [m for m in ("js_d", "js_probe") if has(data, m)]

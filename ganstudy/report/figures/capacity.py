@@ -6,6 +6,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ganstudy.columns import why_nan
 from ganstudy.report.study import Study, fmt, has
 from ganstudy.report.style import ERRORBAR, PANEL_W, Skip, figure, pooled
 
@@ -20,7 +21,7 @@ def fig_coverage_capacity(s: Study) -> tuple[Figure, str]:
         raise Skip(f"d_width/g_width was not swept{widths}")
     rows = [m for m in ("modes_captured", "high_quality_frac") if has(s.runs, m)]
     if not rows:
-        raise Skip("the target has no discrete modes (modes_captured has no values)")
+        raise Skip(f"modes_captured has no values: {why_nan('modes_captured')}")
     r = s.runs.copy()
     order = [fmt(v) for v in sorted(r["cap_ratio"].dropna().unique())]
     r["d/g width"] = r["cap_ratio"].map(fmt)

@@ -145,7 +145,7 @@ def fig_coverage(s: Study) -> tuple[Figure, str]:
     h = need_history(s)
     rows = [m for m in ("modes_captured", "high_quality_frac") if has(h, m)]
     if not rows:
-        raise Skip("the target has no discrete modes (modes_captured has no values)")
+        raise Skip(f"modes_captured has no values: {why_nan('modes_captured')}")
     fig, axes = figure(len(rows), len(s.panels), sharex=True, sharey="row")
     for i, m in enumerate(rows):
         for j, panel in enumerate(s.panels):
