@@ -291,7 +291,6 @@ def _stop(args: argparse.Namespace) -> int:
 
 def _summarize_study(out, resume_command: str) -> None:
     """What a researcher wants after a run: outcomes, the best trial, unfinished work."""
-    from ganstudy.columns import FINISHED
     from ganstudy.results import load_results
 
     study = load_results(out)
@@ -317,7 +316,7 @@ def _summarize_study(out, resume_command: str) -> None:
             f"best by {metric} ({mode}): {best} {metric}={means[best]:.4g} "
             + " ".join(f"{k}={v}" for k, v in setting.items())
         )
-    unfinished = trials.loc[trials["status"] != FINISHED, "trial_id"].nunique()
+    unfinished = trials.loc[trials["status"] != "TERMINATED", "trial_id"].nunique()
     if unfinished:
         print(f"{unfinished} trials did not finish; continue with: {resume_command}")
     print(f"tables: {out}/trials.parquet, history.parquet, samples.parquet")

@@ -23,6 +23,7 @@ from ganstudy.columns import FINISHED, METRIC_COLUMNS, STATUSES
 from ganstudy.config import FIELDS
 
 TABLES = ("trials", "history", "samples")
+LOCK_NAME = ".ganstudy.lock"  # held by the run using a study folder: {"pid", "host", "started"}
 
 
 @dataclass
@@ -37,8 +38,6 @@ class TrialRecord:
     samples: dict[int, np.ndarray] = field(default_factory=dict)  # step -> (R, n, dim)
 
 
-# The lock file a running study holds in its folder: JSON {"pid": ..., "host": ...}.
-LOCK_FILE = ".ganstudy.lock"
 # Columns without which a table is not the table its name says (a swapped or foreign file).
 KEY_COLUMNS = {
     "trials": ("trial_id", "replica", "status"),
@@ -180,24 +179,26 @@ def load_results(path: str | os.PathLike) -> StudyResults:
     )
 
 
-def study_lock(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The lock of a study that is running now (pid alive on this host), else None."""
-    lock = Path(path) / LOCK_FILE
+def lock_holder(folder: str | os.PathLike) -> str | None:
+    """Who holds a study folder's lock, as "pid P on HOST since T", or None when no run does
+    (no lock file, or a stale one: its pid is gone on this host)."""
     try:
-        holder = json.loads(lock.read_text(encoding="utf-8"))
-        pid, host = int(holder["pid"]), str(holder["host"])
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError):
-        return None  # no lock, or one nobody can be holding: a stale or foreign file
-    # Another host's pid cannot be checked from here; only a live local pid counts.
-    if pid <= 0 or host != socket.gethostname():
+        holder = json.loads((Path(folder) / LOCK_NAME).read_text(encoding="utf-8"))
+        pid, host, started = int(holder["pid"]), str(holder["host"]), str(holder["started"])
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError, KeyError, TypeError):  # half-written or foreign: assume a run
+        return f"see {Path(folder) / LOCK_NAME}"
+    who = f"pid {pid} on {host[:60]} since {started[:30]}"
+    if host != socket.gethostname():  # cannot check another machine's processes
+        return f"{who}; if that run is gone, delete {Path(folder) / LOCK_NAME}"
     try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        os.kill(pid, 0)
     except ProcessLookupError:
         return None
-    except PermissionError:
-        pass  # alive, owned by another user
-    return {"pid": pid, "host": host}
+    except PermissionError:  # alive, another user's
+        pass
+    return who
 
 
 def clip(text: str, limit: int = MESSAGE_CHARS) -> str:

@@ -8,9 +8,11 @@ The module-scoped `study` fixture runs the module's checks twice: on the real sm
 from __future__ import annotations
 
 import base64
+import json
 import math
 import os
 import shutil
+import socket
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from ganstudy.report import (
     report_command,
 )
 from ganstudy.report.cells import majority
+from ganstudy.results import LOCK_NAME
 
 # Figures each module study cannot draw: the smoke study sweeps no d_width/g_width.
 EXPECTED_SKIPS = {"smoke": {"06b_coverage_vs_capacity"}, "synthetic": set()}
@@ -461,8 +464,9 @@ def test_samples_are_drawn_by_the_targets_picture(tmp_path: Path) -> None:
 
 
 def _interrupt(folder: Path) -> pd.DataFrame:
-    """Make a study look interrupted: its last trial pending (never ran), the one before
-    interrupted halfway (history to mid-training, no final values)."""
+    """Make a study look interrupted: its last trial pending (never ran: no trial id, as
+    results.build_tables writes it), the one before interrupted halfway (history to
+    mid-training, no final values)."""
     trials = pd.read_parquet(folder / "trials.parquet")
     history = pd.read_parquet(folder / "history.parquet")
     ids = sorted(trials["trial_id"].unique())
@@ -476,6 +480,7 @@ def _interrupt(folder: Path) -> pd.DataFrame:
         (history["trial_id"] != ids[-1])
         & ((history["trial_id"] != ids[-2]) | (history["step"] <= 200))
     ]
+    trials["trial_id"] = trials["trial_id"].astype(object).where(trials["status"] != "pending")
     trials.to_parquet(folder / "trials.parquet")
     history.to_parquet(folder / "history.parquet")
     return trials
@@ -493,9 +498,10 @@ def test_interrupted_study_says_it_is_partial(tmp_path: Path) -> None:
     assert f"Partial study: {done} of {len(trials)} runs finished." in body
     assert (index.parent / "03_phase_diagram.png").exists()
     summary = pd.read_csv(index.parent / "summary.csv")
-    assert len(summary) == trials["trial_id"].nunique()  # pending trials listed too
-    pending = summary["trial_id"] == trials["trial_id"].max()
-    assert summary.loc[pending, "js_binned_mean"].isna().all()
+    assert len(summary) == len(trials.drop_duplicates(["loss", "k", "lr_d"]))
+    pending = summary["trial_id"] == "not started 1"
+    assert pending.sum() == 1 and summary.loc[pending, "js_binned_mean"].isna().all()
+    assert summary.loc[pending, "replicas"].item() == 2
 
 
 def test_complete_study_is_not_called_partial(study: Path, report: Path) -> None:
@@ -530,8 +536,8 @@ def _spec_binary(folder: Path) -> None:
 
 
 def _running(folder: Path) -> None:
-    lock = {"pid": os.getpid(), "host": __import__("socket").gethostname()}
-    (folder / ".ganstudy.lock").write_text(__import__("json").dumps(lock))
+    lock = {"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-01-01T00:00"}
+    (folder / LOCK_NAME).write_text(json.dumps(lock))
 
 
 def _no_swept_column(folder: Path) -> None:
@@ -634,12 +640,13 @@ def test_study_interrupted_before_any_run_claims_nothing(tmp_path: Path) -> None
     trials = pd.read_parquet(folder / "trials.parquet")
     metrics = [c for c in pd.read_parquet(folder / "history.parquet") if c not in RUN_KEYS]
     trials[metrics] = np.nan
-    trials["outcome"], trials["status"] = None, "pending"
+    trials["outcome"], trials["status"], trials["trial_id"] = None, "pending", None
     trials.to_parquet(folder / "trials.parquet")
     for name in ("history", "samples"):
         pd.DataFrame().to_parquet(folder / f"{name}.parquet")
     index = build_report(folder, progress=None)
     text = (index.parent / "findings.md").read_text().splitlines()
     assert text[0].startswith(f"- Partial study: 0 of {len(trials)} runs finished")
+    assert text[1].startswith("- 8 configurations, 16 runs")  # each one, though unnamed
     assert not any("agreed" in line for line in text)
     assert (index.parent / "03_phase_diagram.png").exists()

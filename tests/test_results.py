@@ -1,4 +1,4 @@
-"""The read side of results.py: load_results, its checks of damaged folders, study_lock."""
+"""The read side of results.py: load_results, its checks of damaged folders, lock_holder."""
 
 from __future__ import annotations
 
@@ -14,14 +14,7 @@ import pytest
 from report_fixtures import write_study
 
 from ganstudy.columns import FINISHED, STATUSES
-from ganstudy.results import (
-    LOCK_FILE,
-    MESSAGE_CHARS,
-    ResultsError,
-    clip,
-    load_results,
-    study_lock,
-)
+from ganstudy.results import LOCK_NAME, MESSAGE_CHARS, ResultsError, clip, load_results, lock_holder
 
 
 @pytest.fixture
@@ -120,22 +113,31 @@ def test_not_a_study_folder(tmp_path: Path) -> None:
     assert "no spec.yaml, trials.parquet or history.parquet" in message
 
 
+def write_lock(folder: Path, pid: int, host: str) -> None:
+    lock = {"pid": pid, "host": host, "started": "2026-01-01T00:00:00"}
+    (folder / LOCK_NAME).write_text(json.dumps(lock))
+
+
 def test_lock_of_a_live_process_on_this_host(study: Path) -> None:
-    assert study_lock(study) is None  # no lock file
-    lock = study / LOCK_FILE
-    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
-    assert study_lock(study) == {"pid": os.getpid(), "host": socket.gethostname()}
-    lock.write_text(json.dumps({"pid": os.getpid(), "host": "elsewhere"}))
-    assert study_lock(study) is None  # another host's pid cannot be checked from here
-    lock.write_text("not json")
-    assert study_lock(study) is None
+    assert lock_holder(study) is None  # no lock file
+    write_lock(study, os.getpid(), socket.gethostname())
+    who = f"pid {os.getpid()} on {socket.gethostname()} since 2026-01-01T00:00:00"
+    assert lock_holder(study) == who
 
 
 def test_lock_of_a_dead_process_is_stale(study: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()  # reaped: its pid names no process now
-    (study / LOCK_FILE).write_text(json.dumps({"pid": child.pid, "host": socket.gethostname()}))
-    assert study_lock(study) is None
+    write_lock(study, child.pid, socket.gethostname())
+    assert lock_holder(study) is None
+
+
+def test_lock_from_another_host_or_unreadable_counts_as_held(study: Path) -> None:
+    """Another machine's pid cannot be checked, and a half-written lock may be a run's."""
+    write_lock(study, 1, "elsewhere")
+    assert "if that run is gone, delete" in lock_holder(study)
+    (study / LOCK_NAME).write_text("not json")
+    assert lock_holder(study) == f"see {study / LOCK_NAME}"
 
 
 def test_clip_folds_lines_and_bounds_length() -> None:

@@ -23,7 +23,7 @@ from ganstudy.report.findings import findings, outcome_table, summary_table
 from ganstudy.report.page import Rendered, page
 from ganstudy.report.study import Study, StudyError, find_latest_study, load_study
 from ganstudy.report.style import DPI, Skip
-from ganstudy.results import ResultsError, clip, study_lock
+from ganstudy.results import ResultsError, clip, lock_holder
 
 Format = Literal["html", "png"]
 BAD_INPUT, IO_FAULT = 2, 1  # exit codes
@@ -56,11 +56,12 @@ def build_report(
     if fmt not in ("html", "png"):
         raise StudyError(f"format: got {clip(repr(fmt), 40)}; expected html or png")
     folder = find_latest_study() if study_dir is None else Path(study_dir)
-    lock = study_lock(folder)
-    if lock is not None:
+    holder = lock_holder(folder)
+    if holder is not None:
+        # Tables of a running study are mid-write: no report until the run lets go.
         raise StudyError(
-            f"{clip(str(folder))}: the study is still running (pid {lock['pid']} on "
-            f"{clip(lock['host'], 60)}); report it when the run ends"
+            f"{clip(str(folder))}: the study is still running ({holder}); "
+            "report it when the run ends"
         )
     study = load_study(folder)
     out = Path(out) if out is not None else study.path / "report"

@@ -91,6 +91,8 @@ def load_study(path: str | Path) -> Study:
 def derive(res: StudyResults) -> Study:
     """The report's view of loaded tables: per-run rows, joined history, facets and hue."""
     tables = {name: None if name in res.missing else getattr(res, name) for name in MISSING}
+    if tables["trials"] is not None:
+        tables["trials"] = _name_unstarted(tables["trials"])
     if tables["trials"] is None and tables["history"] is None:
         have = [p.name for p in _table_files(res.path)] or ["nothing"]
         raise StudyError(
@@ -112,6 +114,20 @@ def derive(res: StudyResults) -> Study:
     )
     _prepare(study)
     return study
+
+
+def _name_unstarted(trials: pd.DataFrame) -> pd.DataFrame:
+    """Configurations that never started have no trial id: name each "not started N"."""
+    missing = trials["trial_id"].isna()
+    if not missing.any():
+        return trials
+    # One configuration = one set of parameters (seed differs per replica: left out).
+    keys = [c for c in trials.columns if c in FIELDS and c != "seed"]
+    config = pd.util.hash_pandas_object(trials.loc[missing, keys], index=False)  # per row
+    number = pd.factorize(config)[0] + 1
+    trials = trials.astype({"trial_id": object})
+    trials.loc[missing, "trial_id"] = [f"not started {n}" for n in number]
+    return trials
 
 
 def spec_swept(spec: dict[str, Any]) -> list[str]:
