@@ -11,14 +11,15 @@ import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ganstudy.columns import BY_NAME, FINISHED, STATUSES
+from ganstudy.columns import BY_NAME, FINISHED, RESUMABLE, STATUSES
 from ganstudy.config import ConfigError, from_dict, shown
+from ganstudy.messages import INTERRUPTED, USAGE_ERROR
+from ganstudy.messages import fail as _fail
+from ganstudy.messages import say as _say
 from ganstudy.run import cluster  # address forms only here; it imports Ray when it connects
 
-USAGE_ERROR = 2  # bad input: one line on stderr, nothing written
-INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
-MAX_MESSAGE_CHARS = 1000  # a message of ours never grows with the input it is about
-RESUMABLE = ("interrupted", "pending", "error")  # statuses that --resume continues
+# Runs that `--resume` continues: the interrupted study's, and errored trials (retried).
+RESUMABLE_RUNS = (*RESUMABLE, "error")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,14 +218,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ganstudy.report import StudyError, build_report
-
-    try:
-        path = build_report(args.study, out=Path(args.out) if args.out else None, fmt=args.format)
-    except StudyError as error:
-        return _fail(str(error))
-    print(path)
-    return 0
+    return _lazy("ganstudy.report", "report_command")(args.study, args.out, args.format)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -430,7 +424,7 @@ def _summarize_study(out, resume_command: str) -> None:
                 for s, n in not_finished.items()
             )
         )
-    if any(s in not_finished for s in RESUMABLE):
+    if any(s in not_finished for s in RESUMABLE_RUNS):
         print(f"continue with: {resume_command}")
     print(f"tables: {out}/trials.parquet, history.parquet, samples.parquet")
     print(f"next: ganstudy report {out}")
@@ -514,20 +508,6 @@ def _format(row: dict) -> str:
 def _json_number(value):
     # JSON has no NaN; null says "not defined here" (e.g. js_d for a critic loss).
     return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def _fail(message: str) -> int:
-    """Every error of every command: one line `ganstudy: error: ...` on stderr; exit code 2."""
-    _say("error", message)
-    return USAGE_ERROR
-
-
-def _say(level: str, message: str) -> None:
-    """One line on stderr, `ganstudy: LEVEL: message`, however long or multi-line the text."""
-    text = " ".join(message.split())
-    if len(text) > MAX_MESSAGE_CHARS:
-        text = text[: MAX_MESSAGE_CHARS - 1] + "…"
-    print(f"ganstudy: {level}: {text}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -171,3 +171,5 @@ STATUSES: dict[str, str] = {
     "pending": "never started: the run was interrupted first; --resume runs it",
 }
 FINISHED = "finished"
+# Statuses of a run the study has not done yet (an interrupted run): --resume trains them.
+RESUMABLE: tuple[str, ...] = ("interrupted", "pending")

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import yaml
 
-from ganstudy.columns import FINISHED, STATUSES
+from ganstudy.columns import FINISHED, METRIC_COLUMNS, STATUSES
 from ganstudy.config import FIELDS
 
 TABLES = ("trials", "history", "samples")
@@ -42,6 +43,21 @@ class TrialRecord:
             raise ValueError(f"unknown status {self.status!r}; one of {', '.join(STATUSES)}")
 
 
+# Columns without which a table is not the table its name says (a swapped or foreign file).
+KEY_COLUMNS = {
+    "trials": ("trial_id", "replica", "status"),
+    "history": ("trial_id", "replica", "step"),
+    "samples": ("trial_id", "replica", "step", "x0"),
+}
+# Studies written before ganstudy named its own statuses carry Ray's names.
+RAY_STATUSES = {"TERMINATED": FINISHED, "STOPPED": "stopped", "ERROR": "error"}
+MESSAGE_CHARS = 160  # the most of an input (a value, a parser's message) a message repeats
+
+
+class ResultsError(ValueError):
+    """A folder that is not a readable study: missing, damaged or inconsistent tables."""
+
+
 @dataclass
 class StudyResults:
     """The tables of one study folder, as returned by `load_results`."""
@@ -51,6 +67,9 @@ class StudyResults:
     samples: pd.DataFrame
     spec: dict[str, Any]
     path: Path
+    environment: dict[str, Any] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()  # tables (of TABLES) with no file or no rows
+    notes: list[str] = field(default_factory=list)  # what is missing or odd, as sentences
 
 
 def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
@@ -114,20 +133,52 @@ def write_tables(records: list[TrialRecord], spec: Any, out: Path) -> dict[str, 
 
 
 def load_results(path: str | os.PathLike) -> StudyResults:
-    """The tables of a study folder (results/<name>/) as DataFrames; missing ones are empty."""
+    """The tables of a study folder (results/<name>/) as DataFrames; missing ones are empty.
+
+    Raises ResultsError when the folder is not a study (no spec.yaml and no table), or when
+    a file is damaged: a parquet file that cannot be read or lacks its table's key columns
+    (history.parquet's content in trials.parquet), an unknown trial status, or a spec.yaml
+    that is not UTF-8 text holding a YAML mapping. A missing or empty table is not an
+    error: it is listed in `missing` and explained in `notes`.
+    """
     folder = Path(path)
-    if not (folder / "spec.yaml").exists():
-        raise FileNotFoundError(
-            f"{folder}: not a study folder (no spec.yaml); run `ganstudy run` first"
+    if not folder.is_dir():
+        raise ResultsError(f"{clip(str(folder))}: not a study folder (it does not exist)")
+    found = [name for name in TABLES if _table_path(folder, name).exists()]
+    if not (folder / "spec.yaml").exists() and not found:
+        raise ResultsError(
+            f"{clip(str(folder))}: not a study folder (no spec.yaml, trials.parquet or "
+            "history.parquet); run `ganstudy run STUDY.yaml` first"
         )
-    frames = {
-        name: pd.read_parquet(folder / f"{name}.parquet")
-        if (folder / f"{name}.parquet").exists()
-        else pd.DataFrame()
-        for name in TABLES
-    }
-    spec = yaml.safe_load((folder / "spec.yaml").read_text(encoding="utf-8"))
-    return StudyResults(**frames, spec=spec, path=folder)
+    notes: list[str] = []
+    frames, missing = {}, []
+    for name in TABLES:
+        frame = _read_table(folder, name) if name in found else None
+        if frame is not None and frame.empty:
+            notes.append(f"{name}.parquet is empty.")
+            frame = None
+        if frame is None:
+            missing.append(name)
+        frames[name] = pd.DataFrame() if frame is None else frame
+    spec: dict[str, Any] = {}
+    if (folder / "spec.yaml").exists():
+        spec = _read_spec(folder / "spec.yaml")
+    else:
+        notes.append("spec.yaml is missing: the study metric and settings come from the tables.")
+    environment: dict[str, Any] = {}
+    if (folder / "environment.json").exists():
+        try:
+            environment = json.loads((folder / "environment.json").read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            notes.append(f"environment.json could not be parsed ({clip(str(err))}).")
+    return StudyResults(
+        **frames,
+        spec=spec,
+        path=folder,
+        environment=environment if isinstance(environment, dict) else {},
+        missing=tuple(missing),
+        notes=notes,
+    )
 
 
 def lock_holder(folder: str | os.PathLike) -> str | None:
@@ -150,6 +201,75 @@ def lock_holder(folder: str | os.PathLike) -> str | None:
     except PermissionError:  # alive, another user's
         pass
     return who
+
+
+def clip(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """Text for a one-line message: newlines folded, at most `limit` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _table_path(folder: Path, name: str) -> Path:
+    path = folder / f"{name}.parquet"
+    if not path.exists() and name == "samples" and (folder / "samples").is_dir():
+        return folder / "samples"  # DESIGN.md's `samples/...`: a folder of parquet parts
+    return path
+
+
+def _read_table(folder: Path, name: str) -> pd.DataFrame:
+    """One table, checked to be what its name says; ResultsError when it is not."""
+    path = _table_path(folder, name)
+    try:
+        frame = pd.read_parquet(path)
+    except (ValueError, pa.ArrowException) as err:  # truncated, or not parquet at all
+        raise ResultsError(
+            f"{clip(str(path))}: damaged, not a readable parquet file "
+            f"({type(err).__name__}: {clip(str(err), 80)})"
+        ) from err
+    if frame.empty:
+        return frame
+    lacking = [c for c in KEY_COLUMNS[name] if c not in frame.columns]
+    if name == "history" and not any(c in frame.columns for c in METRIC_COLUMNS):
+        lacking.append("any metric column")
+    if lacking:
+        other = [
+            n for n, keys in KEY_COLUMNS.items() if n != name and set(keys) <= set(frame.columns)
+        ]
+        like = f"; it looks like {other[0]}.parquet's content" if other else ""
+        raise ResultsError(
+            f"{clip(str(path))}: damaged, not a {name} table (no {', '.join(lacking)}){like}"
+        )
+    if name == "trials":
+        if frame["status"].isin(list(RAY_STATUSES)).any():
+            frame["status"] = frame["status"].replace(RAY_STATUSES)
+        unknown = sorted(set(frame["status"].dropna().astype(str)) - set(STATUSES))
+        if unknown or frame["status"].isna().any():
+            shown = clip(", ".join(unknown[:5]) or "none", 60)
+            raise ResultsError(
+                f"{clip(str(path))}: damaged, unknown trial status ({shown}); "
+                f"expected one of {', '.join(STATUSES)}"
+            )
+    return frame
+
+
+def _read_spec(path: Path) -> dict[str, Any]:
+    """spec.yaml as a mapping; ResultsError when it is not UTF-8 YAML holding one."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ResultsError(f"{clip(str(path))}: damaged, not UTF-8 text ({err.reason})") from err
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ResultsError(f"{clip(str(path))}: damaged, not valid YAML{where}") from err
+    if not isinstance(spec, dict):
+        raise ResultsError(
+            f"{clip(str(path))}: damaged, holds a {type(spec).__name__}, not a mapping of "
+            "study settings"
+        )
+    return spec
 
 
 def finished(trials: pd.DataFrame) -> pd.Series:

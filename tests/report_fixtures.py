@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ganstudy.columns import PROBABILITY_LOSSES
+from ganstudy.columns import FINISHED, PROBABILITY_LOSSES
 from ganstudy.config import TrialConfig
 
 PROB_LOSSES = set(PROBABILITY_LOSSES)  # losses whose D outputs a probability
@@ -125,7 +125,7 @@ def write_study(
                             | dict(
                                 replica=replica,
                                 seed=seed + replica,
-                                status="finished",
+                                status=FINISHED,
                                 wall_s=float(rng.uniform(5, 9)),
                             )
                         )

@@ -8,9 +8,11 @@ The module-scoped `study` fixture runs the module's checks twice: on the real sm
 from __future__ import annotations
 
 import base64
+import json
 import math
 import os
 import shutil
+import socket
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -22,16 +24,18 @@ from report_fixtures import write_study
 
 from ganstudy.report import (
     FIGURES,
-    _majority,
     build_report,
     findings,
     load_study,
     mixture_log_density,
     report_command,
 )
+from ganstudy.report.cells import majority
+from ganstudy.results import LOCK_NAME
 
 # Figures each module study cannot draw: the smoke study sweeps no d_width/g_width.
 EXPECTED_SKIPS = {"smoke": {"06b_coverage_vs_capacity"}, "synthetic": set()}
+RUN_KEYS = ("trial_id", "replica", "step")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.yaml"
 
@@ -281,10 +285,10 @@ def test_unfinished_runs_take_their_last_evaluation(tmp_path: Path) -> None:
     folder = write_study(tmp_path, name="running", losses=("minimax",), ks=(1,))
     trials = pd.read_parquet(folder / "trials.parquet")
     trials.loc[0, ["js_binned", "outcome"]] = [np.nan, None]
-    trials.loc[0, "status"] = "RUNNING"
+    trials.loc[0, "status"] = "interrupted"
     trials.to_parquet(folder / "trials.parquet")
     study = load_study(folder)
-    assert any("1 RUNNING" in note for note in study.notes)
+    assert any("1 interrupted" in note for note in study.notes)
     history = pd.read_parquet(folder / "history.parquet")
     run = history[(history.trial_id == trials.trial_id[0]) & (history.replica == 0)]
     row = study.runs[(study.runs.trial_id == trials.trial_id[0]) & (study.runs.replica == 0)]
@@ -341,8 +345,8 @@ def test_copied_study_is_self_contained(report: Path, tmp_path: Path) -> None:
 
 
 def test_majority_tie_goes_to_the_worse_outcome() -> None:
-    assert _majority(pd.Series(["converged", "d_dominates"])) == ("d_dominates", 1, 2)
-    assert _majority(pd.Series(["converged", "converged", "diverged"])) == ("converged", 2, 3)
+    assert majority(pd.Series(["converged", "d_dominates"])) == ("d_dominates", 1, 2)
+    assert majority(pd.Series(["converged", "converged", "diverged"])) == ("converged", 2, 3)
 
 
 def test_mixture_density_is_normalised() -> None:
@@ -357,3 +361,292 @@ def test_mixture_density_is_normalised() -> None:
     assert density.sum() * cell == pytest.approx(1.0, abs=1e-6)
     peak = np.exp(mixture_log_density(modes[:1], modes, std))[0]
     assert peak == pytest.approx(1 / (2 * math.pi * std**2 * 8), rel=1e-9)
+
+
+# --- the same output before and after a refactor ------------------------------------------
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN_STUDIES = {  # tests/golden/<name>/ was written by report.py before it became report/
+    "synthetic": dict(
+        losses=("minimax", "nonsaturating", "wasserstein"),
+        ks=(1, 5),
+        ratios=(1.0, 4.0),
+        widths=((64, 64), (128, 64)),
+        replicas=2,
+    ),
+    "div": dict(losses=("hinge",), ratios=(0.5, 1.0), samples=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_STUDIES))
+def test_tables_and_findings_are_byte_identical_to_golden(tmp_path: Path, name: str) -> None:
+    folder = write_study(tmp_path, name=name, **GOLDEN_STUDIES[name])
+    out = build_report(folder, fmt="png", progress=None)
+    for file in ("summary.csv", "outcomes.csv", "findings.md"):
+        assert (out / file).read_bytes() == (GOLDEN / name / file).read_bytes(), file
+
+
+# --- figures show the tables' numbers -----------------------------------------------------
+
+
+def test_phase_diagram_cells_equal_summary_csv(study: Path, report: Path) -> None:
+    """Each cell's annotation is the majority outcome and count summary.csv gives its trial."""
+    from ganstudy.report.figures.grid import fig_phase
+    from ganstudy.report.style import OUTCOME_SHORT
+
+    s = load_study(study)
+    fig, _ = fig_phase(s)
+    drawn = sorted(t.get_text() for ax in fig.axes for t in ax.texts if "/" in t.get_text())
+    summary = pd.read_csv(report.parent / "summary.csv")
+    trials = pd.read_parquet(study / "trials.parquet")
+    # One trial per cell here (every swept setting is an axis or a panel), so the cells are
+    # the trials, each annotated "<outcome>\n<votes>/<replicas>".
+    cell_keys = [c for c in ("loss", "k", "lr_d", "d_width") if trials[c].nunique() > 1]
+    assert trials.drop_duplicates("trial_id").groupby(cell_keys).size().max() == 1
+    expected = sorted(
+        f"{OUTCOME_SHORT[row.majority]}\n{getattr(row, row.majority)}/{row.replicas}"
+        for row in summary.itertuples()
+    )
+    assert drawn == expected
+
+
+def test_js_trajectories_plot_the_history_means(tmp_path: Path) -> None:
+    """The js_binned lines are the per-(k, step) means of history.parquet over replicas."""
+    from ganstudy.report.figures.trajectories import fig_js
+
+    folder = write_study(tmp_path, name="traj", losses=("minimax", "hinge"), samples=False)
+    fig, _ = fig_js(load_study(folder))
+    history = pd.read_parquet(folder / "history.parquet")
+    trials = pd.read_parquet(folder / "trials.parquet").drop_duplicates("trial_id")
+    h = history.merge(trials[["trial_id", "loss", "k"]], on="trial_id")
+    axes = np.array(fig.axes).reshape(3, 2)  # rows: js_binned, js_d, js_probe; cols: losses
+    for j, loss in enumerate(("minimax", "hinge")):
+        lines = [ln for ln in axes[0, j].get_lines() if len(ln.get_xdata()) > 2]
+        got = sorted((tuple(ln.get_xdata()), tuple(ln.get_ydata())) for ln in lines)
+        means = h[h["loss"] == loss].groupby(["k", "step"])["js_binned"].mean()
+        want = sorted(
+            (tuple(m.index.get_level_values("step")), tuple(m.to_numpy()))
+            for _, m in means.groupby(level="k")
+        )
+        assert len(got) == len(want) == 2
+        for (gx, gy), (wx, wy) in zip(got, want, strict=True):
+            np.testing.assert_array_equal(gx, wx)
+            np.testing.assert_allclose(gy, wy, rtol=1e-12)
+
+
+def test_coverage_vs_capacity_with_one_loss(tmp_path: Path) -> None:
+    """One hue level (one loss) used to divide by zero in seaborn's dodge."""
+    folder = write_study(
+        tmp_path, name="cap", losses=("minimax",), widths=((64, 64), (128, 64)), samples=False
+    )
+    out = build_report(folder, fmt="png", progress=None)
+    assert (out / "06b_coverage_vs_capacity.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_samples_are_drawn_by_the_targets_picture(tmp_path: Path) -> None:
+    """curves: curves over the target's x; gaussian1d: a histogram; ring8: a scatter."""
+    from ganstudy.report.figures.samples import fig_samples
+    from ganstudy.targets import make_target
+
+    pictures = (("curves", "lines"), ("gaussian1d", "patches"), ("ring8", "collections"))
+    for target, artist in pictures:
+        folder = write_study(tmp_path, name=target, losses=("minimax",), ks=(1,), target=target)
+        fig, caption = fig_samples(load_study(folder))
+        ax = fig.axes[0]
+        assert len(getattr(ax, artist)) > 0, target
+        if target == "curves":
+            x = make_target("curves").x.numpy()
+            np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), x)
+            assert "curves" in caption
+
+
+# --- partial, running, damaged, unwritable ------------------------------------------------
+
+
+def _interrupt(folder: Path) -> pd.DataFrame:
+    """Make a study look interrupted: its last trial pending (never ran: no trial id, as
+    results.build_tables writes it), the one before interrupted halfway (history to
+    mid-training, no final values)."""
+    trials = pd.read_parquet(folder / "trials.parquet")
+    history = pd.read_parquet(folder / "history.parquet")
+    ids = sorted(trials["trial_id"].unique())
+    metrics = [c for c in history.columns if c not in ("trial_id", "replica", "step")]
+    for trial_id, status in ((ids[-1], "pending"), (ids[-2], "interrupted")):
+        rows = trials["trial_id"] == trial_id
+        trials.loc[rows, metrics] = np.nan
+        trials.loc[rows, "outcome"] = None
+        trials.loc[rows, "status"] = status
+    history = history[
+        (history["trial_id"] != ids[-1])
+        & ((history["trial_id"] != ids[-2]) | (history["step"] <= 200))
+    ]
+    trials["trial_id"] = trials["trial_id"].astype(object).where(trials["status"] != "pending")
+    trials.to_parquet(folder / "trials.parquet")
+    history.to_parquet(folder / "history.parquet")
+    return trials
+
+
+def test_interrupted_study_says_it_is_partial(tmp_path: Path) -> None:
+    folder = write_study(tmp_path, name="cut", losses=("minimax", "hinge"), samples=False)
+    trials = _interrupt(folder)
+    done = int((trials["status"] == "finished").sum())
+    index = build_report(folder, progress=None)
+    sentence = f"Partial study: {done} of {len(trials)} runs finished (2 interrupted, 2 pending)"
+    assert findings(load_study(folder))[0].startswith(sentence)
+    assert (index.parent / "findings.md").read_text().startswith(f"- {sentence}")
+    body = " ".join(parse(index).text)
+    assert f"Partial study: {done} of {len(trials)} runs finished." in body
+    assert (index.parent / "03_phase_diagram.png").exists()
+    summary = pd.read_csv(index.parent / "summary.csv")
+    assert len(summary) == len(trials.drop_duplicates(["loss", "k", "lr_d"]))
+    pending = summary["trial_id"] == "not started 1"
+    assert pending.sum() == 1 and summary.loc[pending, "js_binned_mean"].isna().all()
+    assert summary.loc[pending, "replicas"].item() == 2
+
+
+def test_complete_study_is_not_called_partial(study: Path, report: Path) -> None:
+    assert "Partial study" not in report.read_text()
+    assert not any("Partial" in line for line in findings(load_study(study)))
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], code: int, *args: object) -> str:
+    assert report_command(*args) == code
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganstudy: error: "), captured.err
+    assert len(lines[0]) < 400  # no unbounded input echoed back
+    return lines[0]
+
+
+def _swap(folder: Path) -> None:
+    (folder / "trials.parquet").write_bytes((folder / "history.parquet").read_bytes())
+
+
+def _truncate(folder: Path) -> None:
+    data = (folder / "history.parquet").read_bytes()
+    (folder / "history.parquet").write_bytes(data[: len(data) // 3])
+
+
+def _spec_list(folder: Path) -> None:
+    (folder / "spec.yaml").write_text("- " + "k" * 5000 + "\n")
+
+
+def _spec_binary(folder: Path) -> None:
+    (folder / "spec.yaml").write_bytes(b"\xff\xfe\x00name: x")
+
+
+def _running(folder: Path) -> None:
+    lock = {"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-01-01T00:00"}
+    (folder / LOCK_NAME).write_text(json.dumps(lock))
+
+
+def _no_swept_column(folder: Path) -> None:
+    trials = pd.read_parquet(folder / "trials.parquet")
+    trials.drop(columns=["k"]).to_parquet(folder / "trials.parquet")
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (_swap, "trials.parquet: damaged, not a trials table"),
+        (_truncate, "history.parquet: damaged, not a readable parquet file"),
+        (_spec_list, "spec.yaml: damaged, holds a list"),
+        (_spec_binary, "spec.yaml: damaged, not UTF-8 text"),
+        (_running, "the study is still running (pid"),
+        (_no_swept_column, "trials.parquet: damaged, no column for k, which spec.yaml sweeps"),
+    ],
+)
+def test_damaged_or_running_study_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage, words: str
+) -> None:
+    folder = write_study(tmp_path, name="bad", losses=("minimax",), samples=False)
+    damage(folder)
+    line = one_line_error(capsys, 2, folder, None, "html")
+    assert words in line, line
+    assert not (folder / "report").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
+
+
+def test_history_only_page_names_what_the_spec_swept(tmp_path: Path) -> None:
+    """Without trials.parquet the page must not claim a grid study swept nothing."""
+    folder = write_study(tmp_path, name="h", losses=("minimax", "hinge"), samples=False)
+    (folder / "trials.parquet").unlink()
+    body = " ".join(parse(build_report(folder, progress=None)).text)
+    assert "Swept (per spec.yaml): k, loss, lr_d" in body
+    assert "nothing (a single configuration)" not in body
+
+
+def test_failed_write_leaves_the_old_report_and_no_debris(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from matplotlib.figure import Figure
+
+    folder = write_study(tmp_path, name="disk", losses=("minimax",), samples=False)
+    index = build_report(folder, progress=None)
+    before = {p.name: p.read_bytes() for p in index.parent.iterdir()}
+    calls = []
+
+    def full_disk(self, fname, *args, **kwargs):
+        calls.append(fname)
+        if len(calls) == 3:  # some PNGs written, then the disk fills up
+            raise OSError(28, "No space left on device")
+        return save(self, fname, *args, **kwargs)
+
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", full_disk)
+    line = one_line_error(capsys, 1, folder, None, "html")
+    assert f"{folder / 'report'}: No space left on device" in line
+    assert {p.name: p.read_bytes() for p in index.parent.iterdir()} == before
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
+
+
+def test_unwritable_output_is_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = write_study(tmp_path, name="ro", losses=("minimax",), samples=False)
+    (tmp_path / "a_file").write_text("")
+    line = one_line_error(capsys, 1, folder, tmp_path / "a_file" / "report", "html")
+    assert str(tmp_path / "a_file" / "report") in line
+    if os.geteuid() != 0:  # root writes through permission bits
+        (tmp_path / "locked").mkdir(mode=0o555)
+        line = one_line_error(capsys, 1, folder, tmp_path / "locked" / "report", "html")
+        assert "Permission denied" in line
+        assert list((tmp_path / "locked").iterdir()) == []
+
+
+def test_a_new_report_replaces_the_old_one_whole(tmp_path: Path) -> None:
+    folder = write_study(tmp_path, name="again", losses=("minimax",), ks=(1,))
+    index = build_report(folder, progress=None)
+    assert (index.parent / "07_sample_snapshots.png").exists()
+    (folder / "samples.parquet").unlink()
+    index = build_report(folder, progress=None)
+    assert not (index.parent / "07_sample_snapshots.png").exists()  # no stale figure
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
+
+
+def test_out_folder_with_other_files_is_not_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_study(tmp_path, name="mine", losses=("minimax",), samples=False)
+    (tmp_path / "thesis").mkdir()
+    (tmp_path / "thesis" / "chapter1.tex").write_text("keep me")
+    line = one_line_error(capsys, 2, folder, tmp_path / "thesis", "html")
+    assert "chapter1.tex" in line
+    assert [p.name for p in (tmp_path / "thesis").iterdir()] == ["chapter1.tex"]
+
+
+def test_study_interrupted_before_any_run_claims_nothing(tmp_path: Path) -> None:
+    """All runs pending, no history: the report renders and says so, and claims no
+    agreement between replicas that never ran."""
+    folder = write_study(tmp_path, name="none", losses=("minimax", "hinge"))
+    trials = pd.read_parquet(folder / "trials.parquet")
+    metrics = [c for c in pd.read_parquet(folder / "history.parquet") if c not in RUN_KEYS]
+    trials[metrics] = np.nan
+    trials["outcome"], trials["status"], trials["trial_id"] = None, "pending", None
+    trials.to_parquet(folder / "trials.parquet")
+    for name in ("history", "samples"):
+        pd.DataFrame().to_parquet(folder / f"{name}.parquet")
+    index = build_report(folder, progress=None)
+    text = (index.parent / "findings.md").read_text().splitlines()
+    assert text[0].startswith(f"- Partial study: 0 of {len(trials)} runs finished")
+    assert text[1].startswith("- 8 configurations, 16 runs")  # each one, though unnamed
+    assert not any("agreed" in line for line in text)
+    assert (index.parent / "03_phase_diagram.png").exists()

@@ -20,6 +20,7 @@ from ganstudy.bench.study import study_figure
 from ganstudy.bench.table import format_table
 from ganstudy.bench.targets import targets
 from ganstudy.bench.timing import default_threads
+from ganstudy.messages import fail
 from ganstudy.trainer import resolve_device
 
 
@@ -121,8 +122,7 @@ def result_json(result: dict[str, Any]) -> str:
 def bench_command(quick: bool, as_json: bool, out: str | None) -> int:
     """`ganstudy bench [--quick] [--json] [--out FILE]`: run, print, optionally save JSON."""
     if out is not None and not Path(out).resolve().parent.is_dir():
-        print(f"ganstudy: error: --out: folder of {out} does not exist", file=sys.stderr)
-        return 2
+        return fail(f"--out: folder of {out} does not exist")
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

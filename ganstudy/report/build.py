@@ -1,0 +1,151 @@
+"""`ganstudy report`: render every figure, the tables and the page into the report folder.
+
+The folder is written whole or not at all: everything is rendered into a hidden folder
+beside the target and renamed into place at the end, replacing an older report only then,
+so a full or read-only disk leaves the previous report (or nothing), never half a report.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import seaborn as sns
+
+from ganstudy.messages import IO_FAULT, fail
+from ganstudy.report.figures import FIGURES
+from ganstudy.report.findings import findings, outcome_table, summary_table
+from ganstudy.report.page import Rendered, page
+from ganstudy.report.study import Study, StudyError, find_latest_study, load_study
+from ganstudy.report.style import DPI, Skip
+from ganstudy.results import ResultsError, clip, lock_holder
+
+Format = Literal["html", "png"]
+# Every file a report folder holds; a folder with anything else is not replaced.
+REPORT_FILES = frozenset(
+    {f"{entry.key}.png" for entry in FIGURES}
+    | {"summary.csv", "outcomes.csv", "findings.md", "index.html"}
+)
+
+
+class OutputError(OSError):
+    """The report could not be written (read-only or full disk); the message names where."""
+
+
+def build_report(
+    study_dir: str | Path | None = None,
+    *,
+    out: Path | None = None,
+    fmt: Format = "html",
+    progress: Callable[[str], None] | None = print,
+) -> Path:
+    """Render a study's figures, summary.csv and (fmt="html") a self-contained index.html.
+
+    study_dir: a `results/<name>` folder; None picks the most recently written one under
+    ./results. out: where to write (default `<study_dir>/report`). Returns the index.html
+    path, or the output folder for fmt="png". Raises StudyError / ResultsError for bad
+    input (not a study, a damaged table, a study still running) before writing anything,
+    and OutputError when the output cannot be written (nothing half-written is left).
+    """
+    if fmt not in ("html", "png"):
+        raise StudyError(f"format: got {clip(repr(fmt), 40)}; expected html or png")
+    folder = find_latest_study() if study_dir is None else Path(study_dir)
+    holder = lock_holder(folder)
+    if holder is not None:
+        # Tables of a running study are mid-write: no report until the run lets go.
+        raise StudyError(
+            f"{clip(str(folder))}: the study is still running ({holder}); "
+            "report it when the run ends"
+        )
+    study = load_study(folder)
+    out = Path(out) if out is not None else study.path / "report"
+    _check_replaceable(out)
+    say = progress or (lambda _msg: None)
+    start = time.perf_counter()
+    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+        _render(study, staging, fmt, say)
+        _replace(staging, out)
+    except OSError as err:
+        raise OutputError(
+            err.errno, f"cannot write the report to {clip(str(out))}: {err.strerror or err}"
+        ) from err
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already when renamed into place
+    say(f"report {study.name}: done in {time.perf_counter() - start:.1f}s")
+    return out if fmt == "png" else out / "index.html"
+
+
+def _render(study: Study, out: Path, fmt: Format, say: Callable[[str], None]) -> None:
+    rendered = []
+    for i, entry in enumerate(FIGURES, 1):
+        say(f"report {study.name}: [{i}/{len(FIGURES)}] {entry.title.split('. ', 1)[-1]}")
+        item = Rendered(entry.key, entry.title)
+        png = out / f"{entry.key}.png"
+        try:
+            with sns.axes_style("ticks"), sns.plotting_context("notebook", font_scale=0.8):
+                fig, item.caption = entry.draw(study)
+                fig.savefig(png, dpi=DPI)
+            item.png = png
+        except Skip as skip:
+            item.skipped = str(skip)
+        rendered.append(item)
+    summary = summary_table(study)
+    outcomes = outcome_table(study)
+    summary.to_csv(out / "summary.csv", index=False)
+    outcomes.to_csv(out / "outcomes.csv", index=False)
+    text = findings(study)
+    (out / "findings.md").write_text("".join(f"- {line}\n" for line in text), encoding="utf-8")
+    if fmt == "html":
+        html = page(study, rendered, summary, outcomes, text)
+        (out / "index.html").write_text(html, encoding="utf-8")
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse (bad input) an --out that is a file or a folder holding more than a report."""
+    if out.exists() and not out.is_dir():
+        raise StudyError(f"{clip(str(out))}: exists and is not a folder; choose another --out")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES)
+        if foreign:
+            raise StudyError(
+                f"{clip(str(out))}: holds files that are not a report's (e.g. "
+                f"{clip(foreign[0], 60)}); choose another --out, the report replaces its folder"
+            )
+
+
+def _replace(staging: Path, out: Path) -> None:
+    """Rename the finished report into place; an older one goes only after that."""
+    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    if out.exists():
+        os.rename(out, old)
+    try:
+        os.rename(staging, out)
+    except OSError:
+        if old.exists():
+            os.rename(old, out)  # put the previous report back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def report_command(study_dir: str | Path | None, out: str | Path | None, fmt: Format) -> int:
+    """`ganstudy report`: build the report, print its path; one line on stderr and exit 2
+    for bad input (not a study, damaged, still running), exit 1 for an I/O fault."""
+    try:
+        path = build_report(study_dir, out=Path(out) if out is not None else None, fmt=fmt)
+    except ResultsError as err:
+        return fail(str(err))
+    except OSError as err:
+        # An OutputError names the report folder itself; other faults (reading) name a file.
+        named = isinstance(err, OutputError) or not err.filename
+        where = "" if named else f"{clip(str(err.filename))}: "
+        return fail(f"{where}{err.strerror or err}", IO_FAULT)
+    print(path)
+    return 0

@@ -1,0 +1,181 @@
+"""Grid figures over k x lr_d/lr_g (x capacity ratio), one panel per loss: the phase
+diagram of majority outcomes and the heatmaps of final metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+
+from ganstudy.metrics import OUTCOMES
+from ganstudy.report.cells import cells, grid_axes, majority
+from ganstudy.report.study import LABELS, NO_OUTCOME, Study, fmt, has
+from ganstudy.report.style import OUTCOME_COLORS, OUTCOME_SHORT, Skip, figure, note, pooled
+
+
+def grid_figure(
+    s: Study,
+    draw: Callable[[Any, pd.DataFrame, list, list, str], None],
+    *,
+    blocks: Sequence[str] = ("",),
+) -> tuple[Figure, np.ndarray, list[tuple[str, Any]]]:
+    """Panels per (block, capacity row) x loss; draw(ax, runs, xs, ys, block) fills one.
+
+    A block is a metric of the heatmap figure (one row group each); the phase diagram has one.
+    """
+    r = cells(s)
+    x, y, row = grid_axes(s)
+    xs = sorted(r["_x"].dropna().unique())
+    ys = sorted(r["_y"].dropna().unique(), reverse=True)  # larger lr_d/lr_g on top
+    rows = sorted(r["_row"].dropna().unique())
+    w = max(2.4, 0.75 * len(xs) + 1.3)
+    h = max(2.0, 0.5 * len(ys) + 1.3)
+    fig, axes = figure(len(blocks) * len(rows), len(s.panels), w=w, h=h)
+    keys = []
+    for b, block in enumerate(blocks):
+        for i, rv in enumerate(rows):
+            for j, panel in enumerate(s.panels):
+                ax = axes[b * len(rows) + i, j]
+                d = r[(r["_row"] == rv) & (r["panel"] == panel)]
+                if d.empty:
+                    ax.set_axis_off()
+                    note(ax, "not run")
+                    continue
+                draw(ax, d, xs, ys, block)
+                title = panel + (f"\n{LABELS[row]} = {fmt(rv)}" if row else "")
+                ax.set_title(title, fontsize="medium")
+                ax.set_xlabel("k (D steps per G step)" if x else "")
+                ax.set_ylabel("lr_d / lr_g" if (y and j == 0) else "")
+                if j:
+                    ax.set_yticklabels([])
+            keys.append((block, rv))
+    return fig, axes, keys
+
+
+def fig_phase(s: Study) -> tuple[Figure, str]:
+    """3. Majority outcome over k x lr_d/lr_g, one panel per loss (and capacity ratio)."""
+    names = [*OUTCOMES, NO_OUTCOME]
+    cmap = ListedColormap([OUTCOME_COLORS[o] for o in names])
+
+    def draw(ax: Any, d: pd.DataFrame, xs: list, ys: list, _block: str) -> None:
+        codes = np.full((len(ys), len(xs)), np.nan)
+        text = np.full((len(ys), len(xs)), "", dtype=object)
+        for (yv, xv), cell in d.groupby(["_y", "_x"]):
+            winner, n, total = majority(cell["outcome"])
+            i, j = ys.index(yv), xs.index(xv)
+            codes[i, j] = names.index(winner) if winner in names else names.index(NO_OUTCOME)
+            text[i, j] = f"{OUTCOME_SHORT.get(winner, winner)}\n{n}/{total}"
+        sns.heatmap(
+            codes,
+            cmap=cmap,
+            vmin=-0.5,
+            vmax=len(names) - 0.5,
+            annot=text,
+            fmt="",
+            cbar=False,
+            linewidths=1,
+            linecolor="white",
+            square=False,
+            xticklabels=[fmt(v) for v in xs],
+            yticklabels=[fmt(v) for v in ys],
+            annot_kws={"fontsize": 8},
+            ax=ax,
+        )
+        ax.tick_params(axis="y", rotation=0)
+
+    fig, axes, _ = grid_figure(s, draw)
+    present = [o for o in names if (s.runs["outcome"] == o).any()]
+    fig.legend(
+        [Patch(color=OUTCOME_COLORS[o]) for o in present],
+        present,
+        loc="outside right upper",
+        frameon=False,
+        fontsize="small",
+        title="majority outcome",
+    )
+    caption = (
+        "Phase diagram: the majority outcome over replicas in each cell (count annotated, "
+        f"ties go to the worse outcome); {_phase_hint(s)}"
+        + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
+    )
+    return fig, caption
+
+
+def _phase_hint(s: Study) -> str:
+    """What to look for, in terms of what the study actually swept."""
+    knobs = [
+        text
+        for key, text in [
+            ("k", "D gets more steps per G step (k)"),
+            ("lr_ratio", "D's learning rate grows relative to G's (lr_d/lr_g)"),
+            ("cap_ratio", "D grows wider than G (d_width/g_width)"),
+        ]
+        if key in s.swept
+    ]
+    if knobs:
+        return f"look for the boundary where training stops converging as {' or '.join(knobs)}."
+    return "only the loss varies here, so compare the panels."
+
+
+def _heat_metrics(s: Study) -> list[str]:
+    metrics = [m for m in ("js_binned", s.metric) if has(s.runs, m)]
+    if not metrics and has(s.runs, "js_probe"):
+        metrics = ["js_probe"]
+    return list(dict.fromkeys(metrics))
+
+
+def fig_final_heatmaps(s: Study) -> tuple[Figure, str]:
+    """4. Final js_binned (and the study metric) over the same grid as the phase diagram."""
+    metrics = _heat_metrics(s)
+    if not metrics:
+        raise Skip(f"no final value of js_binned or {s.metric}")
+    scales = {}
+    for m in metrics:
+        values = s.runs[m].replace([np.inf, -np.inf], np.nan)
+        lo = 0.0 if m.startswith("js_") else float(values.min())
+        scales[m] = (lo, float(values.max()) if values.notna().any() else 1.0)
+
+    def draw(ax: Any, d: pd.DataFrame, xs: list, ys: list, m: str) -> None:
+        means = d.groupby(["_y", "_x"])[m].mean().unstack("_x")
+        means = means.reindex(index=ys, columns=xs)
+        sns.heatmap(
+            means.to_numpy(dtype=float),
+            cmap="rocket_r",
+            vmin=scales[m][0],
+            vmax=scales[m][1],
+            annot=True,
+            fmt=".2f" if m.startswith("js_") else ".3g",
+            cbar=False,
+            linewidths=1,
+            linecolor="white",
+            xticklabels=[fmt(v) for v in xs],
+            yticklabels=[fmt(v) for v in ys],
+            annot_kws={"fontsize": 8},
+            ax=ax,
+        )
+        ax.tick_params(axis="y", rotation=0)
+        # Cells that ran but have no value (diverged, NaN) are grey, not silently blank.
+        ran = d.groupby(["_y", "_x"]).size().unstack("_x").reindex(index=ys, columns=xs)
+        for i, j in zip(*np.nonzero(ran.notna().to_numpy() & means.isna().to_numpy()), strict=True):
+            ax.add_patch(Rectangle((j, i), 1, 1, color="0.9", lw=0))
+            ax.text(j + 0.5, i + 0.5, "no value", ha="center", va="center", fontsize=7, color="0.4")
+
+    fig, axes, keys = grid_figure(s, draw, blocks=metrics)
+    for m in metrics:  # one colour bar per metric, spanning its rows
+        rows = [axes[r] for r, (block, _) in enumerate(keys) if block == m]
+        mesh = next((ax.collections[0] for row in rows for ax in row if ax.collections), None)
+        if mesh is not None:
+            bar = fig.colorbar(mesh, ax=[ax for row in rows for ax in row], shrink=0.9, pad=0.01)
+            bar.set_label(f"final {m}" + (" (nats)" if m.startswith("js_") else ""))
+    caption = (
+        f"Final {' and '.join(metrics)} averaged over replicas on the phase-diagram grid "
+        "(darker = larger); read it against the phase diagram: converged cells should be the "
+        "light ones." + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
+    )
+    return fig, caption

@@ -1,0 +1,146 @@
+"""The read side of results.py: load_results, its checks of damaged folders, lock_holder."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from report_fixtures import write_study
+
+from ganstudy.columns import FINISHED, STATUSES
+from ganstudy.results import LOCK_NAME, MESSAGE_CHARS, ResultsError, clip, load_results, lock_holder
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> Path:
+    return write_study(tmp_path, name="s", losses=("minimax",), ks=(1, 5), ratios=(1.0,))
+
+
+def test_loads_every_table_as_written(study: Path) -> None:
+    res = load_results(study)
+    for name in ("trials", "history", "samples"):
+        pd.testing.assert_frame_equal(
+            getattr(res, name), pd.read_parquet(study / f"{name}.parquet")
+        )
+    assert res.spec["name"] == "s" and res.environment["device"] == "cpu"
+    assert res.missing == () and res.notes == []
+
+
+def test_a_missing_or_empty_table_is_listed_not_an_error(study: Path) -> None:
+    (study / "samples.parquet").unlink()
+    pd.DataFrame().to_parquet(study / "history.parquet")
+    res = load_results(study)
+    assert res.missing == ("history", "samples")
+    assert res.history.empty and res.samples.empty and len(res.trials) == 4
+    assert "history.parquet is empty." in res.notes
+
+
+def test_ray_status_names_of_older_studies_read_as_ganstudys(study: Path) -> None:
+    trials = pd.read_parquet(study / "trials.parquet")
+    trials["status"] = ["TERMINATED", "STOPPED", "ERROR", "TERMINATED"]
+    trials.to_parquet(study / "trials.parquet")
+    assert list(load_results(study).trials["status"]) == [FINISHED, "stopped", "error", FINISHED]
+    assert set(load_results(study).trials["status"]) <= set(STATUSES)
+
+
+def damaged(folder: Path) -> str:
+    with pytest.raises(ResultsError) as caught:
+        load_results(folder)
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 2 * MESSAGE_CHARS + 200
+    return message
+
+
+def test_truncated_parquet_is_damaged(study: Path) -> None:
+    data = (study / "trials.parquet").read_bytes()
+    (study / "trials.parquet").write_bytes(data[: len(data) // 2])
+    message = damaged(study)
+    assert "trials.parquet" in message and "damaged" in message
+
+
+def test_history_in_trials_parquet_is_named(study: Path) -> None:
+    (study / "trials.parquet").write_bytes((study / "history.parquet").read_bytes())
+    message = damaged(study)
+    assert "not a trials table (no status)" in message
+    assert "looks like history.parquet" in message
+
+
+def test_trials_in_history_parquet_is_named(study: Path) -> None:
+    (study / "history.parquet").write_bytes((study / "trials.parquet").read_bytes())
+    message = damaged(study)
+    assert "history.parquet" in message and "not a history table (no step)" in message
+
+
+def test_samples_in_history_parquet_is_damaged(study: Path) -> None:
+    (study / "history.parquet").write_bytes((study / "samples.parquet").read_bytes())
+    assert "not a history table (no any metric column)" in damaged(study)
+
+
+def test_unknown_status_is_damaged_and_not_echoed_whole(study: Path) -> None:
+    trials = pd.read_parquet(study / "trials.parquet")
+    trials["status"] = "RUNNING" + "x" * 5000
+    trials.to_parquet(study / "trials.parquet")
+    message = damaged(study)
+    assert "unknown trial status (RUNNINGxxx" in message and "x" * 200 not in message
+    assert all(status in message for status in STATUSES)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"- a\n- list\n", "holds a list, not a mapping"),
+        (b"", "holds a NoneType, not a mapping"),
+        ("name: caf\xe9\n".encode("latin-1"), "not UTF-8 text"),
+        (b"name: [unclosed\n", "not valid YAML at line"),
+    ],
+)
+def test_bad_spec_yaml_is_damaged(study: Path, content: bytes, words: str) -> None:
+    (study / "spec.yaml").write_bytes(content)
+    message = damaged(study)
+    assert "spec.yaml" in message and words in message
+
+
+def test_not_a_study_folder(tmp_path: Path) -> None:
+    assert "does not exist" in damaged(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    message = damaged(tmp_path / "empty")
+    assert "no spec.yaml, trials.parquet or history.parquet" in message
+
+
+def write_lock(folder: Path, pid: int, host: str) -> None:
+    lock = {"pid": pid, "host": host, "started": "2026-01-01T00:00:00"}
+    (folder / LOCK_NAME).write_text(json.dumps(lock))
+
+
+def test_lock_of_a_live_process_on_this_host(study: Path) -> None:
+    assert lock_holder(study) is None  # no lock file
+    write_lock(study, os.getpid(), socket.gethostname())
+    who = f"pid {os.getpid()} on {socket.gethostname()} since 2026-01-01T00:00:00"
+    assert lock_holder(study) == who
+
+
+def test_lock_of_a_dead_process_is_stale(study: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: its pid names no process now
+    write_lock(study, child.pid, socket.gethostname())
+    assert lock_holder(study) is None
+
+
+def test_lock_from_another_host_or_unreadable_counts_as_held(study: Path) -> None:
+    """Another machine's pid cannot be checked, and a half-written lock may be a run's."""
+    write_lock(study, 1, "elsewhere")
+    assert "if that run is gone, delete" in lock_holder(study)
+    (study / LOCK_NAME).write_text("not json")
+    assert lock_holder(study) == f"see {study / LOCK_NAME}"
+
+
+def test_clip_folds_lines_and_bounds_length() -> None:
+    assert clip("a\nb   c") == "a b c"
+    long = clip("y" * 1000)
+    assert len(long) == MESSAGE_CHARS and long.endswith("…")
