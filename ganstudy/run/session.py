@@ -53,7 +53,12 @@ def start(address: str | None = None) -> bool:
 
         cluster.connect(address)
         return False
-    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    from ganstudy.run.cluster import hidden_address_variables
+
+    # ray.init() without an address joins the cluster that RAY_ADDRESS names, if any; an
+    # embedded run must start its own.
+    with hidden_address_variables():
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     return True
 
 
