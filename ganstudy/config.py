@@ -263,9 +263,13 @@ def unknown_key_error(key: str, known: list[str] | None = None) -> ConfigError:
     known = known if known is not None else list(FIELDS)
     if key in RETIRED:
         return ConfigError(key, f"no longer a setting: {RETIRED[key]}")
+    return ConfigError(key, f"unknown setting; {did_you_mean(key, sorted(known))}")
+
+
+def did_you_mean(key: str, known: list[str]) -> str:
+    """ "did you mean 'x'?" for the closest known name, else the list of known names."""
     close = difflib.get_close_matches(key, known, n=1)
-    hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(sorted(known))
-    return ConfigError(key, f"unknown setting; {hint}")
+    return f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(known)
 
 
 def _check_types(config: TrialConfig) -> None:

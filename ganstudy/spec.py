@@ -17,7 +17,6 @@ The search-space DSL maps one-to-one onto Ray Tune's own API, with Ray's semanti
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import re
@@ -32,18 +31,29 @@ from ganstudy.config import (
     FIELDS,
     LIMITS,
     ConfigError,
-    Range,
     TrialConfig,
     accepted,
     coerce,
+    did_you_mean,
     shown,
     shown_key,
     to_dict,
     unknown_key_error,
 )
+from ganstudy.study_sections import (
+    MAX_TRIALS,
+    SCHEDULERS,
+    STUDY_LIMITS,
+    WARN_TRIALS,
+    AshaScheduler,
+    FifoScheduler,
+    PbtScheduler,
+    Resources,
+    Scheduler,
+    Search,
+)
 from ganstudy.yamlfile import YamlFileError, read_yaml
 
-SearchAlgorithm = Literal["grid", "random", "optuna"]
 DimensionKind = Literal["grid", "choice", "uniform", "loguniform", "randint"]
 Mode = Literal["min", "max"]
 
@@ -51,23 +61,6 @@ Mode = Literal["min", "max"]
 TOP_LEVEL_PARAMS = ("target", "steps", "eval_every", "replicas", "seed")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _HINTS = typing.get_type_hints(TrialConfig)
-
-# Limits of a study, each with what it protects. The ranges of the trial parameters are
-# config.LIMITS (and config.MEMORY_LIMIT_BYTES); what a file may be, yamlfile.MAX_*.
-# Ray Tune holds every trial in the driver and its experiment state: a grid beyond this is
-# a mistake (a forgotten dimension), not a study; above WARN_TRIALS `validate` and `run` warn.
-MAX_TRIALS = 100_000
-WARN_TRIALS = 10_000
-STUDY_LIMITS: dict[str, Range] = {
-    "resources.cpu": Range(0.0, 1024.0, why="a trial runs on one node"),
-    "resources.gpu": Range(0.0, 64.0, why="a trial runs on one node"),
-    "max_concurrent": Range(1, MAX_TRIALS, why="the most trials a study may have"),
-    "max_failures": Range(0, 1000, why="retries of one crashed trial"),
-    "search.num_samples": Range(1, MAX_TRIALS, why="the most trials a study may have"),
-    "scheduler.reduction_factor": Range(1.0, 1000.0, lo_open=True),
-    "scheduler.quantile_fraction": Range(0.0, 0.5),
-    "scheduler.resample_probability": Range(0.0, 1.0),
-}
 
 
 class SpecError(ValueError):
@@ -90,53 +83,6 @@ class Dimension:
 
     def to_plain(self) -> dict[str, list]:
         return {self.kind: list(self.args)}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Resources:
-    """Per-trial resources; fractions let several trials share a GPU."""
-
-    cpu: float = 1.0
-    gpu: float = 0.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Search:
-    """How configurations are chosen; grid and random are Ray's BasicVariantGenerator."""
-
-    algorithm: SearchAlgorithm = "grid"
-    num_samples: int = 1  # grid: repeats of the whole grid; random/optuna: trials (required)
-
-
-@dataclass(frozen=True, kw_only=True)
-class FifoScheduler:
-    """Run every trial to the end."""
-
-    name: Literal["fifo"] = "fifo"
-
-
-@dataclass(frozen=True, kw_only=True)
-class AshaScheduler:
-    """Asynchronous successive halving; times in G steps (the runner converts to reports)."""
-
-    name: Literal["asha"] = "asha"
-    grace_period: int  # steps every trial runs before it can be stopped
-    reduction_factor: float = 4.0  # Ray's default
-
-
-@dataclass(frozen=True, kw_only=True)
-class PbtScheduler:
-    """Population-based training: exploit/explore the `mutable` params at checkpoints."""
-
-    name: Literal["pbt"] = "pbt"
-    perturbation_interval: int  # steps between perturbations; a multiple of eval_every
-    mutable: tuple[str, ...] = ("lr_d", "lr_g")
-    quantile_fraction: float = 0.25  # Ray's default
-    resample_probability: float = 0.25  # Ray's default
-
-
-Scheduler = FifoScheduler | AshaScheduler | PbtScheduler
-_SCHEDULERS: dict[str, type] = {"fifo": FifoScheduler, "asha": AshaScheduler, "pbt": PbtScheduler}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,7 +168,7 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
         if key not in known:
             if key in FIELDS:
                 fail(key, f"is a trial parameter; put it under params: ({key}: ...)")
-            fail(shown_key(key), "unknown key; " + _did_you_mean(str(key), known))
+            fail(shown_key(key), "unknown key; " + did_you_mean(str(key), known))
 
     name = data.get("name")
     if name is None:
@@ -253,7 +199,7 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
     if metric not in METRIC_COLUMNS:
         fail(
             "metric",
-            f"unknown metric {shown(metric)}; " + _did_you_mean(metric, list(METRIC_COLUMNS)),
+            f"unknown metric {shown(metric)}; " + did_you_mean(metric, list(METRIC_COLUMNS)),
         )
     mode = _scalar(data, "mode", str, fail, required="mode: min or mode: max")
     if mode not in ("min", "max"):
@@ -384,7 +330,7 @@ def _parse_dimension(key: str, path: str, value: dict, fail) -> Dimension:
         fail(path, f"a dimension has exactly one of {', '.join(kinds)}; got {got}")
     ((kind, args),) = value.items()
     if kind not in kinds:
-        fail(f"{path}.{shown_key(kind)}", "unknown dimension; " + _did_you_mean(str(kind), kinds))
+        fail(f"{path}.{shown_key(kind)}", "unknown dimension; " + did_you_mean(str(kind), kinds))
     path = f"{path}.{kind}"
     if not isinstance(args, list) or not args:
         example = "[lo, hi]" if kind in ("uniform", "loguniform", "randint") else "[a, b]"
@@ -451,8 +397,8 @@ def _parse_scheduler(
     if not isinstance(data, dict):
         fail("scheduler", "must be a mapping, e.g. {name: asha, grace_period: 2000}")
     name = data.get("name")
-    if not isinstance(name, str) or name not in _SCHEDULERS:
-        fail("scheduler.name", f"got {shown(name)}; expected one of {', '.join(_SCHEDULERS)}")
+    if not isinstance(name, str) or name not in SCHEDULERS:
+        fail("scheduler.name", f"got {shown(name)}; expected one of {', '.join(SCHEDULERS)}")
     if name == "fifo":
         return _section(FifoScheduler, data, "scheduler", fail)
     # ASHA's max_t and PBT's interval are in steps, counted in reports of eval_every steps.
@@ -484,7 +430,7 @@ def _parse_scheduler(
         if key not in FIELDS:
             fail(
                 "scheduler.mutable",
-                f"unknown param {shown(key)}; " + _did_you_mean(key, list(FIELDS)),
+                f"unknown param {shown(key)}; " + did_you_mean(key, list(FIELDS)),
             )
         types = typing.get_args(_HINTS[key]) or (_HINTS[key],)
         if float not in types:
@@ -538,7 +484,7 @@ def _section(cls: type, data: Any, path: str, fail) -> Any:
     values = {}
     for key, value in data.items():
         if key not in hints:
-            fail(f"{path}.{shown_key(key)}", "unknown key; " + _did_you_mean(str(key), list(hints)))
+            fail(f"{path}.{shown_key(key)}", "unknown key; " + did_you_mean(str(key), list(hints)))
         values[key] = _typed(value, hints[key], f"{path}.{key}", fail)
         if f"{path}.{key}" in STUDY_LIMITS and values[key] is not None:
             _in_range(f"{path}.{key}", values[key], fail)
@@ -601,11 +547,6 @@ def _in_range(path: str, value: float, fail) -> None:
         STUDY_LIMITS[path].check(path, value, integer=isinstance(value, int))
     except ConfigError as e:
         fail(path, e.message)
-
-
-def _did_you_mean(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    return f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(known)
 
 
 # ----------------------------------------------------------------------------- size

@@ -14,7 +14,8 @@ ALLOWED = {
     **{name: set() for name in NAMES},
     **{name: NAMES | CONFIG for name in CONFIG},
     **{name: NAMES | CONFIG | ENGINE for name in ENGINE},
-    "spec": NAMES | CONFIG,
+    "study_sections": NAMES | CONFIG,
+    "spec": NAMES | CONFIG | {"study_sections"},
     "results": NAMES | CONFIG,
     "report": NAMES | CONFIG | {"results", "report", "targets"},
 }

@@ -1,0 +1,75 @@
+"""The sections of a study file besides its params: resources, search, scheduler (frozen
+plain data), and the limits of a study. spec.py parses a study file into them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ganstudy.config import Range
+
+SearchAlgorithm = Literal["grid", "random", "optuna"]
+
+# Limits of a study, each with what it protects. The ranges of the trial parameters are
+# config.LIMITS (and config.MEMORY_LIMIT_BYTES); what a file may be, yamlfile.MAX_*.
+# Ray Tune holds every trial in the driver and its experiment state: a grid beyond this is
+# a mistake (a forgotten dimension), not a study; above WARN_TRIALS `validate` and `run` warn.
+MAX_TRIALS = 100_000
+WARN_TRIALS = 10_000
+STUDY_LIMITS: dict[str, Range] = {
+    "resources.cpu": Range(0.0, 1024.0, why="a trial runs on one node"),
+    "resources.gpu": Range(0.0, 64.0, why="a trial runs on one node"),
+    "max_concurrent": Range(1, MAX_TRIALS, why="the most trials a study may have"),
+    "max_failures": Range(0, 1000, why="retries of one crashed trial"),
+    "search.num_samples": Range(1, MAX_TRIALS, why="the most trials a study may have"),
+    "scheduler.reduction_factor": Range(1.0, 1000.0, lo_open=True),
+    "scheduler.quantile_fraction": Range(0.0, 0.5),
+    "scheduler.resample_probability": Range(0.0, 1.0),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    """Per-trial resources; fractions let several trials share a GPU."""
+
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Search:
+    """How configurations are chosen; grid and random are Ray's BasicVariantGenerator."""
+
+    algorithm: SearchAlgorithm = "grid"
+    num_samples: int = 1  # grid: repeats of the whole grid; random/optuna: trials (required)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FifoScheduler:
+    """Run every trial to the end."""
+
+    name: Literal["fifo"] = "fifo"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AshaScheduler:
+    """Asynchronous successive halving; times in G steps (the runner converts to reports)."""
+
+    name: Literal["asha"] = "asha"
+    grace_period: int  # steps every trial runs before it can be stopped
+    reduction_factor: float = 4.0  # Ray's default
+
+
+@dataclass(frozen=True, kw_only=True)
+class PbtScheduler:
+    """Population-based training: exploit/explore the `mutable` params at checkpoints."""
+
+    name: Literal["pbt"] = "pbt"
+    perturbation_interval: int  # steps between perturbations; a multiple of eval_every
+    mutable: tuple[str, ...] = ("lr_d", "lr_g")
+    quantile_fraction: float = 0.25  # Ray's default
+    resample_probability: float = 0.25  # Ray's default
+
+
+Scheduler = FifoScheduler | AshaScheduler | PbtScheduler
+SCHEDULERS: dict[str, type] = {"fifo": FifoScheduler, "asha": AshaScheduler, "pbt": PbtScheduler}
