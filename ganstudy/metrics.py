@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ganstudy.targets import Binning, Curves, GaussianMixture, Target
+from ganstudy.targets import Binning, Target
 
 LOG2 = math.log(2.0)
 
@@ -185,23 +185,13 @@ def mode_coverage(
 ) -> dict[str, torch.Tensor]:
     """Mode statistics of samples (R, N, dim), VEEGAN / Unrolled-GAN convention.
 
-    A sample is high quality if it lies within `quality_sigmas` stds of its nearest mode; a
-    mode is captured if it holds at least `min_count` high-quality samples. mode_kl is
+    The target assigns each sample its mode and says whether it is high quality
+    (`Target.assign_modes`: for mixtures, within `quality_sigmas` stds of the nearest mode;
+    for curves, a bin of the fitted a and a small rms residual from the family); a mode is
+    captured if it holds at least `min_count` high-quality samples. mode_kl is
     KL(histogram of high-quality samples over modes || uniform), NaN when there are none.
-    For `curves`, a "mode" is a bin of the fitted a in [1, 2] and quality is the rms
-    residual from the family.
     """
-    if isinstance(target, Curves):
-        a, rms = target.fit(samples)
-        edges = torch.linspace(
-            target.a_low, target.a_high, target.n_modes + 1, device=a.device, dtype=a.dtype
-        )
-        which = (torch.bucketize(a, edges, right=True) - 1).clamp(0, target.n_modes - 1)
-        good = (rms <= target.quality_rms) & (a >= target.a_low) & (a <= target.a_high)
-    else:
-        assert isinstance(target, GaussianMixture)
-        which, dist = target.nearest_mode(samples)
-        good = dist <= quality_sigmas
+    which, good = target.assign_modes(samples, quality_sigmas)  # (R, N) each
     n_modes = target.n_modes
     one_hot = F.one_hot(which, n_modes).to(samples.dtype) * good.unsqueeze(-1)  # (R, N, M)
     counts = one_hot.sum(1)  # (R, M)
@@ -213,13 +203,6 @@ def mode_coverage(
         "high_quality_frac": good.to(samples.dtype).mean(-1),
         "mode_kl": torch.where(n_good > 0, kl, torch.full_like(kl, math.nan)),
     }
-
-
-def coverage_points(samples: torch.Tensor, target: Target) -> torch.Tensor:
-    """The coordinates js_binned histograms: the samples, or the fitted a for curves."""
-    if isinstance(target, Curves):
-        return target.fit(samples)[0].unsqueeze(-1)
-    return samples
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganstudy import metrics
-from ganstudy.targets import make_target
+from ganstudy.targets import Target, make_target
 
 LOG2 = math.log(2)
 
@@ -187,7 +187,7 @@ def test_js_binned_of_target_against_itself_is_small(name):
 def test_js_binned_of_curves_against_itself_is_small():
     target = make_target("curves")
     binning = target.binning()
-    points = metrics.coverage_points(target.sample(200_000, gen(3))[None], target)
+    points = target.binned_points(target.sample(200_000, gen(3))[None])
     js = float(metrics.js_binned(points, binning, target.bin_masses(binning))[0])
     assert 0 <= js < 0.01
 
@@ -405,11 +405,43 @@ def test_coverage_of_curves():
     assert math.isnan(stats["mode_kl"])
 
 
-def test_coverage_points_of_curves_are_fitted_a():
+def test_binned_points_of_curves_are_fitted_a():
     curves = make_target("curves")
     a = torch.tensor([1.2, 1.7], dtype=torch.float64)
     y = (a[:, None] * (curves.x**2 + 1) - 1)[None]
-    torch.testing.assert_close(metrics.coverage_points(y, curves), a[None, :, None])
+    torch.testing.assert_close(curves.binned_points(y), a[None, :, None])
+
+
+class EveryOtherMode(Target):
+    """A target that no metric knows by class: sample i belongs to mode i % 4 and is high
+    quality unless its first coordinate is negative."""
+
+    name, dim, picture, modes, std = "every_other", 1, "points", None, None
+    n_modes = 4
+
+    def sample_labeled(self, n, generator):
+        raise NotImplementedError
+
+    def binning(self):
+        raise NotImplementedError
+
+    def bin_masses(self, binning):
+        raise NotImplementedError
+
+    def assign_modes(self, samples, quality_sigmas):
+        index = torch.arange(samples.shape[-2]).expand(samples.shape[:-1]) % self.n_modes
+        return index, samples[..., 0] >= 0
+
+
+def test_mode_coverage_reads_the_target_only_through_its_interface():
+    """mode_coverage uses Target.assign_modes, whatever the class: 8 samples, modes
+    0, 1, 2, 3, 0, 1, 2, 3, the two of mode 3 and one of mode 0 of low quality."""
+    x = torch.tensor([1.0, 1, 1, -1, -1, 1, 1, -1], dtype=torch.float64)[None, :, None]
+    stats = {k: float(v[0]) for k, v in metrics.mode_coverage(x, EveryOtherMode()).items()}
+    assert stats["modes_captured"] == 3.0
+    assert stats["high_quality_frac"] == pytest.approx(5 / 8)
+    freq = [1 / 5, 2 / 5, 2 / 5]  # modes 0, 1, 2 of the 5 high-quality samples; mode 3 none
+    assert stats["mode_kl"] == pytest.approx(sum(f * math.log(f * 4) for f in freq))
 
 
 # ------------------------------------------------------------------------------ outcome
