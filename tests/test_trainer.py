@@ -14,6 +14,7 @@ from ganstudy import trainer as trainer_module
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import TrialConfig
 from ganstudy.metrics import OUTCOMES
+from ganstudy.targets import Target, make_target
 from ganstudy.trainer import Trainer
 
 # Tiny models and cheap evaluation: the properties tested do not depend on size.
@@ -326,6 +327,49 @@ def test_wasserstein_clips_discriminator_weights():
     t = Trainer(tiny(loss="wasserstein", clip=0.02, steps=5, lr_d=0.1))
     t.train(5)
     assert all(float(p.detach().abs().max()) <= 0.02 for p in t.discriminator.parameters())
+
+
+class Delegate(Target):
+    """Another class with ring8's numbers: the trainer and metrics may only use Target's
+    interface on it (an isinstance branch on GaussianMixture would fail here)."""
+
+    picture = "points"
+
+    def __init__(self, inner: Target):
+        self.inner = inner
+        self.name, self.dim, self.modes, self.std = "delegate", inner.dim, inner.modes, inner.std
+
+    @property
+    def n_modes(self) -> int:
+        return self.inner.n_modes
+
+    def sample_labeled(self, n, generator):
+        return self.inner.sample_labeled(n, generator)
+
+    def binning(self):
+        return self.inner.binning()
+
+    def bin_masses(self, binning):
+        return self.inner.bin_masses(binning)
+
+    def binned_points(self, samples):
+        return self.inner.binned_points(samples)
+
+    def assign_modes(self, samples, quality_sigmas):
+        return self.inner.assign_modes(samples, quality_sigmas)
+
+
+def test_trainer_reads_targets_only_through_their_interface(monkeypatch):
+    config = tiny(steps=20, eval_every=10, replicas=2)
+    reference = Trainer(config)
+    list(reference.run())
+    monkeypatch.setattr(trainer_module, "make_target", lambda *args: Delegate(make_target(*args)))
+    delegated = Trainer(config)
+    assert isinstance(delegated.target, Delegate)
+    list(delegated.run())
+    assert len(delegated.history) == len(reference.history) == 6
+    for row, ref in zip(delegated.history, reference.history, strict=True):
+        assert_rows_equal(row, ref)
 
 
 # ----------------------------------------------------------------------- divergence
