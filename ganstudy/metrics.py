@@ -45,14 +45,15 @@ def discriminator_outputs(
     return stats
 
 
-def js_from_logits(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """(V(D,G) + log 4)/2 with D = sigmoid(logit), floored at 0.
+def js_from_logits(real: torch.Tensor, fake: torch.Tensor, clamp: bool = True) -> torch.Tensor:
+    """(V(D,G) + log 4)/2 with D = sigmoid(logit), floored at 0 (clamp=False: the raw bound).
 
     A lower bound on JS, tight only for the optimal D. V can fall below -log 4 for a poor D;
     max(0, bound) is still a valid lower bound and keeps the column in [0, log 2].
     """
     value = F.logsigmoid(real).mean(-1) + F.logsigmoid(-fake).mean(-1)  # V(D, G)
-    return ((value + 2 * LOG2) / 2).clamp(min=0.0)
+    bound = (value + 2 * LOG2) / 2
+    return bound.clamp(min=0.0) if clamp else bound
 
 
 def js_from_masses(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -74,8 +75,11 @@ def histogram(points: torch.Tensor, binning: Binning) -> torch.Tensor:
     return counts.reshape(replicas, cells).to(torch.float64) / n
 
 
-def js_binned(points: torch.Tensor, binning: Binning, data_masses: torch.Tensor) -> torch.Tensor:
-    """JS between the histogram of generated points (R, N, dim) and the exact cell masses."""
+def js_binned(
+    points: torch.Tensor, binning: Binning, data_masses: torch.Tensor, clamp: bool = True
+) -> torch.Tensor:
+    """JS between the histogram of generated points (R, N, dim) and the exact cell masses,
+    clamped to [0, log 2] against rounding (clamp=False: the raw sum)."""
     hist = histogram(points, binning)  # (R, cells)
     p = data_masses.to(hist.device)
     # js_from_masses over the generated points' cells only: the 2-D grids have 1e5+ cells
@@ -90,7 +94,8 @@ def js_binned(points: torch.Tensor, binning: Binning, data_masses: torch.Tensor)
     )
     seen_mass = torch.zeros_like(hist[:, 0]).index_add_(0, replica, p_seen)
     js = torch.zeros_like(hist[:, 0]).index_add_(0, replica, terms)
-    return (js + 0.5 * LOG2 * (p.sum() - seen_mass)).clamp(0.0, LOG2)
+    js = js + 0.5 * LOG2 * (p.sum() - seen_mass)
+    return js.clamp(0.0, LOG2) if clamp else js
 
 
 PROBE_NEIGHBOURS = (4, 8, 16, 32)  # the k js_probe chooses from, per replica and eval
@@ -104,9 +109,11 @@ def js_probe(
     fake_train: torch.Tensor,
     real_test: torch.Tensor,
     fake_test: torch.Tensor,
+    clamp: bool = True,
 ) -> torch.Tensor:
     """log 2 - held-out cross-entropy of a k-nearest-neighbour classifier of real vs fake,
-    floored at 0. Inputs are (R, N, dim), balanced classes; each replica has its own probe.
+    floored at 0 (clamp=False: the raw bound). Inputs are (R, N, dim), balanced classes;
+    each replica has its own probe.
 
     The classifier: P(real | x) = (real points among x's k nearest training points + a) /
     (k + 2a), a = PROBE_PSEUDO_COUNT, in coordinates standardised by the real training data,
@@ -141,7 +148,8 @@ def js_probe(
 
     votes = _real_votes(test, train, n_real, int(k.max()))
     cross_entropy = _cross_entropy(votes, real_test.shape[1], k[:, None])[:, 0]  # (R,)
-    return (LOG2 - cross_entropy).clamp(min=0.0).to(test.dtype)
+    bound = LOG2 - cross_entropy
+    return (bound.clamp(min=0.0) if clamp else bound).to(test.dtype)
 
 
 def _real_votes(

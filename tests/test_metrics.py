@@ -99,18 +99,24 @@ def test_js_d_with_optimal_discriminator_matches_true_js(case):
     assert estimate == pytest.approx(reference, rel=0.01)
 
     # Any other D gives a lower bound (up to Monte Carlo noise): too timid, too bold, biased.
+    # The raw bound is tested, not the clamped column: a clamp at 0 would hide any error.
     for worse in (
         lambda x: 0.5 * logit(x),
         lambda x: 2.0 * logit(x),
         lambda x: logit(x) + 1.0,
     ):
-        assert float(metrics.js_from_logits(worse(real), worse(fake))[0]) < reference - 0.003
+        raw = float(metrics.js_from_logits(worse(real), worse(fake), clamp=False)[0])
+        assert raw < reference - 0.003
+        clamped = float(metrics.js_from_logits(worse(real), worse(fake))[0])
+        assert clamped == max(raw, 0.0)
 
 
 def test_js_from_logits_of_indifferent_d_is_zero():
     """D = 1/2 everywhere (the global optimum's D*) gives V = -log 4: JS estimate 0."""
     zeros = torch.zeros(3, 10, dtype=torch.float64)
     assert torch.equal(metrics.js_from_logits(zeros, zeros), torch.zeros(3, dtype=torch.float64))
+    raw = metrics.js_from_logits(zeros, zeros, clamp=False)
+    torch.testing.assert_close(raw, torch.zeros(3, dtype=torch.float64), rtol=0, atol=1e-15)
 
 
 def numpy_js(p: np.ndarray, q: np.ndarray) -> float:
@@ -180,16 +186,17 @@ def test_js_binned_of_target_against_itself_is_small(name):
     target = make_target(name)
     binning = target.binning()
     samples = target.sample(400_000, gen(11))[None]
-    js = float(metrics.js_binned(samples, binning, target.bin_masses(binning))[0])
-    assert 0 <= js < 0.01
+    # Unclamped: the plug-in JS of two distributions is > 0 (its bias is ~ cells / (8 N)).
+    js = float(metrics.js_binned(samples, binning, target.bin_masses(binning), clamp=False)[0])
+    assert 0 < js < 0.01
 
 
 def test_js_binned_of_curves_against_itself_is_small():
     target = make_target("curves")
     binning = target.binning()
     points = target.binned_points(target.sample(200_000, gen(3))[None])
-    js = float(metrics.js_binned(points, binning, target.bin_masses(binning))[0])
-    assert 0 <= js < 0.01
+    js = float(metrics.js_binned(points, binning, target.bin_masses(binning), clamp=False)[0])
+    assert 0 < js < 0.01
 
 
 @pytest.mark.parametrize("name", ["gaussian1d", "ring8"])
@@ -221,11 +228,11 @@ def test_js_binned_matches_true_js_of_two_gaussians():
     assert js == pytest.approx(reference, abs=0.003)
 
 
-def _probe(real_mean, real_std, fake_mean, fake_std, n=2000, seed=0):
+def _probe(real_mean, real_std, fake_mean, fake_std, n=2000, seed=0, clamp=True):
     """js_probe on n train + n held-out points per class."""
     real = gaussian(real_mean, real_std, 2 * n, seed)
     fake = gaussian(fake_mean, fake_std, 2 * n, seed + 1)
-    return metrics.js_probe(real[:, :n], fake[:, :n], real[:, n:], fake[:, n:])
+    return metrics.js_probe(real[:, :n], fake[:, :n], real[:, n:], fake[:, n:], clamp=clamp)
 
 
 def test_js_probe_is_close_to_true_js_when_easily_separable():
@@ -257,6 +264,8 @@ def test_js_probe_is_close_below_true_js_for_overlapping_distributions():
 
 def test_js_probe_of_identical_distributions_is_near_zero():
     assert float(_probe(0.0, 1.0, 0.0, 1.0)[0]) < 0.02
+    # The raw bound too, from both sides: a probe far below chance would hide under the clamp.
+    assert abs(float(_probe(0.0, 1.0, 0.0, 1.0, clamp=False)[0])) < 0.02
 
 
 def test_js_probe_matches_a_direct_nearest_neighbour_computation(monkeypatch):
