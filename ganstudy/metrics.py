@@ -236,6 +236,16 @@ OUTCOME_THRESHOLDS = {
 }
 
 
+def vanishing_threshold(peak_g: float) -> float:
+    """The generator gradient at or below which it has vanished: g_grad_vanished of its
+    peak, never below g_grad_floor; the floor alone where no finite peak exists (Python's
+    max(nan, floor) would be nan and switch the floor off)."""
+    t = OUTCOME_THRESHOLDS
+    if not math.isfinite(peak_g):
+        return t["g_grad_floor"]
+    return max(t["g_grad_vanished"] * peak_g, t["g_grad_floor"])
+
+
 def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
     """One label for one replica's eval history (oldest first), checked in this order:
 
@@ -246,7 +256,8 @@ def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
        saturation of the minimax loss that the paper warns about.
     3. mode_collapse: the target has several modes and the generator captures fewer.
     4. oscillating: the JS reference (js_binned, else js_probe) still swings by more than
-       oscillation_range over the last third of the evals.
+       oscillation_range over the last third of the evals; that third must hold at least 3
+       evals, so a history of fewer than 9 evals is never oscillating.
     5. converged: the JS reference is at most converged_js: all modes, stable, close.
     6. d_dominates: otherwise: stable, all modes, but p_g still far from p_data, so an
        (optimal) D tells them apart: the generator is not winning.
@@ -264,7 +275,7 @@ def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
         (row["grad_norm_g"] for row in history if math.isfinite(row["grad_norm_g"])),
         default=math.nan,
     )
-    vanished = last["grad_norm_g"] <= max(t["g_grad_vanished"] * peak_g, t["g_grad_floor"])
+    vanished = last["grad_norm_g"] <= vanishing_threshold(peak_g)
     if d_separates and vanished:
         return "d_dominates"
     if n_modes > 1 and last["modes_captured"] < n_modes:

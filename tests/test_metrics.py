@@ -549,6 +549,85 @@ def test_outcome_uses_js_probe_where_js_binned_is_undefined():
     assert metrics.classify_outcome(rows, 8) == "d_dominates"
 
 
+EPS = 1e-9
+T = metrics.OUTCOME_THRESHOLDS
+
+
+def at_threshold(value: float) -> list[tuple[float, bool]]:
+    """(value - eps, value, value + eps), each with whether it is >= the threshold."""
+    return [(value - EPS, False), (value, True), (value + EPS, True)]
+
+
+@pytest.mark.parametrize(("gap", "separates"), at_threshold(T["d_gap"]))
+def test_outcome_boundary_d_gap(gap, separates):
+    """D separates at d_real - d_fake >= d_gap (with a vanished gradient: d_dominates)."""
+    rows = history()
+    rows[-1] = row(d_real=gap, d_fake=0.0, grad_norm_g=1e-5)
+    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if separates else "converged")
+
+
+@pytest.mark.parametrize(("probe", "separates"), at_threshold(T["probe_separates"]))
+def test_outcome_boundary_probe_separates(probe, separates):
+    nan_d = {"d_real": math.nan, "d_fake": math.nan}
+    rows = history(**nan_d)
+    rows[-1] = row(js_probe=probe, js_binned=0.05, grad_norm_g=1e-5, **nan_d)
+    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if separates else "converged")
+
+
+@pytest.mark.parametrize(("above", "vanished"), [(-EPS, True), (0.0, True), (EPS, False)])
+def test_outcome_boundary_g_grad_vanished(above, vanished):
+    """Vanished at grad_norm_g <= g_grad_vanished · peak (peak 2.0: at 0.2)."""
+    rows = history()
+    rows[3]["grad_norm_g"] = 2.0
+    limit = T["g_grad_vanished"] * 2.0
+    rows[-1] = row(d_real=0.95, d_fake=0.05, grad_norm_g=limit + above)
+    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if vanished else "converged")
+
+
+@pytest.mark.parametrize(("above", "vanished"), [(-EPS, True), (0.0, True), (EPS, False)])
+def test_outcome_boundary_g_grad_floor(above, vanished):
+    """Below a peak of 3e-3, g_grad_vanished · peak is under the floor: the floor decides."""
+    floor = T["g_grad_floor"]
+    rows = history(d_real=0.95, d_fake=0.05, grad_norm_g=3 * floor)
+    rows[-1]["grad_norm_g"] = floor + above
+    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if vanished else "converged")
+
+
+def test_vanishing_floor_applies_when_no_finite_peak_exists():
+    floor = T["g_grad_floor"]
+    assert metrics.vanishing_threshold(math.nan) == floor
+    assert metrics.vanishing_threshold(math.inf) == floor
+    assert metrics.vanishing_threshold(1.0) == T["g_grad_vanished"]
+    assert metrics.vanishing_threshold(1e-6) == floor
+
+
+@pytest.mark.parametrize(("above", "oscillates"), [(-EPS, False), (0.0, False), (EPS, True)])
+def test_outcome_boundary_oscillation_range(above, oscillates):
+    """Oscillating where the last third ranges over more than oscillation_range."""
+    rows = history(9, js_binned=0.0)
+    rows[7]["js_binned"] = T["oscillation_range"] + above  # the last third: rows 6, 7, 8
+    assert metrics.classify_outcome(rows, 8) == ("oscillating" if oscillates else "converged")
+
+
+def test_oscillation_needs_three_evals_in_the_last_third():
+    """The last third holds len // 3 evals and must hold 3: 8 evals never oscillate."""
+    for n, expected in ((8, "converged"), (9, "oscillating")):
+        rows = history(n, js_binned=0.0)
+        rows[-2]["js_binned"] = 0.5
+        assert metrics.classify_outcome(rows, 8) == expected, n
+
+
+@pytest.mark.parametrize(("above", "converged"), [(-EPS, True), (0.0, True), (EPS, False)])
+def test_outcome_boundary_converged_js(above, converged):
+    rows = history(js_binned=T["converged_js"] + above)
+    assert metrics.classify_outcome(rows, 8) == ("converged" if converged else "d_dominates")
+
+
+@pytest.mark.parametrize(("captured", "label"), [(7.0, "mode_collapse"), (8.0, "converged")])
+def test_outcome_boundary_modes(captured, label):
+    assert metrics.classify_outcome(history(modes_captured=captured), 8) == label
+
+
 def test_outcome_labels_are_the_documented_set():
     assert set(metrics.OUTCOMES) == {
         "converged",

@@ -424,5 +424,6 @@ def test_nonsaturating_gan_covers_ring8_modes():
     t = Trainer(config)
     rows = [e.rows[0] for e in t.run()]
     assert rows[0]["modes_captured"] == 0  # G starts as a blob near the origin
-    assert rows[-1]["modes_captured"] >= 4
+    # What the README claims for this configuration: all 8 modes (seeds 0, 1, 2 all do).
+    assert rows[-1]["modes_captured"] == 8
     assert rows[-1]["js_binned"] < rows[0]["js_binned"] - 0.05
