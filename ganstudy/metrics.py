@@ -133,23 +133,38 @@ def js_probe(
     log 2 - log((k + 2a) / (k + a)) for perfectly separated samples (0.685 nats at k = 32).
     """
     n_real = real_train.shape[1]
-    mean = real_train.mean(1, keepdim=True)
-    std = real_train.std(1, keepdim=True).clamp(min=1e-6)
+    mean, std = _probe_scale(real_train)
     train = (torch.cat([real_train, fake_train], 1) - mean) / std  # (R, Ntr, dim)
     test = (torch.cat([real_test, fake_test], 1) - mean) / std  # (R, Nte, dim)
-    device = train.device
-    candidates = torch.tensor([k for k in PROBE_NEIGHBOURS if k < train.shape[1]], device=device)
-
-    # Choose k: leave-one-out votes for the first PROBE_CV_POINTS / 2 real and fake points.
-    half = min(PROBE_CV_POINTS // 2, n_real, fake_train.shape[1])
-    cv_points = torch.cat([torch.arange(half), n_real + torch.arange(half)]).to(device)
-    votes = _real_votes(train[:, cv_points], train, n_real, int(candidates.max()), cv_points)
-    k = candidates[_cross_entropy(votes, half, candidates).argmin(-1)]  # (R,)
-
+    k = _choose_k(train, n_real)  # (R,)
     votes = _real_votes(test, train, n_real, int(k.max()))
     cross_entropy = _cross_entropy(votes, real_test.shape[1], k[:, None])[:, 0]  # (R,)
     bound = LOG2 - cross_entropy
     return (bound.clamp(min=0.0) if clamp else bound).to(test.dtype)
+
+
+def probe_neighbours(real_train: torch.Tensor, fake_train: torch.Tensor) -> torch.Tensor:
+    """The k (R,) js_probe uses for these training points (R, N, dim): the one of
+    PROBE_NEIGHBOURS with the least leave-one-out cross-entropy."""
+    mean, std = _probe_scale(real_train)
+    train = (torch.cat([real_train, fake_train], 1) - mean) / std  # (R, Ntr, dim)
+    return _choose_k(train, real_train.shape[1])
+
+
+def _probe_scale(real_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std (R, 1, dim) of the real training points: the probe's coordinates."""
+    return real_train.mean(1, keepdim=True), real_train.std(1, keepdim=True).clamp(min=1e-6)
+
+
+def _choose_k(train: torch.Tensor, n_real: int) -> torch.Tensor:
+    """k per replica (R,): leave-one-out votes for the first PROBE_CV_POINTS / 2 real and
+    fake training points (standardised, the first n_real real)."""
+    device = train.device
+    candidates = torch.tensor([k for k in PROBE_NEIGHBOURS if k < train.shape[1]], device=device)
+    half = min(PROBE_CV_POINTS // 2, n_real, train.shape[1] - n_real)
+    cv_points = torch.cat([torch.arange(half), n_real + torch.arange(half)]).to(device)
+    votes = _real_votes(train[:, cv_points], train, n_real, int(candidates.max()), cv_points)
+    return candidates[_cross_entropy(votes, half, candidates).argmin(-1)]  # (R,)
 
 
 def _real_votes(

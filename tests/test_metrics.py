@@ -299,6 +299,24 @@ def test_js_probe_matches_a_direct_nearest_neighbour_computation(monkeypatch):
         assert float(got[r]) == pytest.approx(expected, abs=1e-12)
 
 
+def test_js_probe_chooses_small_k_for_sharp_modes_and_large_k_for_smooth_differences():
+    """Sharp modes: 250 narrow modes (std 0.002, spacing 0.1) holding 4 real points each,
+    and 4 fake points on each of 250 modes half-way between. A point's 3 nearest neighbours
+    are its own mode's, its next 8 the other class's: k = 4 votes 3 of 4 right, any larger
+    k mostly wrong, so the smallest k wins. Smooth difference: N(0, 1) against N(0.5, 1),
+    where every k's votes are noisy and the largest k averages best. Both replicas in one
+    call, each choosing its own k."""
+    n = 1000
+    centres = (torch.arange(250, dtype=torch.float64) * 0.1).repeat_interleave(4)[None, :, None]
+    sharp_real = centres + 0.002 * torch.randn(1, n, 1, generator=gen(2)).double()
+    sharp_fake = centres + 0.05 + 0.002 * torch.randn(1, n, 1, generator=gen(4)).double()
+    smooth_real, smooth_fake = gaussian(0.0, 1.0, n, 5), gaussian(0.5, 1.0, n, 6)
+    k = metrics.probe_neighbours(
+        torch.cat([sharp_real, smooth_real]), torch.cat([sharp_fake, smooth_fake])
+    )
+    assert k.tolist() == [min(metrics.PROBE_NEIGHBOURS), max(metrics.PROBE_NEIGHBOURS)]
+
+
 def test_js_probe_replicas_are_independent():
     """Probes of a replica batch equal probes run one replica at a time."""
     n = 500
