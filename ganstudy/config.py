@@ -19,7 +19,10 @@ from ganstudy.columns import LOSS_NAMES
 
 # Subscripting with the tuple is Literal["minimax", "nonsaturating", ...]: one list of names.
 LossName = Literal[LOSS_NAMES]  # type: ignore[valid-type]
+# The registries (targets.TARGETS, models.FAMILIES) check at import that they hold exactly
+# these names; config stays free of torch, so the names are declared here, once.
 TargetName = Literal["gaussian1d", "mixture1d", "ring8", "grid25", "curves"]
+ModelName = Literal["mlp"]
 OptimizerName = Literal["adam", "sgd"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 DtypeName = Literal["float32", "float64"]
@@ -91,6 +94,7 @@ class TrialConfig:
     r1: float = 0.0  # R1 penalty weight on real data, any loss; 0 = off
 
     # Capacity.
+    model: ModelName = "mlp"  # the family of G and D (models.FAMILIES)
     z_dim: int = 8
     g_width: int = 128
     g_depth: int = 2  # hidden layers

@@ -108,22 +108,22 @@ def gradient_penalty(
 ) -> torch.Tensor:
     """WGAN-GP: E (||grad_x D(x_hat)|| - 1)^2 at x_hat = mix*real + (1-mix)*fake, per replica.
 
-    real, fake: (R, B, dim); mix: (R, B, 1) uniform in [0, 1].
+    real, fake: (R, B, ...) (a vector or an image per sample); mix: (R, B, 1, ...) uniform
+    in [0, 1], one weight per sample. The norm is over every axis of a sample.
     """
     x_hat = (mix * real + (1.0 - mix) * fake).requires_grad_(True)
     out = discriminator(x_hat)  # (R, B, 1)
     # Each sample's output depends only on its own input, so the gradient of the sum
     # gives every per-sample gradient at once.
-    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-    return (grad.norm(dim=-1) - 1.0).pow(2).mean(-1)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)  # (R, B, ...)
+    return (grad.flatten(2).norm(dim=-1) - 1.0).pow(2).mean(-1)
 
 
 def r1_penalty(
     discriminator: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor
 ) -> torch.Tensor:
-    """R1 (Mescheder et al. 2018): E ||grad_x D(x)||^2 on real data, per replica.
-
-    The caller applies the weight r1/2."""
+    """R1 (Mescheder et al. 2018): E ||grad_x D(x)||^2 on real data (R, B, ...), per replica,
+    the norm over every axis of a sample. The caller applies the weight r1/2."""
     real = real.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(discriminator(real).sum(), real, create_graph=True)
-    return grad.pow(2).sum(-1).mean(-1)
+    return grad.flatten(2).pow(2).sum(-1).mean(-1)

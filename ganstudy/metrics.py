@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ganstudy.targets import Binning, Curves, GaussianMixture, Target
+from ganstudy.targets import Binning, Target
 
 LOG2 = math.log(2.0)
 
@@ -45,14 +45,15 @@ def discriminator_outputs(
     return stats
 
 
-def js_from_logits(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """(V(D,G) + log 4)/2 with D = sigmoid(logit), floored at 0.
+def js_from_logits(real: torch.Tensor, fake: torch.Tensor, clamp: bool = True) -> torch.Tensor:
+    """(V(D,G) + log 4)/2 with D = sigmoid(logit), floored at 0 (clamp=False: the raw bound).
 
     A lower bound on JS, tight only for the optimal D. V can fall below -log 4 for a poor D;
     max(0, bound) is still a valid lower bound and keeps the column in [0, log 2].
     """
     value = F.logsigmoid(real).mean(-1) + F.logsigmoid(-fake).mean(-1)  # V(D, G)
-    return ((value + 2 * LOG2) / 2).clamp(min=0.0)
+    bound = (value + 2 * LOG2) / 2
+    return bound.clamp(min=0.0) if clamp else bound
 
 
 def js_from_masses(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -74,8 +75,11 @@ def histogram(points: torch.Tensor, binning: Binning) -> torch.Tensor:
     return counts.reshape(replicas, cells).to(torch.float64) / n
 
 
-def js_binned(points: torch.Tensor, binning: Binning, data_masses: torch.Tensor) -> torch.Tensor:
-    """JS between the histogram of generated points (R, N, dim) and the exact cell masses."""
+def js_binned(
+    points: torch.Tensor, binning: Binning, data_masses: torch.Tensor, clamp: bool = True
+) -> torch.Tensor:
+    """JS between the histogram of generated points (R, N, dim) and the exact cell masses,
+    clamped to [0, log 2] against rounding (clamp=False: the raw sum)."""
     hist = histogram(points, binning)  # (R, cells)
     p = data_masses.to(hist.device)
     # js_from_masses over the generated points' cells only: the 2-D grids have 1e5+ cells
@@ -90,7 +94,8 @@ def js_binned(points: torch.Tensor, binning: Binning, data_masses: torch.Tensor)
     )
     seen_mass = torch.zeros_like(hist[:, 0]).index_add_(0, replica, p_seen)
     js = torch.zeros_like(hist[:, 0]).index_add_(0, replica, terms)
-    return (js + 0.5 * LOG2 * (p.sum() - seen_mass)).clamp(0.0, LOG2)
+    js = js + 0.5 * LOG2 * (p.sum() - seen_mass)
+    return js.clamp(0.0, LOG2) if clamp else js
 
 
 PROBE_NEIGHBOURS = (4, 8, 16, 32)  # the k js_probe chooses from, per replica and eval
@@ -104,9 +109,11 @@ def js_probe(
     fake_train: torch.Tensor,
     real_test: torch.Tensor,
     fake_test: torch.Tensor,
+    clamp: bool = True,
 ) -> torch.Tensor:
     """log 2 - held-out cross-entropy of a k-nearest-neighbour classifier of real vs fake,
-    floored at 0. Inputs are (R, N, dim), balanced classes; each replica has its own probe.
+    floored at 0 (clamp=False: the raw bound). Inputs are (R, N, dim), balanced classes;
+    each replica has its own probe.
 
     The classifier: P(real | x) = (real points among x's k nearest training points + a) /
     (k + 2a), a = PROBE_PSEUDO_COUNT, in coordinates standardised by the real training data,
@@ -126,22 +133,38 @@ def js_probe(
     log 2 - log((k + 2a) / (k + a)) for perfectly separated samples (0.685 nats at k = 32).
     """
     n_real = real_train.shape[1]
-    mean = real_train.mean(1, keepdim=True)
-    std = real_train.std(1, keepdim=True).clamp(min=1e-6)
+    mean, std = _probe_scale(real_train)
     train = (torch.cat([real_train, fake_train], 1) - mean) / std  # (R, Ntr, dim)
     test = (torch.cat([real_test, fake_test], 1) - mean) / std  # (R, Nte, dim)
-    device = train.device
-    candidates = torch.tensor([k for k in PROBE_NEIGHBOURS if k < train.shape[1]], device=device)
-
-    # Choose k: leave-one-out votes for the first PROBE_CV_POINTS / 2 real and fake points.
-    half = min(PROBE_CV_POINTS // 2, n_real, fake_train.shape[1])
-    cv_points = torch.cat([torch.arange(half), n_real + torch.arange(half)]).to(device)
-    votes = _real_votes(train[:, cv_points], train, n_real, int(candidates.max()), cv_points)
-    k = candidates[_cross_entropy(votes, half, candidates).argmin(-1)]  # (R,)
-
+    k = _choose_k(train, n_real)  # (R,)
     votes = _real_votes(test, train, n_real, int(k.max()))
     cross_entropy = _cross_entropy(votes, real_test.shape[1], k[:, None])[:, 0]  # (R,)
-    return (LOG2 - cross_entropy).clamp(min=0.0).to(test.dtype)
+    bound = LOG2 - cross_entropy
+    return (bound.clamp(min=0.0) if clamp else bound).to(test.dtype)
+
+
+def probe_neighbours(real_train: torch.Tensor, fake_train: torch.Tensor) -> torch.Tensor:
+    """The k (R,) js_probe uses for these training points (R, N, dim): the one of
+    PROBE_NEIGHBOURS with the least leave-one-out cross-entropy."""
+    mean, std = _probe_scale(real_train)
+    train = (torch.cat([real_train, fake_train], 1) - mean) / std  # (R, Ntr, dim)
+    return _choose_k(train, real_train.shape[1])
+
+
+def _probe_scale(real_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std (R, 1, dim) of the real training points: the probe's coordinates."""
+    return real_train.mean(1, keepdim=True), real_train.std(1, keepdim=True).clamp(min=1e-6)
+
+
+def _choose_k(train: torch.Tensor, n_real: int) -> torch.Tensor:
+    """k per replica (R,): leave-one-out votes for the first PROBE_CV_POINTS / 2 real and
+    fake training points (standardised, the first n_real real)."""
+    device = train.device
+    candidates = torch.tensor([k for k in PROBE_NEIGHBOURS if k < train.shape[1]], device=device)
+    half = min(PROBE_CV_POINTS // 2, n_real, train.shape[1] - n_real)
+    cv_points = torch.cat([torch.arange(half), n_real + torch.arange(half)]).to(device)
+    votes = _real_votes(train[:, cv_points], train, n_real, int(candidates.max()), cv_points)
+    return candidates[_cross_entropy(votes, half, candidates).argmin(-1)]  # (R,)
 
 
 def _real_votes(
@@ -185,23 +208,13 @@ def mode_coverage(
 ) -> dict[str, torch.Tensor]:
     """Mode statistics of samples (R, N, dim), VEEGAN / Unrolled-GAN convention.
 
-    A sample is high quality if it lies within `quality_sigmas` stds of its nearest mode; a
-    mode is captured if it holds at least `min_count` high-quality samples. mode_kl is
+    The target assigns each sample its mode and says whether it is high quality
+    (`Target.assign_modes`: for mixtures, within `quality_sigmas` stds of the nearest mode;
+    for curves, a bin of the fitted a and a small rms residual from the family); a mode is
+    captured if it holds at least `min_count` high-quality samples. mode_kl is
     KL(histogram of high-quality samples over modes || uniform), NaN when there are none.
-    For `curves`, a "mode" is a bin of the fitted a in [1, 2] and quality is the rms
-    residual from the family.
     """
-    if isinstance(target, Curves):
-        a, rms = target.fit(samples)
-        edges = torch.linspace(
-            target.a_low, target.a_high, target.n_modes + 1, device=a.device, dtype=a.dtype
-        )
-        which = (torch.bucketize(a, edges, right=True) - 1).clamp(0, target.n_modes - 1)
-        good = (rms <= target.quality_rms) & (a >= target.a_low) & (a <= target.a_high)
-    else:
-        assert isinstance(target, GaussianMixture)
-        which, dist = target.nearest_mode(samples)
-        good = dist <= quality_sigmas
+    which, good = target.assign_modes(samples, quality_sigmas)  # (R, N) each
     n_modes = target.n_modes
     one_hot = F.one_hot(which, n_modes).to(samples.dtype) * good.unsqueeze(-1)  # (R, N, M)
     counts = one_hot.sum(1)  # (R, M)
@@ -213,13 +226,6 @@ def mode_coverage(
         "high_quality_frac": good.to(samples.dtype).mean(-1),
         "mode_kl": torch.where(n_good > 0, kl, torch.full_like(kl, math.nan)),
     }
-
-
-def coverage_points(samples: torch.Tensor, target: Target) -> torch.Tensor:
-    """The coordinates js_binned histograms: the samples, or the fitted a for curves."""
-    if isinstance(target, Curves):
-        return target.fit(samples)[0].unsqueeze(-1)
-    return samples
 
 
 # ---------------------------------------------------------------------------------------
@@ -245,6 +251,16 @@ OUTCOME_THRESHOLDS = {
 }
 
 
+def vanishing_threshold(peak_g: float) -> float:
+    """The generator gradient at or below which it has vanished: g_grad_vanished of its
+    peak, never below g_grad_floor; the floor alone where no finite peak exists (Python's
+    max(nan, floor) would be nan and switch the floor off)."""
+    t = OUTCOME_THRESHOLDS
+    if not math.isfinite(peak_g):
+        return t["g_grad_floor"]
+    return max(t["g_grad_vanished"] * peak_g, t["g_grad_floor"])
+
+
 def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
     """One label for one replica's eval history (oldest first), checked in this order:
 
@@ -255,7 +271,8 @@ def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
        saturation of the minimax loss that the paper warns about.
     3. mode_collapse: the target has several modes and the generator captures fewer.
     4. oscillating: the JS reference (js_binned, else js_probe) still swings by more than
-       oscillation_range over the last third of the evals.
+       oscillation_range over the last third of the evals; that third must hold at least 3
+       evals, so a history of fewer than 9 evals is never oscillating.
     5. converged: the JS reference is at most converged_js: all modes, stable, close.
     6. d_dominates: otherwise: stable, all modes, but p_g still far from p_data, so an
        (optimal) D tells them apart: the generator is not winning.
@@ -273,7 +290,7 @@ def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
         (row["grad_norm_g"] for row in history if math.isfinite(row["grad_norm_g"])),
         default=math.nan,
     )
-    vanished = last["grad_norm_g"] <= max(t["g_grad_vanished"] * peak_g, t["g_grad_floor"])
+    vanished = last["grad_norm_g"] <= vanishing_threshold(peak_g)
     if d_separates and vanished:
         return "d_dominates"
     if n_modes > 1 and last["modes_captured"] < n_modes:

@@ -191,6 +191,42 @@ def test_r1_penalty_on_linear_and_quadratic_discriminators():
     torch.testing.assert_close(quad, real.pow(2).sum(-1).mean(-1), rtol=1e-12, atol=0)
 
 
+def test_penalties_take_the_norm_over_every_axis_of_an_image():
+    """On (R, B, C, H, W) inputs the gradient norm is over C, H and W together (a norm over
+    the last axis alone would be per image row). Checked against per-sample gradients taken
+    one at a time with torch.func.grad, flattened and normed by hand."""
+    gen = torch.Generator().manual_seed(2)
+    R, B, shape = 2, 5, (3, 4, 4)
+    w = torch.randn(R, *shape, generator=gen, dtype=torch.float64)
+
+    def critic(x: torch.Tensor) -> torch.Tensor:
+        # Nonlinear so that the gradient depends on where it is taken: (R, B, C, H, W) -> (R, B, 1)
+        return torch.tanh(x * w[:, None]).flatten(2).sum(-1, keepdim=True)
+
+    real = torch.randn(R, B, *shape, generator=gen, dtype=torch.float64)
+    fake = torch.randn(R, B, *shape, generator=gen, dtype=torch.float64)
+    mix = torch.rand(R, B, 1, 1, 1, generator=gen, dtype=torch.float64)
+
+    def sample_grad(r: int, x: torch.Tensor) -> torch.Tensor:
+        """Gradient of replica r's D at one image x (C, H, W), computed alone."""
+        return torch.func.grad(lambda v: torch.tanh(v * w[r]).sum())(x)
+
+    expected_gp, expected_r1 = (
+        torch.zeros(R, dtype=torch.float64),
+        torch.zeros(R, dtype=torch.float64),
+    )
+    for r in range(R):
+        for b in range(B):
+            x_hat = mix[r, b] * real[r, b] + (1 - mix[r, b]) * fake[r, b]
+            norm_hat = float(sample_grad(r, x_hat).reshape(-1).pow(2).sum().sqrt())
+            expected_gp[r] += (norm_hat - 1.0) ** 2 / B
+            expected_r1[r] += float(sample_grad(r, real[r, b]).reshape(-1).pow(2).sum()) / B
+    gp = gradient_penalty(critic, real, fake, mix)
+    r1 = r1_penalty(critic, real)
+    torch.testing.assert_close(gp.detach(), expected_gp, rtol=1e-12, atol=0)
+    torch.testing.assert_close(r1.detach(), expected_r1, rtol=1e-12, atol=0)
+
+
 def test_registry_matches_config_and_flags():
     assert set(LOSSES) == set(LossName.__args__)
     assert {n for n, loss in LOSSES.items() if loss.probability} == {"minimax", "nonsaturating"}

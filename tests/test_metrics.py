@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganstudy import metrics
-from ganstudy.targets import make_target
+from ganstudy.targets import Target, make_target
 
 LOG2 = math.log(2)
 
@@ -99,18 +99,24 @@ def test_js_d_with_optimal_discriminator_matches_true_js(case):
     assert estimate == pytest.approx(reference, rel=0.01)
 
     # Any other D gives a lower bound (up to Monte Carlo noise): too timid, too bold, biased.
+    # The raw bound is tested, not the clamped column: a clamp at 0 would hide any error.
     for worse in (
         lambda x: 0.5 * logit(x),
         lambda x: 2.0 * logit(x),
         lambda x: logit(x) + 1.0,
     ):
-        assert float(metrics.js_from_logits(worse(real), worse(fake))[0]) < reference - 0.003
+        raw = float(metrics.js_from_logits(worse(real), worse(fake), clamp=False)[0])
+        assert raw < reference - 0.003
+        clamped = float(metrics.js_from_logits(worse(real), worse(fake))[0])
+        assert clamped == max(raw, 0.0)
 
 
 def test_js_from_logits_of_indifferent_d_is_zero():
     """D = 1/2 everywhere (the global optimum's D*) gives V = -log 4: JS estimate 0."""
     zeros = torch.zeros(3, 10, dtype=torch.float64)
     assert torch.equal(metrics.js_from_logits(zeros, zeros), torch.zeros(3, dtype=torch.float64))
+    raw = metrics.js_from_logits(zeros, zeros, clamp=False)
+    torch.testing.assert_close(raw, torch.zeros(3, dtype=torch.float64), rtol=0, atol=1e-15)
 
 
 def numpy_js(p: np.ndarray, q: np.ndarray) -> float:
@@ -180,16 +186,17 @@ def test_js_binned_of_target_against_itself_is_small(name):
     target = make_target(name)
     binning = target.binning()
     samples = target.sample(400_000, gen(11))[None]
-    js = float(metrics.js_binned(samples, binning, target.bin_masses(binning))[0])
-    assert 0 <= js < 0.01
+    # Unclamped: the plug-in JS of two distributions is > 0 (its bias is ~ cells / (8 N)).
+    js = float(metrics.js_binned(samples, binning, target.bin_masses(binning), clamp=False)[0])
+    assert 0 < js < 0.01
 
 
 def test_js_binned_of_curves_against_itself_is_small():
     target = make_target("curves")
     binning = target.binning()
-    points = metrics.coverage_points(target.sample(200_000, gen(3))[None], target)
-    js = float(metrics.js_binned(points, binning, target.bin_masses(binning))[0])
-    assert 0 <= js < 0.01
+    points = target.binned_points(target.sample(200_000, gen(3))[None])
+    js = float(metrics.js_binned(points, binning, target.bin_masses(binning), clamp=False)[0])
+    assert 0 < js < 0.01
 
 
 @pytest.mark.parametrize("name", ["gaussian1d", "ring8"])
@@ -221,11 +228,11 @@ def test_js_binned_matches_true_js_of_two_gaussians():
     assert js == pytest.approx(reference, abs=0.003)
 
 
-def _probe(real_mean, real_std, fake_mean, fake_std, n=2000, seed=0):
+def _probe(real_mean, real_std, fake_mean, fake_std, n=2000, seed=0, clamp=True):
     """js_probe on n train + n held-out points per class."""
     real = gaussian(real_mean, real_std, 2 * n, seed)
     fake = gaussian(fake_mean, fake_std, 2 * n, seed + 1)
-    return metrics.js_probe(real[:, :n], fake[:, :n], real[:, n:], fake[:, n:])
+    return metrics.js_probe(real[:, :n], fake[:, :n], real[:, n:], fake[:, n:], clamp=clamp)
 
 
 def test_js_probe_is_close_to_true_js_when_easily_separable():
@@ -257,6 +264,8 @@ def test_js_probe_is_close_below_true_js_for_overlapping_distributions():
 
 def test_js_probe_of_identical_distributions_is_near_zero():
     assert float(_probe(0.0, 1.0, 0.0, 1.0)[0]) < 0.02
+    # The raw bound too, from both sides: a probe far below chance would hide under the clamp.
+    assert abs(float(_probe(0.0, 1.0, 0.0, 1.0, clamp=False)[0])) < 0.02
 
 
 def test_js_probe_matches_a_direct_nearest_neighbour_computation(monkeypatch):
@@ -288,6 +297,24 @@ def test_js_probe_matches_a_direct_nearest_neighbour_computation(monkeypatch):
         k = min(metrics.PROBE_NEIGHBOURS, key=lambda k: cross_entropy(train, train, k, True))
         expected = max(0.0, math.log(2) - cross_entropy(test, train, k, False))
         assert float(got[r]) == pytest.approx(expected, abs=1e-12)
+
+
+def test_js_probe_chooses_small_k_for_sharp_modes_and_large_k_for_smooth_differences():
+    """Sharp modes: 250 narrow modes (std 0.002, spacing 0.1) holding 4 real points each,
+    and 4 fake points on each of 250 modes half-way between. A point's 3 nearest neighbours
+    are its own mode's, its next 8 the other class's: k = 4 votes 3 of 4 right, any larger
+    k mostly wrong, so the smallest k wins. Smooth difference: N(0, 1) against N(0.5, 1),
+    where every k's votes are noisy and the largest k averages best. Both replicas in one
+    call, each choosing its own k."""
+    n = 1000
+    centres = (torch.arange(250, dtype=torch.float64) * 0.1).repeat_interleave(4)[None, :, None]
+    sharp_real = centres + 0.002 * torch.randn(1, n, 1, generator=gen(2)).double()
+    sharp_fake = centres + 0.05 + 0.002 * torch.randn(1, n, 1, generator=gen(4)).double()
+    smooth_real, smooth_fake = gaussian(0.0, 1.0, n, 5), gaussian(0.5, 1.0, n, 6)
+    k = metrics.probe_neighbours(
+        torch.cat([sharp_real, smooth_real]), torch.cat([sharp_fake, smooth_fake])
+    )
+    assert k.tolist() == [min(metrics.PROBE_NEIGHBOURS), max(metrics.PROBE_NEIGHBOURS)]
 
 
 def test_js_probe_replicas_are_independent():
@@ -405,11 +432,43 @@ def test_coverage_of_curves():
     assert math.isnan(stats["mode_kl"])
 
 
-def test_coverage_points_of_curves_are_fitted_a():
+def test_binned_points_of_curves_are_fitted_a():
     curves = make_target("curves")
     a = torch.tensor([1.2, 1.7], dtype=torch.float64)
     y = (a[:, None] * (curves.x**2 + 1) - 1)[None]
-    torch.testing.assert_close(metrics.coverage_points(y, curves), a[None, :, None])
+    torch.testing.assert_close(curves.binned_points(y), a[None, :, None])
+
+
+class EveryOtherMode(Target):
+    """A target that no metric knows by class: sample i belongs to mode i % 4 and is high
+    quality unless its first coordinate is negative."""
+
+    name, dim, picture, modes, std = "every_other", 1, "points", None, None
+    n_modes = 4
+
+    def sample_labeled(self, n, generator):
+        raise NotImplementedError
+
+    def binning(self):
+        raise NotImplementedError
+
+    def bin_masses(self, binning):
+        raise NotImplementedError
+
+    def assign_modes(self, samples, quality_sigmas):
+        index = torch.arange(samples.shape[-2]).expand(samples.shape[:-1]) % self.n_modes
+        return index, samples[..., 0] >= 0
+
+
+def test_mode_coverage_reads_the_target_only_through_its_interface():
+    """mode_coverage uses Target.assign_modes, whatever the class: 8 samples, modes
+    0, 1, 2, 3, 0, 1, 2, 3, the two of mode 3 and one of mode 0 of low quality."""
+    x = torch.tensor([1.0, 1, 1, -1, -1, 1, 1, -1], dtype=torch.float64)[None, :, None]
+    stats = {k: float(v[0]) for k, v in metrics.mode_coverage(x, EveryOtherMode()).items()}
+    assert stats["modes_captured"] == 3.0
+    assert stats["high_quality_frac"] == pytest.approx(5 / 8)
+    freq = [1 / 5, 2 / 5, 2 / 5]  # modes 0, 1, 2 of the 5 high-quality samples; mode 3 none
+    assert stats["mode_kl"] == pytest.approx(sum(f * math.log(f * 4) for f in freq))
 
 
 # ------------------------------------------------------------------------------ outcome
@@ -506,6 +565,85 @@ def test_outcome_uses_js_probe_where_js_binned_is_undefined():
     assert metrics.classify_outcome(rows, 8) == "converged"
     rows = history(js_binned=math.nan, js_probe=0.5)
     assert metrics.classify_outcome(rows, 8) == "d_dominates"
+
+
+EPS = 1e-9
+T = metrics.OUTCOME_THRESHOLDS
+
+
+def at_threshold(value: float) -> list[tuple[float, bool]]:
+    """(value - eps, value, value + eps), each with whether it is >= the threshold."""
+    return [(value - EPS, False), (value, True), (value + EPS, True)]
+
+
+@pytest.mark.parametrize(("gap", "separates"), at_threshold(T["d_gap"]))
+def test_outcome_boundary_d_gap(gap, separates):
+    """D separates at d_real - d_fake >= d_gap (with a vanished gradient: d_dominates)."""
+    rows = history()
+    rows[-1] = row(d_real=gap, d_fake=0.0, grad_norm_g=1e-5)
+    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if separates else "converged")
+
+
+@pytest.mark.parametrize(("probe", "separates"), at_threshold(T["probe_separates"]))
+def test_outcome_boundary_probe_separates(probe, separates):
+    nan_d = {"d_real": math.nan, "d_fake": math.nan}
+    rows = history(**nan_d)
+    rows[-1] = row(js_probe=probe, js_binned=0.05, grad_norm_g=1e-5, **nan_d)
+    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if separates else "converged")
+
+
+@pytest.mark.parametrize(("above", "vanished"), [(-EPS, True), (0.0, True), (EPS, False)])
+def test_outcome_boundary_g_grad_vanished(above, vanished):
+    """Vanished at grad_norm_g <= g_grad_vanished · peak (peak 2.0: at 0.2)."""
+    rows = history()
+    rows[3]["grad_norm_g"] = 2.0
+    limit = T["g_grad_vanished"] * 2.0
+    rows[-1] = row(d_real=0.95, d_fake=0.05, grad_norm_g=limit + above)
+    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if vanished else "converged")
+
+
+@pytest.mark.parametrize(("above", "vanished"), [(-EPS, True), (0.0, True), (EPS, False)])
+def test_outcome_boundary_g_grad_floor(above, vanished):
+    """Below a peak of 3e-3, g_grad_vanished · peak is under the floor: the floor decides."""
+    floor = T["g_grad_floor"]
+    rows = history(d_real=0.95, d_fake=0.05, grad_norm_g=3 * floor)
+    rows[-1]["grad_norm_g"] = floor + above
+    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if vanished else "converged")
+
+
+def test_vanishing_floor_applies_when_no_finite_peak_exists():
+    floor = T["g_grad_floor"]
+    assert metrics.vanishing_threshold(math.nan) == floor
+    assert metrics.vanishing_threshold(math.inf) == floor
+    assert metrics.vanishing_threshold(1.0) == T["g_grad_vanished"]
+    assert metrics.vanishing_threshold(1e-6) == floor
+
+
+@pytest.mark.parametrize(("above", "oscillates"), [(-EPS, False), (0.0, False), (EPS, True)])
+def test_outcome_boundary_oscillation_range(above, oscillates):
+    """Oscillating where the last third ranges over more than oscillation_range."""
+    rows = history(9, js_binned=0.0)
+    rows[7]["js_binned"] = T["oscillation_range"] + above  # the last third: rows 6, 7, 8
+    assert metrics.classify_outcome(rows, 8) == ("oscillating" if oscillates else "converged")
+
+
+def test_oscillation_needs_three_evals_in_the_last_third():
+    """The last third holds len // 3 evals and must hold 3: 8 evals never oscillate."""
+    for n, expected in ((8, "converged"), (9, "oscillating")):
+        rows = history(n, js_binned=0.0)
+        rows[-2]["js_binned"] = 0.5
+        assert metrics.classify_outcome(rows, 8) == expected, n
+
+
+@pytest.mark.parametrize(("above", "converged"), [(-EPS, True), (0.0, True), (EPS, False)])
+def test_outcome_boundary_converged_js(above, converged):
+    rows = history(js_binned=T["converged_js"] + above)
+    assert metrics.classify_outcome(rows, 8) == ("converged" if converged else "d_dominates")
+
+
+@pytest.mark.parametrize(("captured", "label"), [(7.0, "mode_collapse"), (8.0, "converged")])
+def test_outcome_boundary_modes(captured, label):
+    assert metrics.classify_outcome(history(modes_captured=captured), 8) == label
 
 
 def test_outcome_labels_are_the_documented_set():

@@ -1,13 +1,25 @@
-"""Batched replica MLPs: replica independence, initialisation, spectral normalisation
-against the exact largest singular value, and the per-replica helpers."""
+"""Model families: the registry, the ReplicaModule helpers on any replica module, and the
+MLP family (replica independence, initialisation, spectral normalisation against the exact
+largest singular value and against torch's own, FLOPs against bench's count)."""
 
 from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
-from ganstudy.models import discriminator_mlp, generator_mlp
+from ganstudy import bench
+from ganstudy.config import ModelName, TrialConfig
+from ganstudy.models import (
+    FAMILIES,
+    ReplicaModule,
+    discriminator_mlp,
+    generator_mlp,
+    get_family,
+    make_models,
+)
+from ganstudy.targets import make_target
 
 
 def gens(*seeds: int) -> list[torch.Generator]:
@@ -99,3 +111,106 @@ def test_clamp():
     d = discriminator_mlp(2, 8, 2, gens(0, 1))
     d.clamp_(0.01)
     assert all(p.abs().max() <= 0.01 for p in d.parameters())
+
+
+# ------------------------------------------------------------------------------ registry
+def test_registry_matches_config_names():
+    assert set(FAMILIES) == set(ModelName.__args__)
+    assert all(FAMILIES[name].name == name for name in FAMILIES)
+
+
+def test_unknown_model_lists_known_names():
+    with pytest.raises(ValueError, match="unknown model 'resnet'") as error:
+        get_family("resnet")
+    for name in FAMILIES:
+        assert name in str(error.value)
+
+
+def test_make_models_builds_g_then_d_from_the_same_generators():
+    """The mlp family's G and D equal the MLPs built by hand, G first, then D, each replica
+    from its own generator (the order fixes every seed's initial weights)."""
+    config = TrialConfig(z_dim=3, g_width=8, g_depth=2, d_width=6, d_depth=1, replicas=2)
+    target = make_target("ring8")
+    g, d = make_models(config, target, gens(4, 5))
+    inits = gens(4, 5)
+    g_ref = generator_mlp(3, 8, 2, target.dim, inits)
+    d_ref = discriminator_mlp(target.dim, 6, 1, inits)
+    for built, ref in ((g, g_ref), (d, d_ref)):
+        assert isinstance(built, ReplicaModule) and built.replicas == 2
+        for (name, a), b in zip(built.state_dict().items(), ref.state_dict().values(), strict=True):
+            assert torch.equal(a, b), name
+    assert make_models(config.replace(d_spectral_norm=True), target, gens(4, 5))[1].spectral_norm
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [dict(), dict(k=3, replicas=4, batch_size=7, z_dim=5, g_depth=3), dict(target="curves")],
+)
+def test_mlp_flops_per_step_equals_bench_count(changes):
+    """bench.step_flops counts the same matmuls independently (from the layer sizes)."""
+    config = TrialConfig(**changes)
+    dim = make_target(config.target).dim
+    assert get_family("mlp").flops_per_step(config, dim) == bench.step_flops(config)
+    # By hand for the smallest case: G 8->128->128->2, D 2->128->128->1, B = 128, k = 1.
+    if not changes:
+        g = 2 * (8 * 128 + 128 * 128 + 128 * 2)
+        d = 2 * (2 * 128 + 128 * 128 + 128)
+        b = 128
+        by_hand = (g * b + 3 * d * 2 * b) + (3 * g * b + 2 * d * b)
+        assert get_family("mlp").flops_per_step(config, dim) == by_hand
+
+
+# ----------------------------------------------------------------------- ReplicaModule
+class ConvLike(ReplicaModule):
+    """A replica module with 4-D and 2-D parameters, no MLP: x (R, B, 2) -> (R, B, 1)."""
+
+    def __init__(self, replicas: int):
+        super().__init__()
+        self.kernel = torch.nn.Parameter(torch.randn(replicas, 3, 2, 2, dtype=torch.float64))
+        self.scale = torch.nn.Parameter(torch.randn(replicas, 2, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.kernel.flatten(1).sum(-1)  # (R,)
+        return (x * self.scale[:, None] * k[:, None, None]).sum(-1, keepdim=True)
+
+
+def test_replica_helpers_work_for_any_replica_module():
+    m = ConvLike(3)
+    assert m.replicas == 3
+    (m(torch.randn(3, 4, 2, dtype=torch.float64)) ** 2).sum().backward()
+    expected = [
+        math.sqrt(float(m.kernel.grad[r].pow(2).sum() + m.scale.grad[r].pow(2).sum()))
+        for r in range(3)
+    ]
+    assert m.replica_grad_norm().tolist() == pytest.approx(expected, rel=1e-12)
+    with torch.no_grad():
+        m.kernel[2, 1, 0, 1] = math.nan
+    assert m.replica_finite().tolist() == [True, True, False]
+    m.clamp_(0.1)
+    assert float(m.scale.detach().abs().max()) <= 0.1
+
+
+def test_spectral_norm_matches_torch_parametrization_per_replica():
+    """Each replica of the spectrally normalised D computes what torch's own
+    parametrizations.spectral_norm computes for a lone nn.Linear stack with that replica's
+    weights, once both power iterations have converged."""
+    d = discriminator_mlp(3, 16, 2, gens(0, 1, 2), spectral_norm=True).double()
+    x = torch.randn(3, 6, 3, dtype=torch.float64)
+    for _ in range(300):
+        d(x)
+    d.eval()
+    for r in range(3):
+        layers: list[torch.nn.Module] = []
+        for i, (w, b) in enumerate(zip(d.weights, d.biases, strict=True)):
+            linear = torch.nn.Linear(w.shape[1], w.shape[2]).double()
+            with torch.no_grad():
+                linear.weight.copy_(w[r].T)  # nn.Linear's weight is (out, in)
+                linear.bias.copy_(b[r, 0])
+            layers.append(torch.nn.utils.parametrizations.spectral_norm(linear))
+            if i < len(d.weights) - 1:
+                layers.append(torch.nn.LeakyReLU(0.2))
+        reference = torch.nn.Sequential(*layers)
+        for _ in range(300):  # torch's power iteration also runs once per training forward
+            reference(x[r])
+        reference.eval()
+        torch.testing.assert_close(d(x)[r], reference(x[r]), rtol=1e-9, atol=1e-12)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganstudy.config import TargetName
-from ganstudy.targets import TARGETS, Curves, GaussianMixture, make_target
+from ganstudy.targets import TARGETS, Curves, GaussianMixture, Target, make_target
 
 ALL = list(TARGETS)
 MIXTURES = ["gaussian1d", "mixture1d", "ring8", "grid25"]
@@ -216,3 +216,53 @@ def test_curves_fit_is_least_squares():
     torch.testing.assert_close(a, a_true, rtol=0, atol=1e-12)
     expected_rms = float((0.1 * e).pow(2).mean().sqrt())
     torch.testing.assert_close(rms, torch.full_like(rms, expected_rms), rtol=1e-12, atol=0)
+
+
+# ----------------------------------------------------------------------------- interface
+@pytest.mark.parametrize("name", ALL)
+def test_every_target_speaks_the_interface(name):
+    target = make_target(name)
+    assert isinstance(target, Target)
+    assert target.shape == (target.dim,) and target.picture in ("points", "curves")
+    assert (target.modes is None) == (target.std is None)
+    if target.modes is not None:
+        assert target.modes.shape == (target.n_modes, target.dim)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_sample_is_the_labeled_sample_without_labels(name):
+    target = make_target(name)
+    x, labels = target.sample_labeled(500, gen(3))
+    assert torch.equal(target.sample(500, gen(3)), x)
+    assert labels.shape == (500,) and labels.dtype == torch.long
+    assert 0 <= int(labels.min()) and int(labels.max()) < target.n_modes
+
+
+@pytest.mark.parametrize("name", MIXTURES)
+def test_mixture_labels_are_the_modes_the_samples_came_from(name):
+    """Each sample lies within 5 stds of the mode its label names, and assign_modes, which
+    only sees x, recovers the label wherever the sample is nearer its own mode than half the
+    closest spacing of modes (7.5 stds for mixture1d, 40 for grid25 and ring8)."""
+    target = make_target(name)
+    x, labels = target.sample_labeled(4000, gen(4))
+    dist = (x - target.modes[labels]).norm(dim=-1) / target.std
+    assert float(dist.max()) < 5
+    which, good = target.assign_modes(x, quality_sigmas=5.0)
+    near = dist < 3.5
+    assert float(near.double().mean()) > 0.99  # 3.5 stds: 1 - 5e-4 (1-D), 1 - 2e-3 (2-D)
+    assert torch.equal(which[near], labels[near]) and bool(good.all())
+    # Quality is the distance in stds: at 1 std about 39% (2-D) / 68% (1-D) are within.
+    _, within_one = target.assign_modes(x, quality_sigmas=1.0)
+    expected = 1 - math.exp(-0.5) if target.dim == 2 else math.erf(1 / math.sqrt(2))
+    assert float(within_one.double().mean()) == pytest.approx(expected, abs=0.03)
+
+
+def test_curve_labels_are_the_a_bins():
+    """A curve's label is the bin of its a among 10 equal bins of [1, 2], the same bin
+    assign_modes finds from the curve alone."""
+    target = make_target("curves")
+    y, labels = target.sample_labeled(2000, gen(5))
+    a, _ = target.fit(y)
+    assert torch.equal(labels, ((a - 1.0) * 10).floor().long().clamp(0, 9))
+    which, good = target.assign_modes(y, quality_sigmas=3.0)
+    assert torch.equal(which, labels) and bool(good.all())

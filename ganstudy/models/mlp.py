@@ -1,4 +1,4 @@
-"""Generator and discriminator MLPs with a leading replica axis.
+"""The `mlp` family: generator and discriminator MLPs with a leading replica axis.
 
 Every parameter has shape (R, ...): R independently initialised networks evaluated with one
 batched matmul per layer. Replica r is initialised from its own generator, so replica r of
@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ganstudy.models.base import ModelFamily, ReplicaModule
+
+if TYPE_CHECKING:
+    from ganstudy.config import TrialConfig
+    from ganstudy.targets import Target
 
 Activation = Callable[..., torch.Tensor]  # (x, inplace=False) -> activation(x), as F.relu
 
@@ -21,7 +28,7 @@ def leaky_relu(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     return F.leaky_relu(x, 0.2, inplace)  # DCGAN's discriminator slope
 
 
-class BatchedMLP(nn.Module):
+class BatchedMLP(ReplicaModule):
     """R independent MLPs: (R, B, sizes[0]) -> (R, B, sizes[-1])."""
 
     def __init__(
@@ -54,11 +61,8 @@ class BatchedMLP(nn.Module):
                 )
                 self.register_buffer(f"sn_u{i}", F.normalize(u, dim=-1))  # (R, fan_out)
 
-    @property
-    def replicas(self) -> int:
-        return self.weights[0].shape[0]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(R, B, sizes[0]) -> (R, B, sizes[-1])."""
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             if self.spectral_norm:
@@ -91,44 +95,6 @@ class BatchedMLP(nn.Module):
                 v = F.normalize(torch.einsum("rio,ro->ri", w, u), dim=-1)
         return torch.einsum("ri,rio,ro->r", v, w, u)
 
-    def clamp_(self, limit: float) -> None:
-        """Clip every weight and bias to [-limit, limit] (WGAN's Lipschitz constraint)."""
-        with torch.no_grad():
-            for p in self.parameters():
-                p.clamp_(-limit, limit)
-
-    def replica_grad_norm(self) -> torch.Tensor:
-        """L2 norm of each replica's full gradient, (R,); zero where no gradient exists."""
-        total = torch.zeros(
-            self.replicas, device=self.weights[0].device, dtype=self.weights[0].dtype
-        )
-        for p in self.parameters():
-            if p.grad is not None:
-                total = total + p.grad.pow(2).flatten(1).sum(1)
-        return total.sqrt()
-
-    def replica_finite(self) -> torch.Tensor:
-        """Whether every parameter of each replica is finite, (R,) bool."""
-        ok = torch.ones(self.replicas, dtype=torch.bool, device=self.weights[0].device)
-        for p in self.parameters():
-            ok &= torch.isfinite(p).flatten(1).all(1)
-        return ok
-
-
-def make_optimizer(cls: type[torch.optim.Optimizer], params, **settings) -> torch.optim.Optimizer:
-    """`cls(params, fused=True, **settings)` where torch has a fused kernel for the
-    parameters' device (CPU and CUDA since torch 2.4), else torch's default implementation.
-
-    Why: on the CPU torch's default is a per-tensor loop of ~10 small ops per parameter;
-    the fused kernel is one pass, 20-30% of a small model's whole training step. Same
-    update rule: bit-identical in float64, within an ulp per update in float32 (FMA).
-    """
-    params = list(params)
-    try:
-        return cls(params, fused=True, **settings)
-    except (RuntimeError, ValueError):  # no fused kernel for this device / dtype / torch
-        return cls(params, **settings)
-
 
 def generator_mlp(
     z_dim: int, width: int, depth: int, out_dim: int, init_generators: Sequence[torch.Generator]
@@ -146,6 +112,48 @@ def discriminator_mlp(
 ) -> BatchedMLP:
     """D: x -> one raw output (a logit or a critic value), LeakyReLU(0.2) hidden layers."""
     return BatchedMLP([in_dim] + [width] * depth + [1], init_generators, leaky_relu, spectral_norm)
+
+
+def mlp_flops(sizes: Sequence[int], n: int) -> float:
+    """Matmul FLOPs of one forward pass of an MLP with layer `sizes` on n inputs."""
+    return 2.0 * n * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+
+class MLPFamily(ModelFamily):
+    """G and D are BatchedMLPs `g_width` x `g_depth` / `d_width` x `d_depth` (the toys')."""
+
+    name = "mlp"
+
+    def generator(
+        self, config: TrialConfig, target: Target, init_generators: Sequence[torch.Generator]
+    ) -> BatchedMLP:
+        c = config
+        return generator_mlp(c.z_dim, c.g_width, c.g_depth, target.dim, init_generators)
+
+    def discriminator(
+        self, config: TrialConfig, target: Target, init_generators: Sequence[torch.Generator]
+    ) -> BatchedMLP:
+        c = config
+        return discriminator_mlp(
+            target.dim, c.d_width, c.d_depth, init_generators, c.d_spectral_norm
+        )
+
+    def flops_per_step(self, config: TrialConfig, target_dim: int) -> float:
+        """Matmul FLOPs of one iteration of Algorithm 1 (k D-steps, one G-step), all replicas.
+
+        Forward + backward ~ 3x the forward's matmul FLOPs. Per D-step: G forward without
+        gradient (1x, B points) and D forward + backward on B real + B fake (3x, 2B). The
+        G-step: G forward + backward (3x, B) and D forward + input gradients only (2x, B;
+        D's own weight gradients are not needed). Bias adds, activations, penalties (GP,
+        R1) and the optimizer are not counted.
+        """
+        c = config
+        g = [c.z_dim] + [c.g_width] * c.g_depth + [target_dim]
+        d = [target_dim] + [c.d_width] * c.d_depth + [1]
+        b = c.batch_size
+        d_step = mlp_flops(g, b) + 3 * mlp_flops(d, 2 * b)
+        g_step = 3 * mlp_flops(g, b) + 2 * mlp_flops(d, b)
+        return c.replicas * (c.k * d_step + g_step)
 
 
 def _uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator) -> torch.Tensor:

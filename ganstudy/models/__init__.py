@@ -1,0 +1,54 @@
+"""Model families behind one interface, registered by the `model` names users write in YAML.
+
+A family (`base.ModelFamily`) builds replica-batched G and D (`base.ReplicaModule`) for a
+config and a target and counts its FLOPs per training step. Adding a family is one module
+(a `ModelFamily` subclass) plus one line in FAMILIES, and its name in `config.ModelName`.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Sequence
+
+import torch
+
+from ganstudy.config import ModelName, TrialConfig
+from ganstudy.models.base import ModelFamily, ReplicaModule
+from ganstudy.models.mlp import BatchedMLP, MLPFamily, discriminator_mlp, generator_mlp
+from ganstudy.targets import Target
+
+__all__ = [
+    "FAMILIES",
+    "BatchedMLP",
+    "ModelFamily",
+    "ReplicaModule",
+    "discriminator_mlp",
+    "generator_mlp",
+    "get_family",
+    "make_models",
+]
+
+FAMILIES: dict[str, type[ModelFamily]] = {family.name: family for family in (MLPFamily,)}
+if set(FAMILIES) != set(typing.get_args(ModelName)):  # a name declared without a family
+    raise ImportError(f"models/ and config.ModelName disagree: {sorted(FAMILIES)}")
+
+
+def get_family(name: str) -> ModelFamily:
+    """The family called `name` (a key of FAMILIES)."""
+    if name not in FAMILIES:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(FAMILIES)}")
+    return FAMILIES[name]()
+
+
+def make_models(
+    config: TrialConfig, target: Target, init_generators: Sequence[torch.Generator]
+) -> tuple[ReplicaModule, ReplicaModule]:
+    """(G, D) of config.model for `target`, replica r initialised from init_generators[r].
+
+    G is built first, then D, from the same generators (each continues its stream), so a
+    replica's initial weights depend only on its own generator.
+    """
+    family = get_family(config.model)
+    generator = family.generator(config, target, init_generators)
+    discriminator = family.discriminator(config, target, init_generators)
+    return generator, discriminator

@@ -1,0 +1,100 @@
+"""The interface every target speaks: seeded sampling, modes, a partition with exact masses.
+
+Every target samples with an explicit `torch.Generator`, so the same seed gives the same
+data. The metrics and the trainer read a target only through `Target`: they never switch
+on its class or name. The report reads only `name`, `dim`, `n_modes`, `picture`, `modes`,
+`std` (and `x` for curves).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+
+Picture = Literal["points", "curves"]  # how the report draws samples
+
+
+@dataclass(frozen=True)
+class Binning:
+    """A regular grid over a box: `edges[d]` are the cell edges along dimension d."""
+
+    edges: tuple[torch.Tensor, ...]
+
+    def index(self, points: torch.Tensor) -> torch.Tensor:
+        """Flat cell index of each point (..., dim); points outside the box get `n_cells`."""
+        flat = torch.zeros(points.shape[:-1], dtype=torch.long, device=points.device)
+        inside = torch.ones(points.shape[:-1], dtype=torch.bool, device=points.device)
+        for d, edges in enumerate(self.edges):
+            edges = edges.to(points.device, points.dtype)
+            coord = points[..., d].contiguous()
+            cell = (
+                torch.bucketize(coord, edges, right=True) - 1
+            )  # cell i: edges[i] <= x < edges[i+1]
+            inside &= (cell >= 0) & (cell < len(edges) - 1)
+            flat = flat * (len(edges) - 1) + cell.clamp(0, len(edges) - 2)
+        return torch.where(inside, flat, self.n_cells)
+
+    @property
+    def n_cells(self) -> int:
+        return math.prod(len(e) - 1 for e in self.edges)
+
+
+class Target(ABC):
+    """A data distribution ganstudy can train on and measure against.
+
+    Subclasses set `name`, `dim`, `picture`, `modes` ((n_modes, dim) centres or None) and
+    `std` (per-mode std or None), and implement the abstract methods. Samples are flat
+    vectors (n, dim); `shape` is the shape of one sample as the models see it.
+    """
+
+    name: str
+    dim: int
+    picture: ClassVar[Picture]
+    modes: torch.Tensor | None
+    std: float | None
+
+    @property
+    @abstractmethod
+    def n_modes(self) -> int:
+        """Discrete modes (classes) the target has, for mode coverage and the outcome."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one sample: (dim,) for the toys (an image target would say (C, H, W))."""
+        return (self.dim,)
+
+    @abstractmethod
+    def sample_labeled(
+        self, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """n samples (n, dim) float64 on the generator's device and their mode index (n,)
+        (for a conditional GAN)."""
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n samples (n, dim), float64 on the generator's device."""
+        return self.sample_labeled(n, generator)[0]
+
+    @abstractmethod
+    def binning(self) -> Binning:
+        """The partition js_binned histograms `binned_points` over."""
+
+    @abstractmethod
+    def bin_masses(self, binning: Binning) -> torch.Tensor:
+        """Exact p_data mass of each cell of `binning`, then the mass outside it:
+        (n_cells + 1,) float64."""
+
+    def binned_points(self, samples: torch.Tensor) -> torch.Tensor:
+        """The coordinates js_binned histograms, (R, N, d) from samples (R, N, dim): the
+        samples themselves unless the partition lives in another space."""
+        return samples
+
+    @abstractmethod
+    def assign_modes(
+        self, samples: torch.Tensor, quality_sigmas: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mode index (long), is high quality (bool)) of each sample (..., dim), for mode
+        coverage; `quality_sigmas` is the radius in stds where a target has stds."""
