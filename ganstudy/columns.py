@@ -161,6 +161,10 @@ LOSS_NAMES: tuple[str, ...] = tuple(loss.name for loss in LOSSES)  # also the re
 PROBABILITY_LOSSES: tuple[str, ...] = tuple(loss.name for loss in LOSSES if loss.probability)
 
 
+# The `outcome` labels (metrics.classify_outcome gives them; thresholds in
+# metrics.OUTCOME_THRESHOLDS, documented in the README).
+OUTCOMES: tuple[str, ...] = ("converged", "mode_collapse", "d_dominates", "oscillating", "diverged")
+
 # The `status` column of trials.parquet: ganstudy's own names (not Ray's), one per
 # (configuration, replica). Only "finished" rows ran all their steps.
 STATUSES: dict[str, str] = {

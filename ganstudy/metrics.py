@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from ganstudy.columns import OUTCOMES  # noqa: F401 (the labels classify_outcome gives)
 from ganstudy.targets import Binning, Target
 
 LOG2 = math.log(2.0)
@@ -231,7 +232,6 @@ def mode_coverage(
 # ---------------------------------------------------------------------------------------
 # Outcome labels. Every threshold lives here and is documented in the README.
 # ---------------------------------------------------------------------------------------
-OUTCOMES = ("converged", "mode_collapse", "d_dominates", "oscillating", "diverged")
 
 OUTCOME_THRESHOLDS = {
     # D separates real from fake: probability gap d_real - d_fake at least this ...

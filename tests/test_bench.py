@@ -16,11 +16,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganstudy.bench import bench_command, format_table, result_json, run_bench
-from ganstudy.bench.flops import mlp_flops, step_flops
+from ganstudy.bench.flops import step_flops
 from ganstudy.bench.reference import ReferenceGAN, bench_config
 from ganstudy.bench.targets import REFERENCE_TARGET, target_row
 from ganstudy.bench.timing import Rate, interleave, minus_one, ratio_summary
 from ganstudy.config import TrialConfig
+from ganstudy.models.mlp import mlp_flops
 from ganstudy.trainer import BLOCK_STEPS, Trainer
 
 FIGURES = ("reference", "replicas", "hardware", "metrics", "study")

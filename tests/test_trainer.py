@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from ganstudy import trainer as trainer_module
-from ganstudy.columns import METRIC_COLUMNS
+from ganstudy.columns import METRIC_COLUMNS, OUTCOMES
 from ganstudy.config import TrialConfig
-from ganstudy.metrics import OUTCOMES
 from ganstudy.targets import Target, make_target
 from ganstudy.trainer import Trainer
 

@@ -141,18 +141,21 @@ class MLPFamily(ModelFamily):
     def flops_per_step(self, config: TrialConfig, target_dim: int) -> float:
         """Matmul FLOPs of one iteration of Algorithm 1 (k D-steps, one G-step), all replicas.
 
-        Forward + backward ~ 3x the forward's matmul FLOPs. Per D-step: G forward without
-        gradient (1x, B points) and D forward + backward on B real + B fake (3x, 2B). The
-        G-step: G forward + backward (3x, B) and D forward + input gradients only (2x, B;
-        D's own weight gradients are not needed). Bias adds, activations, penalties (GP,
-        R1) and the optimizer are not counted.
+        A layer's backward is two matmuls of its forward's size (weight and input
+        gradients); the first layer's input gradient is never needed (its input is data or
+        noise), so autograd skips it. Per D-step: G forward without gradient (B points), D
+        forward + backward on B real + B fake (2B). The G-step: G forward + backward (B), D
+        forward + input gradients only (B; D is frozen). This is what torch's
+        FlopCounterMode counts on one trainer step at R = 1 (tests/test_bench.py). Not
+        counted: bias adds, activations, losses, the optimizer, the double backward of GP
+        and R1, spectral norm's power iteration.
         """
         c = config
         g = [c.z_dim] + [c.g_width] * c.g_depth + [target_dim]
         d = [target_dim] + [c.d_width] * c.d_depth + [1]
         b = c.batch_size
-        d_step = mlp_flops(g, b) + 3 * mlp_flops(d, 2 * b)
-        g_step = 3 * mlp_flops(g, b) + 2 * mlp_flops(d, b)
+        d_step = mlp_flops(g, b) + 3 * mlp_flops(d, 2 * b) - mlp_flops(d[:2], 2 * b)
+        g_step = 3 * mlp_flops(g, b) - mlp_flops(g[:2], b) + 2 * mlp_flops(d, b)
         return c.replicas * (c.k * d_step + g_step)
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ganstudy.columns import LOSS_NAMES
-from ganstudy.metrics import OUTCOMES
+from ganstudy.columns import LOSS_NAMES, OUTCOMES
 from ganstudy.report.cells import SEVERITY, cell_name, cells, majority
 from ganstudy.report.study import LABELS, NO_OUTCOME, RUN, Study, describe, has, partial_sentence
 

@@ -13,7 +13,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from ganstudy.metrics import OUTCOMES
+from ganstudy.columns import OUTCOMES
 from ganstudy.report.cells import cells, grid_axes, majority
 from ganstudy.report.study import LABELS, NO_OUTCOME, Study, fmt, has
 from ganstudy.report.style import OUTCOME_COLORS, OUTCOME_SHORT, Skip, figure, note, pooled

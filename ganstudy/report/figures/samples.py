@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ganstudy.metrics import OUTCOMES
+from ganstudy.columns import OUTCOMES
 from ganstudy.report.drawers import DRAWERS, target_of
 from ganstudy.report.study import NO_OUTCOME, RUN, Study, describe
 from ganstudy.report.style import Skip, figure
