@@ -192,8 +192,8 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
         raw[key] = (f"params.{key}", value)
     fixed, dimensions = _parse_params(raw, fail)
 
-    def where(key: str) -> str:  # the key path of a param as written
-        return raw[key][0] if key in raw else f"params.{key}"
+    def where(key: str) -> str:
+        return _where(raw, key)
 
     metric = _scalar(data, "metric", str, fail, required="e.g. metric: js_binned")
     if metric not in METRIC_COLUMNS:
@@ -265,6 +265,11 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
     return spec
 
 
+def _where(raw: dict[str, tuple[str, Any]], key: str) -> str:
+    """The key path of a param as written (top level or params.KEY)."""
+    return raw[key][0] if key in raw else f"params.{key}"
+
+
 def _parse_params(raw: dict[str, tuple[str, Any]], fail) -> tuple[dict, dict]:
     """Split written params into fixed values and dimensions, each checked via TrialConfig."""
     given: dict[str, Any] = {}
@@ -282,7 +287,7 @@ def _parse_params(raw: dict[str, tuple[str, Any]], fail) -> tuple[dict, dict]:
                 fail(path, e.message)
 
     def where(key: str) -> str:
-        return raw[key][0] if key in raw else f"params.{key}"
+        return _where(raw, key)
 
     try:
         base = TrialConfig(**given)

@@ -16,14 +16,15 @@ from ganstudy.report.build import OutputError, build_report, report_command
 from ganstudy.report.drawers import DRAWERS, mixture_log_density
 from ganstudy.report.figures import FIGURES
 from ganstudy.report.findings import findings, outcome_table, summary_table
-from ganstudy.report.study import Study, StudyError, derive, find_latest_study, load_study
+from ganstudy.report.study import Study, derive, find_latest_study, load_study
+from ganstudy.results import ResultsError
 
 __all__ = [
     "DRAWERS",
     "FIGURES",
     "OutputError",
     "Study",
-    "StudyError",
+    "ResultsError",
     "build_report",
     "derive",
     "find_latest_study",

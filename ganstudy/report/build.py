@@ -21,7 +21,7 @@ from ganstudy.messages import IO_FAULT, fail
 from ganstudy.report.figures import FIGURES
 from ganstudy.report.findings import findings, outcome_table, summary_table
 from ganstudy.report.page import Rendered, page
-from ganstudy.report.study import Study, StudyError, find_latest_study, load_study
+from ganstudy.report.study import Study, find_latest_study, load_study
 from ganstudy.report.style import DPI, Skip
 from ganstudy.results import ResultsError, clip, lock_holder
 
@@ -48,17 +48,17 @@ def build_report(
 
     study_dir: a `results/<name>` folder; None picks the most recently written one under
     ./results. out: where to write (default `<study_dir>/report`). Returns the index.html
-    path, or the output folder for fmt="png". Raises StudyError / ResultsError for bad
+    path, or the output folder for fmt="png". Raises ResultsError / ResultsError for bad
     input (not a study, a damaged table, a study still running) before writing anything,
     and OutputError when the output cannot be written (nothing half-written is left).
     """
     if fmt not in ("html", "png"):
-        raise StudyError(f"format: got {clip(repr(fmt), 40)}; expected html or png")
+        raise ResultsError(f"format: got {clip(repr(fmt), 40)}; expected html or png")
     folder = find_latest_study() if study_dir is None else Path(study_dir)
     holder = lock_holder(folder)
     if holder is not None:
         # Tables of a running study are mid-write: no report until the run lets go.
-        raise StudyError(
+        raise ResultsError(
             f"{clip(str(folder))}: the study is still running ({holder}); "
             "report it when the run ends"
         )
@@ -111,11 +111,11 @@ def _render(study: Study, out: Path, fmt: Format, say: Callable[[str], None]) ->
 def _check_replaceable(out: Path) -> None:
     """Refuse (bad input) an --out that is a file or a folder holding more than a report."""
     if out.exists() and not out.is_dir():
-        raise StudyError(f"{clip(str(out))}: exists and is not a folder; choose another --out")
+        raise ResultsError(f"{clip(str(out))}: exists and is not a folder; choose another --out")
     if out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES)
         if foreign:
-            raise StudyError(
+            raise ResultsError(
                 f"{clip(str(out))}: holds files that are not a report's (e.g. "
                 f"{clip(foreign[0], 60)}); choose another --out, the report replaces its folder"
             )

@@ -33,10 +33,6 @@ MISSING = {
 }
 
 
-class StudyError(ResultsError):
-    """The folder is not a study, holds no results yet, or is still running."""
-
-
 @dataclass
 class Study:
     """The tables of one study, joined and annotated for plotting."""
@@ -67,7 +63,7 @@ def find_latest_study(results: Path = Path("results")) -> Path:
     """The most recently written study folder under `results`."""
     candidates = [p for p in results.glob("*") if p.is_dir() and _table_files(p)]
     if not candidates:
-        raise StudyError(
+        raise ResultsError(
             f"{clip(str(results))}/ holds no study (no folder with trials.parquet or "
             "history.parquet); run `ganstudy run STUDY.yaml` first or pass a study folder"
         )
@@ -82,7 +78,7 @@ def _table_files(folder: Path) -> list[Path]:
 def load_study(path: str | Path) -> Study:
     """Read a study folder through `load_results` and derive the report's columns.
 
-    Raises ResultsError (StudyError) when the folder is not a study, is damaged, or holds
+    Raises ResultsError when the folder is not a study, is damaged, or holds
     neither trials.parquet nor history.parquet.
     """
     return derive(load_results(path))
@@ -95,7 +91,7 @@ def derive(res: StudyResults) -> Study:
         tables["trials"] = _name_unstarted(tables["trials"])
     if tables["trials"] is None and tables["history"] is None:
         have = [p.name for p in _table_files(res.path)] or ["nothing"]
-        raise StudyError(
+        raise ResultsError(
             f"{clip(str(res.path))} is not a study with results: trials.parquet and "
             f"history.parquet are missing or empty (found {', '.join(have)})"
         )
@@ -147,7 +143,7 @@ def _prepare(s: Study) -> None:
         lacking = [k for k in s.spec_swept if k not in s.trials]
         if lacking:
             # Without the swept columns every run would look like one configuration.
-            raise StudyError(
+            raise ResultsError(
                 f"{clip(str(s.path / 'trials.parquet'))}: damaged, no column for "
                 f"{clip(', '.join(lacking), 60)}, which spec.yaml sweeps"
             )
