@@ -396,8 +396,8 @@ def _summarize_study(out, resume_command: str) -> None:
     metric, mode = study.spec["metric"], study.spec["mode"]
     outcomes = trials["outcome"].value_counts().to_dict() if "outcome" in trials else {}
     print(
-        f"\n{trials['trial_id'].nunique()} trials, {len(trials)} replica runs: "
-        + ", ".join(f"{n} {o}" for o, n in outcomes.items())
+        f"\n{trials['trial_id'].nunique()} trials started, {len(trials)} replica runs"
+        + (": " + ", ".join(f"{n} {o}" for o, n in outcomes.items()) if outcomes else "")
     )
     if metric in trials and trials[metric].notna().any():
         means = trials.groupby("trial_id")[metric].mean()
@@ -432,8 +432,8 @@ def _summarize_study(out, resume_command: str) -> None:
 
 def _steps_reached(runs) -> str:
     """ ", at step 1000-2000 of 4000": where runs that did not finish stopped."""
-    if runs.empty or "steps_done" not in runs or runs["steps_done"].isna().all():
-        return ""
+    if runs.empty or "steps_done" not in runs or not (runs["steps_done"] > 0).any():
+        return ""  # never trained (pending)
     low, high = int(runs["steps_done"].min()), int(runs["steps_done"].max())
     planned = f" of {int(runs['steps'].max())}" if "steps" in runs else ""
     return f", at step {low}{f'-{high}' if high > low else ''}{planned}"

@@ -128,7 +128,7 @@ def findings(s: Study) -> list[str]:
     if "loss" in r and {"minimax", "nonsaturating"} <= set(r["loss"]):
         parts = []
         for loss in ("minimax", "nonsaturating"):
-            d = r[r["loss"] == loss]
+            d = r[(r["loss"] == loss) & (r["outcome"] != NO_OUTCOME)]  # runs that were measured
             conv = int((d["outcome"] == "converged").sum())
             g = d["grad_norm_g"].median() if "grad_norm_g" in d else float("nan")
             parts.append((loss, conv, len(d), g))

@@ -155,8 +155,8 @@ def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialR
         status = "error"
     elif ray_status == "TERMINATED":
         status = "finished" if last_step == spec_steps(result.config, spec) else "stopped"
-    else:  # RUNNING, PAUSED, PENDING when the run was interrupted
-        status = "interrupted" if history else "pending"
+    else:  # RUNNING or PAUSED (it had started) or PENDING when the run was interrupted
+        status = "pending" if ray_status == "PENDING" and not history else "interrupted"
     return results.TrialRecord(
         trial_id=trial_id,
         config=dict(result.config or {}),
