@@ -365,7 +365,7 @@ def test_submitted_study_runs_on_both_nodes(cluster, smoke_job):
         for line in listed.stdout.splitlines()
     ), listed.stdout
     logs = cluster.ganstudy("logs", job, "--address", DASHBOARD)
-    assert logs.returncode == 0 and "4 trials, 8 replica runs" in logs.stdout
+    assert logs.returncode == 0 and "4 trials started, 8 replica runs" in logs.stdout
     stop = cluster.ganstudy("stop", job, "--address", DASHBOARD)
     assert stop.returncode == 0 and "had already ended" in stop.stdout
 
