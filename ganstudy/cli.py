@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ganstudy.columns import BY_NAME, FINISHED, RESUMABLE, STATUSES
 from ganstudy.config import ConfigError, from_dict, shown
-from ganstudy.messages import INTERRUPTED, USAGE_ERROR
+from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR
 from ganstudy.messages import fail as _fail
 from ganstudy.messages import say as _say
 from ganstudy.run import cluster  # address forms only here; it imports Ray when it connects
@@ -254,6 +254,9 @@ def _run(args: argparse.Namespace) -> int:
         )
     except StudyError as error:
         return _fail(str(error))
+    except OSError as error:  # a disk fault (StudyIOError), or one while writing the tables
+        where = f"{shown(error.filename)}: " if error.filename else ""
+        return _fail(f"{where}{error.strerror or error}", IO_FAULT)
     except StudyInterrupted as interrupted:
         print(f"\n{interrupted}; the tables say what finished", file=sys.stderr)
         if not isinstance(interrupted.folder, str):

@@ -330,3 +330,24 @@ def test_asha_stops_are_reported_as_stops_and_pruned_in_optuna(tmp_path, capsys)
     assert (trials["status"] == "stopped").sum() == 2 * sum(
         t.state == optuna.trial.TrialState.PRUNED for t in loaded.trials
     )
+
+
+def test_a_full_disk_stops_the_study_at_once(tmp_path, monkeypatch, capsys):
+    """Every trial's checkpoint write fails with ENOSPC after step 100: the first failure
+    stops the study (no retries of every trial into the same fault), exit 1, one line."""
+    monkeypatch.setenv("GANSTUDY_FAULT", "enospc@100")
+    monkeypatch.setenv("GANSTUDY_FAULT_DIR", str(tmp_path))
+    study = tiny_study("full", steps=400, max_concurrent=1, max_failures=5)
+    out = tmp_path / "full"
+    assert main(["run", str(write_study(tmp_path, study)), "--results", str(out), "--quiet"]) == 1
+    ours = [line for line in capsys.readouterr().err.splitlines() if "ganstudy" in line]
+    assert len(ours) == 1 and ours[0].startswith("ganstudy: error:"), ours
+    assert "No space left on device" in ours[0] and "--resume" in ours[0]
+    trials = load_results(out).trials  # the tables are written, honest about the rest
+    assert len(trials) == 2 * 2 and not (trials["status"] == "finished").any()
+    assert set(trials["status"]) <= {"interrupted", "pending"}, trials["status"]
+    # Ray's log of the first trial: step 100 reported at most twice (the attempt that hit
+    # the fault, and at most one retry under way when the stop came), never 5 retries.
+    logs = [p.read_text().splitlines() for p in (out / "ray").glob("trial_*/result.json")]
+    reported_100 = sum(json.loads(line)["step"] == 100 for lines in logs for line in lines)
+    assert 1 <= reported_100 <= 2, reported_100

@@ -27,6 +27,7 @@ from ray.tune.search.variant_generator import generate_variants
 from ganstudy import results
 from ganstudy.config import FIELDS
 from ganstudy.run import cluster, session
+from ganstudy.run.faults import DiskFaultStop
 from ganstudy.run.folder import StudyError, StudyFolder, study_location
 from ganstudy.run.progress import Silent, StatusDisplay
 from ganstudy.run.resume import (
@@ -38,6 +39,10 @@ from ganstudy.run.resume import (
 from ganstudy.run.trainable import read_samples, try_load_state
 from ganstudy.run.tuner import build_tuner, param_space
 from ganstudy.spec import StudySpec, load_spec
+
+
+class StudyIOError(OSError):
+    """A disk fault stopped the study (full or read-only); the tables say what finished."""
 
 
 class StudyInterrupted(KeyboardInterrupt):
@@ -107,14 +112,22 @@ def run_study(
         folder.write_text("environment.json", json.dumps(environment(), indent=2))
         folder.publish()
         saved = True  # from here on the folder holds a study worth keeping (--resume)
+        DiskFaultStop.reset()
         grid = tuner.fit()
         statuses = ray_statuses(folder)
         records = [_record(result, statuses, spec) for result in grid]
-        interrupted = any(r.status in ("interrupted", "pending") for r in records)
+        interrupted = DiskFaultStop.fault is not None or any(
+            r.status in ("interrupted", "pending") for r in records
+        )
         if interrupted:
             records += _never_created(spec, records)
         results.write_tables(records, spec, folder.local)
         folder.publish()
+        if DiskFaultStop.fault is not None:
+            raise StudyIOError(
+                f"{folder.location}: the study stopped: {DiskFaultStop.fault} (no retry "
+                "can mend a full or read-only disk); free space, then continue with --resume"
+            )
         if interrupted:
             replicas = [int(r.config.get("replicas", 1)) for r in records]
             done = sum(n for r, n in zip(records, replicas, strict=True) if r.status == "finished")
@@ -151,7 +164,7 @@ def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialR
         samples |= {int(k): v.numpy() for k, v in state["samples"].items() if int(k) <= last_step}
     metrics = result.metrics or {}
     ray_status = statuses.get(trial_id, "TERMINATED" if result.error is None else "ERROR")
-    if ray_status == "ERROR" or result.error is not None:
+    if ray_status == "ERROR":  # retries used up (one still owed a retry is interrupted)
         status = "error"
     elif ray_status == "TERMINATED":
         status = "finished" if last_step == spec_steps(result.config, spec) else "stopped"

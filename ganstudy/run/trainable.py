@@ -13,6 +13,7 @@ What a trial leaves in storage (`<study>/ray/trial_<id>/`):
 from __future__ import annotations
 
 import collections
+import errno
 import io
 import math
 import os
@@ -130,7 +131,8 @@ def _inject_fault(step: int) -> None:
     """Test-only crash after the eval at `step` was reported, once per trial and fault.
 
     GANSTUDY_FAULT=raise@200,exit@400 makes every trial raise an exception after reporting
-    step 200 and end its process hard (os._exit, no clean-up) after step 400; the marker
+    step 200 and end its process hard (os._exit, no clean-up) after step 400 (`enospc@S`
+    raises the OSError of a full disk, every time: no marker); the marker
     file GANSTUDY_FAULT_DIR/<trial_id>.<kind>@<step> (created atomically) makes each fire
     only once, so the retry resumes from the checkpoint and trains on. Unset: nothing.
     """
@@ -142,6 +144,8 @@ def _inject_fault(step: int) -> None:
         if int(at) != step:
             continue
         marker = Path(os.environ[FAULT_DIR_ENV]) / f"{tune.get_context().get_trial_id()}.{fault}"
+        if kind == "enospc":  # a full disk stays full: it fires on every attempt
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(marker.parent))
         try:
             marker.touch(exist_ok=False)
         except FileExistsError:  # fired before: this is the retry

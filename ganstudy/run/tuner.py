@@ -10,6 +10,7 @@ from ray import tune
 
 from ganstudy.config import FIELDS
 from ganstudy.run.cluster import first_line
+from ganstudy.run.faults import DiskFaultStop
 from ganstudy.run.folder import EXPERIMENT, StudyError, StudyFolder
 from ganstudy.run.trainable import train_trial
 from ganstudy.spec import AshaScheduler, Dimension, PbtScheduler, StudySpec
@@ -140,5 +141,7 @@ def _run_config(
             num_to_keep=4 if isinstance(spec.scheduler, PbtScheduler) else 2
         ),
         progress_reporter=progress,
+        # A full or read-only disk stops the study at once (no retry can mend it).
+        callbacks=[DiskFaultStop()],
         verbose=1,
     )
