@@ -58,6 +58,12 @@ def test_results_path_that_is_a_file_is_refused(tmp_path, capsys):
     assert "is a file" in capsys.readouterr().err and path.read_text() == "keep"
 
 
+def test_results_path_through_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "f.txt").write_text("keep")
+    assert main(["run", str(SMOKE), "--results", str(tmp_path / "f.txt" / "sub")]) == 2
+    assert "runs through a file" in capsys.readouterr().err
+
+
 def test_existing_study_without_fresh_names_both_choices(tmp_path):
     study = tmp_path / "smoke"
     fake_study(study)

@@ -91,6 +91,10 @@ class StudyFolder:
         info = self.fs.get_file_info(self.fs_path)
         if info.type == pyarrow.fs.FileType.File:
             raise StudyError(f"{self.location}: is a file, not a folder; give --results a folder")
+        if not self.remote and any(p.is_file() for p in Path(self.location).parents):
+            raise StudyError(
+                f"{self.location}: the path runs through a file; give --results a folder path"
+            )
         selector = pyarrow.fs.FileSelector(self.fs_path, allow_not_found=True)
         return sorted(i.base_name for i in self.fs.get_file_info(selector))
 
