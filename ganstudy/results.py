@@ -23,6 +23,10 @@ from ganstudy.columns import FINISHED, METRIC_COLUMNS, STATUSES
 from ganstudy.config import FIELDS
 
 TABLES = ("trials", "history", "samples")
+# PBT studies also write exploits.parquet: one row per exploit (trial_id, step, donor, and
+# `<setting>_before` / `<setting>_after` for each setting PBT changed; `order` numbers a
+# trial's exploits, oldest first, as two can take states of the same step).
+EXPLOITS = "exploits"
 LOCK_NAME = ".ganstudy.lock"  # held by the run using a study folder: {"pid", "host", "started"}
 
 
@@ -37,6 +41,7 @@ class TrialRecord:
     wall_s: float
     history: list[dict[str, Any]]  # trainer.history: one row per (replica, eval step)
     samples: dict[int, np.ndarray] = field(default_factory=dict)  # step -> (R, n, ...)
+    exploits: list[dict[str, Any]] = field(default_factory=list)  # PBT: step, donor, before, after
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -48,6 +53,7 @@ KEY_COLUMNS = {
     "trials": ("trial_id", "replica", "status"),
     "history": ("trial_id", "replica", "step"),
     "samples": ("trial_id", "replica", "step", "x0"),
+    EXPLOITS: ("trial_id", "step", "donor"),
 }
 # Studies written before ganstudy named its own statuses carry Ray's names.
 RAY_STATUSES = {"TERMINATED": FINISHED, "STOPPED": "stopped", "ERROR": "error"}
@@ -67,6 +73,7 @@ class StudyResults:
     samples: pd.DataFrame
     spec: dict[str, Any]
     path: Path
+    exploits: pd.DataFrame = field(default_factory=pd.DataFrame)  # PBT studies only
     environment: dict[str, Any] = field(default_factory=dict)
     missing: tuple[str, ...] = ()  # tables (of TABLES) with no file or no rows
     notes: list[str] = field(default_factory=list)  # what is missing or odd, as sentences
@@ -117,11 +124,27 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
         if history_frames
         else pd.DataFrame(),
         "samples": _concat(sample_frames),
-    }
+    } | _exploits_table(records)
+
+
+def _exploits_table(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
+    """{"exploits": one row per PBT exploit} when any trial was exploited, else {}."""
+    rows = [
+        {"trial_id": r.trial_id, "step": e["step"], "donor": e["donor"], "order": i}
+        | {"checkpoint": e.get("checkpoint")}
+        | {f"{k}_before": v for k, v in e["before"].items()}
+        | {f"{k}_after": v for k, v in e["after"].items()}
+        for r in records
+        for i, e in enumerate(r.exploits)  # oldest first
+    ]
+    if not rows:
+        return {}
+    frame = pd.DataFrame(rows).sort_values(["trial_id", "order"], ignore_index=True)
+    return {EXPLOITS: frame}
 
 
 def write_tables(records: list[TrialRecord], spec: Any, out: Path) -> dict[str, Path]:
-    """Write trials/history/samples.parquet into `out`, each atomically (tmp + rename)."""
+    """Write trials/history/samples(/exploits).parquet into `out`, each atomically."""
     paths = {}
     for name, frame in build_tables(records).items():
         path = out / f"{name}.parquet"
@@ -160,6 +183,8 @@ def load_results(path: str | os.PathLike) -> StudyResults:
         if frame is None:
             missing.append(name)
         frames[name] = pd.DataFrame() if frame is None else frame
+    if _table_path(folder, EXPLOITS).exists():
+        frames[EXPLOITS] = _read_table(folder, EXPLOITS)
     spec: dict[str, Any] = {}
     if (folder / "spec.yaml").exists():
         spec = _read_spec(folder / "spec.yaml")

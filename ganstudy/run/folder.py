@@ -31,6 +31,7 @@ STUDY_ENTRIES = frozenset(
         "trials.parquet",
         "history.parquet",
         "samples.parquet",
+        "exploits.parquet",
         "optuna.db",
         EXPERIMENT,
         "report",

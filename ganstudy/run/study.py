@@ -36,7 +36,13 @@ from ganstudy.run.resume import (
     ray_statuses,
     repair_stale_checkpoints,
 )
-from ganstudy.run.trainable import read_samples, try_load_state
+from ganstudy.run.trainable import (
+    read_config,
+    read_exploits,
+    read_rows,
+    read_samples,
+    try_load_state,
+)
 from ganstudy.run.tuner import build_tuner, param_space
 from ganstudy.spec import StudySpec, load_spec
 
@@ -157,8 +163,11 @@ def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialR
             fs = result.checkpoint.filesystem
             newest = newest_checkpoint(fs, result.checkpoint.path.rsplit("/", 1)[0])
             state = try_load_state(Checkpoint(newest, filesystem=fs)) if newest else None
-    history = state["trainer"]["history"] if state else []
-    last_step = max((row["step"] for row in history), default=-1)
+    # The step the trial's latest state had reached; its own rows and snapshots up to it.
+    last_step = state["trainer"]["step"] if state else -1
+    history = read_rows(result.filesystem, result.path, last_step)
+    if state and not history:  # a study written before rows had files of their own
+        history = state["trainer"]["history"]
     samples = read_samples(result.filesystem, result.path, last_step)
     if state and "samples" in state:  # a checkpoint written before snapshots moved out
         samples |= {int(k): v.numpy() for k, v in state["samples"].items() if int(k) <= last_step}
@@ -170,14 +179,18 @@ def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialR
         status = "finished" if last_step == spec_steps(result.config, spec) else "stopped"
     else:  # RUNNING or PAUSED (it had started) or PENDING when the run was interrupted
         status = "pending" if ray_status == "PENDING" and not history else "interrupted"
+    # The settings the trial last trained with. Ray's result.config can be newer: PBT may
+    # perturb a trial at its final report, after which it never trains again.
+    trained = read_config(result.filesystem, result.path)
     return results.TrialRecord(
         trial_id=trial_id,
-        config=dict(result.config or {}),
+        config=trained if trained is not None else dict(result.config or {}),
         status=status,
         error=None if result.error is None else str(result.error).splitlines()[0][:300],
         wall_s=float(metrics.get("time_total_s", math.nan)),
         history=history,
         samples=samples,
+        exploits=read_exploits(result.filesystem, result.path),
     )
 
 

@@ -134,11 +134,13 @@ def _run_config(
         name=EXPERIMENT,
         storage_path=location,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-        # The latest checkpoint holds the whole history, so two are enough (one spare
-        # while the next is written). PBT clones a trial from another's checkpoint a while
-        # after choosing it, and the donor must not have deleted it by then: keep more.
+        # The latest checkpoint holds the whole state, so two are enough (one spare while
+        # the next is written). PBT clones a trial from another's checkpoint some time after
+        # choosing it, and a donor that kept only its newest few could have deleted it by
+        # then ("does not exist on storage anymore"): under PBT every checkpoint is kept
+        # (they hold no snapshots, so a PBT study's are a few MB per trial).
         checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=4 if isinstance(spec.scheduler, PbtScheduler) else 2
+            num_to_keep=None if isinstance(spec.scheduler, PbtScheduler) else 2
         ),
         progress_reporter=progress,
         # A full or read-only disk stops the study at once (no retry can mend it).
