@@ -297,10 +297,5 @@ def _read_spec(path: Path) -> dict[str, Any]:
     return spec
 
 
-def finished(trials: pd.DataFrame) -> pd.Series:
-    """Which rows of a trials table trained all their steps."""
-    return trials["status"] == FINISHED
-
-
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -176,7 +176,7 @@ def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialR
     if ray_status == "ERROR":  # retries used up (one still owed a retry is interrupted)
         status = "error"
     elif ray_status == "TERMINATED":
-        status = "finished" if last_step == spec_steps(result.config, spec) else "stopped"
+        status = "finished" if last_step == _planned_steps(result.config, spec) else "stopped"
     else:  # RUNNING or PAUSED (it had started) or PENDING when the run was interrupted
         status = "pending" if ray_status == "PENDING" and not history else "interrupted"
     # The settings the trial last trained with. Ray's result.config can be newer: PBT may
@@ -194,7 +194,7 @@ def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialR
     )
 
 
-def spec_steps(config: dict[str, Any] | None, spec: StudySpec) -> int | None:
+def _planned_steps(config: dict[str, Any] | None, spec: StudySpec) -> int | None:
     """The steps a trial was to train: its own config's, else the spec's fixed value."""
     return (config or {}).get("steps", spec.fixed.get("steps"))
 
