@@ -243,6 +243,7 @@ def test_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path):
         if driver.poll() is None:
             driver.kill()
     assert driver.returncode == 130, output  # interrupted, as a shell reports Ctrl-C
+    assert "Token authentication is enabled" not in output  # Ray's banner is filtered
     assert "--resume" in output
     finished = _finished_trials(out / "ray", steps)
     assert len(finished) < 2, "the study finished before the interrupt; nothing to resume"

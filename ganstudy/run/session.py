@@ -7,6 +7,8 @@ ganstudy changes nothing and import order does not matter.
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -60,6 +62,7 @@ def start(address: str | None = None) -> bool:
 
     # ray.init() without an address joins the cluster that RAY_ADDRESS names, if any; an
     # embedded run must start its own.
+    _BANNER_FILTER.install()
     with hidden_address_variables():
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     return True
@@ -70,6 +73,70 @@ def stop() -> None:
     import ray
 
     ray.shutdown()
+    _BANNER_FILTER.remove()
+
+
+class _StderrFilter:
+    """While an embedded Ray runs, file descriptor 2 goes through a pipe whose reader
+    passes on every line except Ray's token-authentication banner.
+
+    Why: Ray's C++ core prints that banner at every start, past sys.stderr, from the driver
+    and the processes it starts; on an embedded Ray that listens on 127.0.0.1 only, with
+    its own token, it tells a user nothing to act on. Every other line is passed on, in
+    order, and the descriptor is restored when Ray stops.
+    """
+
+    BANNER = b"Token authentication is enabled for this Ray cluster."
+
+    def __init__(self) -> None:
+        self._saved: int | None = None
+        self._thread: threading.Thread | None = None
+
+    def install(self) -> None:
+        if self._saved is not None:
+            return
+        sys.stderr.flush()
+        read, write = os.pipe()
+        self._saved = os.dup(2)
+        os.dup2(write, 2)
+        os.close(write)
+        self._thread = threading.Thread(target=self._forward, args=(read, self._saved), daemon=True)
+        self._thread.start()
+
+    def remove(self) -> None:
+        if self._saved is None:
+            return
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)  # the pipe's last writer here closes: the reader ends
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=2)  # Ray's processes may still hold the pipe: don't wait
+        os.close(self._saved)
+        self._saved = None
+
+    def _forward(self, read: int, target: int) -> None:
+        with os.fdopen(read, "rb", buffering=0) as pipe:
+            pending = b""
+            while chunk := pipe.read(65536):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if self.BANNER not in line and not _write(target, line + b"\n"):
+                        return
+            if pending and self.BANNER not in pending:
+                _write(target, pending)
+
+
+def _write(fd: int, data: bytes) -> bool:
+    """os.write, False once the descriptor is gone (the filter was removed meanwhile)."""
+    try:
+        os.write(fd, data)
+    except OSError:
+        return False
+    return True
+
+
+_BANNER_FILTER = _StderrFilter()
 
 
 @contextmanager
