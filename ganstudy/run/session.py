@@ -23,9 +23,6 @@ RAY_SETTINGS = {
     "TUNE_GLOBAL_CHECKPOINT_S": "5",
     # Those frequent snapshots are deliberate (resume correctness), not a bottleneck to warn of.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    # A crashed trial's traceback goes to its error file (ray/trial_<id>/error.txt) and its
-    # first line to the trials table, not over the progress display.
-    "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
     # No usage-stats upload attempts (and no banner about them).
     "RAY_USAGE_STATS_ENABLED": "0",
 }
