@@ -346,7 +346,7 @@ def test_a_full_disk_stops_the_study_at_once(tmp_path, monkeypatch, capsys):
     study = tiny_study("full", steps=400, max_concurrent=1, max_failures=5)
     out = tmp_path / "full"
     assert main(["run", str(write_study(tmp_path, study)), "--results", str(out), "--quiet"]) == 1
-    ours = [line for line in capsys.readouterr().err.splitlines() if "ganstudy" in line]
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ganstudy:")]
     assert len(ours) == 1 and ours[0].startswith("ganstudy: error:"), ours
     assert "No space left on device" in ours[0] and "--resume" in ours[0]
     trials = load_results(out).trials  # the tables are written, honest about the rest
