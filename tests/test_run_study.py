@@ -200,6 +200,11 @@ def test_pbt_learning_rates_reach_the_optimizers(tmp_path):
         # when PBT restarts a trial, so it cannot tell what the trial started with).
         lines = (Path(result.path) / "result.json").read_text().splitlines()
         perturbed += len({json.loads(line)["config"]["lr_d"] for line in lines}) > 1
+    # Ray's log can lose lines when PBT restarts a trial; ganstudy's own record of the
+    # exploits (exploits.parquet) says what changed too.
+    exploits = load_results(out).exploits
+    if "lr_d_after" in exploits:
+        perturbed += int(exploits["lr_d_after"].notna().any())
     assert perturbed >= 1, "PBT never changed a learning rate; the test shows nothing"
 
 
