@@ -144,14 +144,21 @@ def _exploits_table(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
 
 
 def write_tables(records: list[TrialRecord], spec: Any, out: Path) -> dict[str, Path]:
-    """Write trials/history/samples(/exploits).parquet into `out`, each atomically."""
-    paths = {}
-    for name, frame in build_tables(records).items():
-        path = out / f"{name}.parquet"
-        tmp = path.with_name(path.name + ".tmp")
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-        paths[name] = path
+    """Write trials/history/samples(/exploits).parquet into `out`: every table to a temporary
+    file first, then each renamed into place, so a fault while writing (a full disk) leaves
+    the old tables whole and no table of the new set beside them."""
+    tables = build_tables(records)
+    paths = {name: out / f"{name}.parquet" for name in tables}
+    tmps = {name: path.with_name(path.name + ".tmp") for name, path in paths.items()}
+    try:
+        for name, frame in tables.items():
+            frame.to_parquet(tmps[name], index=False)
+    except BaseException:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    for name, tmp in tmps.items():
+        os.replace(tmp, paths[name])
     return paths
 
 

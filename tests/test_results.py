@@ -144,3 +144,25 @@ def test_clip_folds_lines_and_bounds_length() -> None:
     assert clip("a\nb   c") == "a b c"
     long = clip("y" * 1000)
     assert len(long) == MESSAGE_CHARS and long.endswith("…")
+
+
+def test_a_fault_while_writing_tables_leaves_the_old_ones_whole(study: Path, monkeypatch) -> None:
+    """write_tables writes every table before renaming any: a full disk on the second table
+    leaves the old set as it was and no temporary file."""
+    from ganstudy.results import TrialRecord, write_tables
+
+    before = {p.name: p.read_bytes() for p in study.glob("*.parquet")}
+    calls = []
+
+    def full_disk(self, path, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        Path(path).write_bytes(b"new")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk)
+    record = TrialRecord("t", {"loss": "minimax"}, "finished", None, 1.0, history=[])
+    with pytest.raises(OSError, match="No space"):
+        write_tables([record], None, study)
+    assert {p.name: p.read_bytes() for p in study.glob("*.parquet")} == before
+    assert not list(study.glob("*.tmp"))

@@ -362,3 +362,26 @@ def test_a_full_disk_stops_the_study_at_once(tmp_path, monkeypatch, capsys):
     logs = [p.read_text().splitlines() for p in (out / "ray").glob("trial_*/result.json")]
     reported_100 = sum(json.loads(line)["step"] == 100 for lines in logs for line in lines)
     assert 1 <= reported_100 <= 2, reported_100
+
+
+def test_interrupted_grid_trials_that_never_reported_get_their_cells():
+    """A trial Ray created but that never reported has no config of its own: it takes a
+    grid cell no other trial holds, and the spec's fixed values (steps, replicas)."""
+    from ganstudy.results import TrialRecord
+    from ganstudy.run.study import _fill_cells, _never_created
+
+    spec = spec_from_dict(tiny_study("grid", params={"k": {"grid": [1, 2]}}))  # 2 losses x 2 k
+
+    def record(config, status):
+        return TrialRecord(None, config, status, None, 1.0, history=[])
+
+    records = [
+        record({**spec.fixed, "loss": "minimax", "k": 1}, "finished"),
+        record({**spec.fixed, "loss": "hinge", "k": 2}, "interrupted"),
+        record(dict(spec.fixed), "interrupted"),  # created, never reported
+    ]
+    _fill_cells(spec, records)
+    missing = _never_created(spec, records)
+    cells = sorted((r.config["loss"], r.config["k"]) for r in records + missing)
+    assert cells == [("hinge", 1), ("hinge", 2), ("minimax", 1), ("minimax", 2)]
+    assert records[2].config["replicas"] == spec.fixed["replicas"]

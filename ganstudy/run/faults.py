@@ -4,16 +4,26 @@ instead of retrying every trial (max_failures times each) into the same failure.
 The stop is Tune's own graceful one (what Ctrl-C does: SIGUSR1 takes the same path), so the
 trials stay unfinished in the saved experiment state and `--resume` continues them once
 there is space again; the tables are written as for an interrupted run.
+
+Ray saves its experiment state once more as it stops, by copying it over the one in the
+study folder; on a full disk that copy is cut short and `--resume` would have nothing to
+read. So at the fault the saved state is first renamed aside (a rename needs no space), and
+`restore_saved_state` puts it back if the final save did not arrive whole.
 """
 
 from __future__ import annotations
 
 import errno
+import fnmatch
+import json
 import os
 import signal
 from pathlib import Path
 
+import pyarrow.fs
 from ray.tune import Callback
+
+SET_ASIDE = ".before-disk-fault"  # suffix of the experiment state renamed aside at a fault
 
 # The messages of a storage fault, as they appear in a trial's error text.
 DISK_FAULTS = (
@@ -56,7 +66,44 @@ class DiskFaultStop(Callback):
             return
         line = next(x for x in reversed(text.splitlines()) if is_disk_fault(x))
         DiskFaultStop.fault = f"trial {trial.trial_id}: {line.strip()[:200]}"
+        storage = trial.storage
+        _set_aside_state(storage.storage_filesystem, storage.experiment_fs_path)
         # Tune handles SIGUSR1 like Ctrl-C while it runs in the main thread; elsewhere the
         # signal's default would end the process, so then the trials just fail as usual.
         if signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, signal.SIG_IGN, None):
             os.kill(os.getpid(), signal.SIGUSR1)
+
+
+def _states(fs: pyarrow.fs.FileSystem, experiment: str, pattern: str) -> list[str]:
+    infos = fs.get_file_info(pyarrow.fs.FileSelector(experiment, allow_not_found=True))
+    return sorted(i.path for i in infos if fnmatch.fnmatch(i.base_name, pattern))
+
+
+def _set_aside_state(fs: pyarrow.fs.FileSystem, experiment: str) -> None:
+    states = _states(fs, experiment, "experiment_state-*.json")
+    if states:
+        fs.move(states[-1], states[-1] + SET_ASIDE)
+
+
+def restore_saved_state(experiment_uri: str) -> bool:
+    """After a run stopped by a disk fault: keep Ray's final experiment state if it arrived
+    whole, else put back the one set aside at the fault. Return whether the state now there
+    is whole (it is not when the disk filled while Ray saved it before any trial failed)."""
+    fs, experiment = pyarrow.fs.FileSystem.from_uri(experiment_uri)
+    for aside in _states(fs, experiment, "experiment_state-*.json" + SET_ASIDE):
+        state = aside.removesuffix(SET_ASIDE)
+        if _whole(fs, state):
+            fs.delete_file(aside)
+        else:
+            fs.move(aside, state)
+    states = _states(fs, experiment, "experiment_state-*.json")
+    return bool(states) and _whole(fs, states[-1])
+
+
+def _whole(fs: pyarrow.fs.FileSystem, path: str) -> bool:
+    try:
+        with fs.open_input_stream(path) as f:
+            json.loads(f.read())
+    except (OSError, ValueError):  # missing, or cut short
+        return False
+    return True

@@ -102,9 +102,12 @@ def ray_statuses(folder: StudyFolder) -> dict[str, str]:
     states = sorted(i.path for i in infos if fnmatch.fnmatch(i.base_name, "experiment_state-*"))
     if not states:
         return {}
-    with fs.open_input_stream(states[-1]) as f:
-        trial_data = json.loads(f.read())["trial_data"]
-    trials = [json.loads(trial_json) for trial_json, _ in trial_data]
+    try:
+        with fs.open_input_stream(states[-1]) as f:
+            trial_data = json.loads(f.read())["trial_data"]
+        trials = [json.loads(trial_json) for trial_json, _ in trial_data]
+    except (ValueError, KeyError, TypeError):  # cut short (a full disk): the trials' files say
+        return {}
     return {trial["trial_id"]: trial["status"] for trial in trials}
 
 
@@ -165,6 +168,29 @@ def repair_stale_checkpoints(folder: StudyFolder) -> None:
             )
         for gone in missing:
             trial_fs.create_dir(gone)
+
+
+def drop_unreadable_errors(folder: StudyFolder) -> list[str]:
+    """Remove each trial's `error.pkl` that does not unpickle; return the trials it was in.
+
+    Why: Ray reads every trial's pickled error when it gathers a run's results, and one cut
+    short (a full disk while Ray wrote it) fails the whole read with EOFError. Without the
+    pickle Ray falls back to the trial's `error.txt`, the same error as text.
+    """
+    from ray import cloudpickle
+
+    fs, path = pyarrow.fs.FileSystem.from_uri(folder.experiment)
+    dropped = []
+    for info in fs.get_file_info(pyarrow.fs.FileSelector(path, recursive=True)):
+        if info.base_name != "error.pkl":
+            continue
+        try:
+            with fs.open_input_stream(info.path) as f:
+                cloudpickle.loads(f.readall())
+        except Exception:  # cut short, or a class this Ray cannot load: the text remains
+            fs.delete_file(info.path)
+            dropped.append(info.path.rsplit("/", 2)[-2])
+    return dropped
 
 
 def newest_checkpoint(fs: pyarrow.fs.FileSystem, trial_dir: str) -> str | None:

@@ -59,7 +59,7 @@ def start(address: str | None = None) -> bool:
 
     # ray.init() without an address joins the cluster that RAY_ADDRESS names, if any; an
     # embedded run must start its own.
-    _BANNER_FILTER.install()
+    _STDERR_FILTER.install()
     with hidden_address_variables():
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     return True
@@ -70,20 +70,25 @@ def stop() -> None:
     import ray
 
     ray.shutdown()
-    _BANNER_FILTER.remove()
+    _STDERR_FILTER.remove()
 
 
 class _StderrFilter:
     """While an embedded Ray runs, file descriptor 2 goes through a pipe whose reader
-    passes on every line except Ray's token-authentication banner.
+    passes on every line except those in DROPPED.
 
-    Why: Ray's C++ core prints that banner at every start, past sys.stderr, from the driver
-    and the processes it starts; on an embedded Ray that listens on 127.0.0.1 only, with
-    its own token, it tells a user nothing to act on. Every other line is passed on, in
-    order, and the descriptor is restored when Ray stops.
+    Why: Ray's C++ core prints a token-authentication banner at every start, past
+    sys.stderr, from the driver and the processes it starts; on an embedded Ray that listens
+    on 127.0.0.1 only, with its own token, it tells a user nothing to act on. Ray Tune ends an
+    interrupted run with "Resume experiment with: Tuner.restore(...)", advice for Tune's own
+    API; ganstudy prints its own (`--resume`). Every other line is passed on, in order, and
+    the descriptor is restored when Ray stops.
     """
 
-    BANNER = b"Token authentication is enabled for this Ray cluster."
+    DROPPED = (
+        b"Token authentication is enabled for this Ray cluster.",
+        b"Resume experiment with: Tuner.restore(",
+    )
 
     def __init__(self) -> None:
         self._saved: int | None = None
@@ -118,10 +123,13 @@ class _StderrFilter:
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
-                    if self.BANNER not in line and not _write(target, line + b"\n"):
+                    if self._passes(line) and not _write(target, line + b"\n"):
                         return
-            if pending and self.BANNER not in pending:
+            if pending and self._passes(pending):
                 _write(target, pending)
+
+    def _passes(self, line: bytes) -> bool:
+        return not any(dropped in line for dropped in self.DROPPED)
 
 
 def _write(fd: int, data: bytes) -> bool:
@@ -133,7 +141,7 @@ def _write(fd: int, data: bytes) -> bool:
     return True
 
 
-_BANNER_FILTER = _StderrFilter()
+_STDERR_FILTER = _StderrFilter()
 
 
 @contextmanager

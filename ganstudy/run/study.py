@@ -12,26 +12,31 @@ import itertools
 import json
 import math
 import os
+import pickle
 import platform
 import socket
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs
 import ray
 import torch
+from ray import tune
 from ray.tune import Checkpoint
 from ray.tune.search.variant_generator import generate_variants
 
 from ganstudy import results
 from ganstudy.config import FIELDS
 from ganstudy.run import cluster, session
-from ganstudy.run.faults import DiskFaultStop
+from ganstudy.run.faults import DiskFaultStop, restore_saved_state
 from ganstudy.run.folder import StudyError, StudyFolder, study_location
 from ganstudy.run.progress import Silent, StatusDisplay
 from ganstudy.run.resume import (
     check_resumable,
+    drop_unreadable_errors,
     newest_checkpoint,
     ray_statuses,
     repair_stale_checkpoints,
@@ -119,20 +124,34 @@ def run_study(
         folder.publish()
         saved = True  # from here on the folder holds a study worth keeping (--resume)
         DiskFaultStop.reset()
-        grid = tuner.fit()
+        grid = _fit(tuner, folder)
+        resumable = restore_saved_state(folder.experiment) if DiskFaultStop.fault else True
+        then = (
+            "free space, then continue with --resume"
+            if resumable
+            else "Ray's record of the run was cut short, so --resume cannot continue it: "
+            "free space, then run again with --fresh"
+        )
         statuses = ray_statuses(folder)
         records = [_record(result, statuses, spec) for result in grid]
         interrupted = DiskFaultStop.fault is not None or any(
             r.status in ("interrupted", "pending") for r in records
         )
         if interrupted:
+            _fill_cells(spec, records)
             records += _never_created(spec, records)
-        results.write_tables(records, spec, folder.local)
+        try:
+            results.write_tables(records, spec, folder.local)
+        except OSError as error:
+            raise StudyIOError(
+                f"{folder.location}: cannot write the tables ({error.strerror or error}); "
+                f"the trials' own files are kept under ray/; {then}"
+            ) from None
         folder.publish()
         if DiskFaultStop.fault is not None:
             raise StudyIOError(
                 f"{folder.location}: the study stopped: {DiskFaultStop.fault} (no retry "
-                "can mend a full or read-only disk); free space, then continue with --resume"
+                f"can mend a full or read-only disk); {then}"
             )
         if interrupted:
             replicas = [int(r.config.get("replicas", 1)) for r in records]
@@ -150,6 +169,51 @@ def run_study(
             session.stop()
         folder.unlock()
         folder.cleanup()
+
+
+def _fit(tuner: tune.Tuner, folder: StudyFolder) -> tune.ResultGrid:
+    """tuner.fit(), reading the results again if a trial's pickled error was cut short.
+
+    On a full disk Ray can leave a trial's error.pkl empty; its own gathering of the
+    results then fails with EOFError after the run has ended. Dropping the unreadable
+    pickles (the text of each error stays beside it) and reading the experiment again gives
+    the same results Ray would have given.
+    """
+    try:
+        return tuner.fit()
+    except (EOFError, pickle.UnpicklingError):
+        if not drop_unreadable_errors(folder):
+            raise
+    try:
+        return tune.ResultGrid(tune.ExperimentAnalysis(folder.experiment))
+    except (ValueError, OSError, EOFError, pickle.UnpicklingError):
+        # Ray's experiment state was cut short too (ValueError: JSON that ends midway)
+        return _trials_from_files(folder)
+
+
+@dataclass
+class _TrialFiles:
+    """A trial as its own files tell it (the parts of a Ray result `_record` reads), for
+    when Ray's record of the run cannot be read."""
+
+    path: str
+    filesystem: pyarrow.fs.FileSystem
+    checkpoint: Checkpoint | None
+    config: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: None = None
+
+
+def _trials_from_files(folder: StudyFolder) -> list[_TrialFiles]:
+    """Every trial folder under the experiment, with its newest complete checkpoint."""
+    fs, path = pyarrow.fs.FileSystem.from_uri(folder.experiment)
+    trials = []
+    for info in fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True)):
+        if info.type == pyarrow.fs.FileType.Directory and info.base_name.startswith("trial_"):
+            newest = newest_checkpoint(fs, info.path)
+            checkpoint = Checkpoint(newest, filesystem=fs) if newest else None
+            trials.append(_TrialFiles(info.path, fs, checkpoint, read_config(fs, info.path) or {}))
+    return trials
 
 
 def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialRecord:
@@ -172,7 +236,11 @@ def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialR
     if state and "samples" in state:  # a checkpoint written before snapshots moved out
         samples |= {int(k): v.numpy() for k, v in state["samples"].items() if int(k) <= last_step}
     metrics = result.metrics or {}
-    ray_status = statuses.get(trial_id, "TERMINATED" if result.error is None else "ERROR")
+    ray_status = statuses.get(trial_id)
+    if ray_status is None:  # Ray's record of the run is unreadable: the trial's files say
+        planned = _planned_steps(result.config, spec)
+        ended = "TERMINATED" if last_step == planned else "RUNNING"
+        ray_status = ended if result.error is None else "ERROR"
     if ray_status == "ERROR":  # retries used up (one still owed a retry is interrupted)
         status = "error"
     elif ray_status == "TERMINATED":
@@ -181,17 +249,54 @@ def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialR
         status = "pending" if ray_status == "PENDING" and not history else "interrupted"
     # The settings the trial last trained with. Ray's result.config can be newer: PBT may
     # perturb a trial at its final report, after which it never trains again.
+    # A trial that never reported (Ctrl-C, a full disk) may have neither: the spec's fixed
+    # values fill in, and `_fill_cells` gives a grid trial its swept values.
     trained = read_config(result.filesystem, result.path)
+    config = {**spec.fixed, **(trained if trained is not None else dict(result.config or {}))}
     return results.TrialRecord(
         trial_id=trial_id,
-        config=trained if trained is not None else dict(result.config or {}),
+        config=config,
         status=status,
-        error=None if result.error is None else str(result.error).splitlines()[0][:300],
+        error=None if result.error is None else _first_line(result.error),
         wall_s=float(metrics.get("time_total_s", math.nan)),
         history=history,
         samples=samples,
         exploits=read_exploits(result.filesystem, result.path),
     )
+
+
+def _first_line(error: BaseException | str) -> str:
+    """The first line of a trial's error, at most 300 characters."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:300] if lines else "(no message: its error file is empty)"
+
+
+def _fill_cells(spec: StudySpec, records: list[results.TrialRecord]) -> None:
+    """Give each grid record that lacks swept values (a trial Ray created but that never
+    reported its config) one of the grid cells no other record holds, in grid order."""
+    swept = list(spec.dimensions)
+    complete = [r for r in records if all(k in r.config for k in swept)]
+    lacking = [r for r in records if not all(k in r.config for k in swept)]
+    if spec.search.algorithm != "grid" or not lacking:
+        return
+    unclaimed = _unclaimed_cells(spec, complete)
+    for record, cell in zip(lacking, unclaimed, strict=False):
+        record.config.update({k: cell[k] for k in swept})
+
+
+def _unclaimed_cells(spec: StudySpec, records: list[results.TrialRecord]) -> list[dict[str, Any]]:
+    """The grid's cells (each num_samples times) that no record's swept values match."""
+    swept = list(spec.dimensions)
+    cells = [config for _, config in generate_variants(param_space(spec))]
+    seen = [tuple(r.config.get(k) for k in swept) for r in records]
+    unclaimed = []
+    for config in cells * spec.search.num_samples:
+        key = tuple(config[k] for k in swept)
+        if key in seen:
+            seen.remove(key)
+        else:
+            unclaimed.append(config)
+    return unclaimed
 
 
 def _planned_steps(config: dict[str, Any] | None, spec: StudySpec) -> int | None:
@@ -209,16 +314,7 @@ def _never_created(
     if missing <= 0:
         return []
     if spec.search.algorithm == "grid":
-        swept = list(spec.dimensions)
-        cells = [config for _, config in generate_variants(param_space(spec))]
-        seen = [tuple(r.config.get(k) for k in swept) for r in records]
-        pending = []
-        for config in cells * spec.search.num_samples:
-            key = tuple(config[k] for k in swept)
-            if key in seen:
-                seen.remove(key)
-            else:
-                pending.append(config)
+        pending = _unclaimed_cells(spec, records)
     else:
         pending = [dict(spec.fixed)] * missing
     return [

@@ -23,6 +23,7 @@ What a trial leaves in storage (`<study>/ray/trial_<id>/`):
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import hashlib
 import io
@@ -220,9 +221,14 @@ def _step_files(fs, folder: str, suffix: str, last_step: float) -> list[tuple[in
 def _write_file(fs: pyarrow.fs.FileSystem, path: str, data: bytes) -> None:
     """Write `path` atomically (tmp + move), so that a reader never sees half of it."""
     tmp = f"{path}.{os.getpid()}.tmp"
-    with fs.open_output_stream(tmp) as f:
-        f.write(data)
-    fs.move(tmp, path)
+    try:
+        with fs.open_output_stream(tmp) as f:
+            f.write(data)
+        fs.move(tmp, path)
+    except BaseException:  # a full disk, or Ctrl-C: leave no half file behind
+        with contextlib.suppress(OSError):
+            fs.delete_file(tmp)
+        raise
 
 
 def _json(rows: dict) -> bytes:
