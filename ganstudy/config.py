@@ -298,39 +298,77 @@ def _check_types(config: TrialConfig) -> None:
 
 
 def coerce(key: str, value: Any) -> Any:
-    """Convert a value (a YAML scalar or a command-line string) to the field's type."""
+    """Convert a value (a YAML scalar or a command-line string) to the field's type.
+
+    Names (Literal fields) pass through unchanged: TrialConfig checks them, with a
+    did-you-mean; numbers' ranges are checked there too.
+    """
     if key not in FIELDS:
         raise unknown_key_error(key)
     hint = _HINTS[key]
-    if not isinstance(value, str) or typing.get_origin(hint) is Literal:
-        if isinstance(value, int) and not isinstance(value, bool) and float in _types(hint):
-            try:
-                return float(value)
-            except OverflowError:  # an int beyond any float: no setting is that large
-                raise ConfigError(
-                    key, f"got {shown(value)}; expected a finite number in {LIMITS[key]}"
-                ) from None
+    if typing.get_origin(hint) is Literal:
         return value
+    try:
+        return convert(value, hint)
+    except ValueError as error:
+        raise ConfigError(key, str(error)) from None
+
+
+_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+
+def convert(value: Any, hint: Any) -> Any:
+    """`value` as type `hint` (int, float, str, bool, None, their unions, a Literal of names,
+    tuple[str, ...]); the one conversion for config fields, study sections and study keys.
+
+    Strings convert too: the command line gives strings, and PyYAML reads 1e-4 (no dot) as
+    one. A bool is never a number (`cpu: yes` is a typo). Floats may be non-finite here: the
+    range checks (`Range.check`) refuse them with the range in the message. Raises
+    ValueError with a message that does not name the setting (the caller does).
+    """
+    if typing.get_origin(hint) is Literal:
+        names = typing.get_args(hint)
+        if value not in names:
+            raise ValueError(f"got {shown(value)}; expected one of {', '.join(names)}")
+        return value
+    if typing.get_origin(hint) is tuple:  # tuple[str, ...]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"got {shown(value)}; expected a list of names, e.g. [lr_d, lr_g]")
+        return tuple(value)
     types = _types(hint)
-    text = value.strip()
-    if type(None) in types and text.lower() in ("none", "null", ""):
+    text = value.strip() if isinstance(value, str) else None
+    if type(None) in types and (value is None or (text or "").lower() in ("none", "null")):
         return None
     if bool in types:
-        if text.lower() in ("true", "yes", "1", "on"):
-            return True
-        if text.lower() in ("false", "no", "0", "off"):
-            return False
-        raise ConfigError(key, f"got {shown(value)}; expected true or false")
-    for t in (int, float):
-        if t in types:
+        if isinstance(value, bool) or (text or "").lower() in _TRUE + _FALSE:
+            return value if isinstance(value, bool) else text.lower() in _TRUE
+        raise ValueError(f"got {shown(value)}; expected true or false")
+    if isinstance(value, bool):
+        raise ValueError(f"got {shown(value)}; expected {_expected(types)}")
+    if int in types:
+        if isinstance(value, int):
+            return value
+        if text is not None:
             try:
-                return t(text) if t is float else int(text)
+                return int(text)
             except ValueError:
-                if t is int and float not in types:
-                    raise ConfigError(key, f"got {shown(value)}; expected an integer") from None
-    if float in types:
-        raise ConfigError(key, f"got {shown(value)}; expected a number")
-    return text
+                pass
+        if float not in types:
+            raise ValueError(f"got {shown(value)}; expected an integer")
+    if float in types and isinstance(value, int | float | str):
+        try:
+            return float(text if text is not None else value)
+        except (ValueError, OverflowError):  # not a number; an int beyond any float
+            pass
+        raise ValueError(f"got {shown(value)}; expected a finite number")
+    if str in types and text is not None:
+        return text
+    raise ValueError(f"got {shown(value)}; expected {_expected(types)}")
+
+
+def _expected(types: tuple) -> str:
+    words = {int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    return " or ".join(words.get(t, getattr(t, "__name__", str(t))) for t in types)
 
 
 def _types(hint: Any) -> tuple:

@@ -34,6 +34,7 @@ from ganstudy.config import (
     TrialConfig,
     accepted,
     coerce,
+    convert,
     did_you_mean,
     shown,
     shown_key,
@@ -504,46 +505,22 @@ def _section(cls: type, data: Any, path: str, fail) -> Any:
 
 
 def _typed(value: Any, hint: Any, path: str, fail) -> Any:
-    """Check (and lightly convert) one value against a simple type hint."""
-    if typing.get_origin(hint) is Literal:
-        if value not in typing.get_args(hint):
-            fail(path, f"got {shown(value)}; expected one of {', '.join(typing.get_args(hint))}")
-        return value
-    if typing.get_origin(hint) is tuple:  # tuple[str, ...]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            fail(path, f"got {shown(value)}; expected a list of names, e.g. [lr_d, lr_g]")
-        return tuple(value)
-    types = typing.get_args(hint) or (hint,)
-    if value is None and type(None) in types:
-        return None
-    if isinstance(value, bool):  # `cpu: yes` is a typo, not a number
-        fail(path, f"got {shown(value)}; expected a number")
-    if int in types and isinstance(value, int):
-        return value
-    if float in types:
-        number = None
-        try:  # PyYAML reads 1e-4 (no dot) as a string
-            if isinstance(value, int | float | str):
-                number = float(value)
-        except (ValueError, OverflowError):  # not a number; an int beyond any float
-            pass
-        if number is None or not math.isfinite(number):
-            fail(path, f"got {shown(value)}; expected a finite number")
-        return number
-    if str in types and isinstance(value, str):
-        return value
-    fail(path, f"got {shown(value)}; expected {' or '.join(t.__name__ for t in types)}")
+    """config.convert, its error as fail(path, ...)."""
+    try:
+        return convert(value, hint)
+    except ValueError as error:
+        fail(path, str(error))
 
 
 def _scalar(data: dict, key: str, kind: type, fail, *, default: Any = None, required: str = ""):
+    """A top-level study key of type `kind`: `default` when absent, or fail if `required`."""
     if key not in data or data[key] is None:
         if required:
             fail(key, f"missing; add {required}")
         return default
-    value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        fail(key, f"got {shown(value)}; expected {'an integer' if kind is int else 'a string'}")
-    return value
+    if kind is str and not isinstance(data[key], str):  # `metric: 1` is no name
+        fail(key, f"got {shown(data[key])}; expected a string")
+    return _typed(data[key], kind, key, fail)
 
 
 def _in_range(path: str, value: float, fail) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import pickle
 import time
+from typing import Literal
 
 import pytest
 import torch
@@ -205,3 +206,46 @@ def test_long_keys_and_values_are_not_echoed_in_full():
 def test_config_error_pickles():
     error = pickle.loads(pickle.dumps(ConfigError("lr_d", "must be > 0")))
     assert (error.key, error.message, str(error)) == ("lr_d", "must be > 0", "lr_d: must be > 0")
+
+
+@pytest.mark.parametrize(
+    ("value", "hint", "expected"),
+    [
+        ("1e-4", float, 1e-4),  # PyYAML reads 1e-4 (no dot) as a string
+        (3, float, 3.0),
+        (" 7 ", int, 7),
+        ("none", float | None, None),
+        (None, int | None, None),
+        ("yes", bool, True),
+        ("off", bool, False),
+        (["lr_d"], tuple[str, ...], ("lr_d",)),
+        ("grid", Literal["grid", "random"], "grid"),
+        (" a ", str, "a"),
+    ],
+)
+def test_convert_reads_yaml_values_and_command_line_strings(value, hint, expected):
+    from ganstudy.config import convert
+
+    got = convert(value, hint)
+    assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "hint", "words"),
+    [
+        (True, float, "expected a number"),  # `cpu: yes` is a typo, not 1.0
+        (True, int, "expected an integer"),
+        ("2.5", int, "expected an integer"),
+        ("fast", float, "expected a finite number"),
+        (10**400, float, "expected a finite number"),
+        ("maybe", bool, "expected true or false"),
+        ("sobol", Literal["grid", "random"], "expected one of grid, random"),
+        ("lr_d", tuple[str, ...], "expected a list of names"),
+        (3, str, "expected a string"),
+    ],
+)
+def test_convert_refuses_with_the_expected_type(value, hint, words):
+    from ganstudy.config import convert
+
+    with pytest.raises(ValueError, match=words):
+        convert(value, hint)
