@@ -28,6 +28,24 @@ TABLES = ("trials", "history", "samples")
 # trial's exploits, oldest first, as two can take states of the same step).
 EXPLOITS = "exploits"
 LOCK_NAME = ".ganstudy.lock"  # held by the run using a study folder: {"pid", "host", "started"}
+SPEC_FILE = "spec.yaml"  # the study as run, every default written out
+ENVIRONMENT_FILE = "environment.json"  # versions, host, cluster size
+OPTUNA_FILE = "optuna.db"  # Optuna's own storage, for optuna studies
+EXPERIMENT = "ray"  # Ray's experiment folder, kept for --resume
+REPORT_DIR = "report"  # where `ganstudy report` writes unless told otherwise
+# Everything a run (and `ganstudy report`) writes into a study folder: `--fresh` deletes
+# these and refuses a folder holding anything else.
+STUDY_ENTRIES = frozenset(
+    {
+        SPEC_FILE,
+        ENVIRONMENT_FILE,
+        *(f"{name}.parquet" for name in (*TABLES, EXPLOITS)),
+        OPTUNA_FILE,
+        EXPERIMENT,
+        REPORT_DIR,
+        LOCK_NAME,
+    }
+)
 
 
 @dataclass
@@ -175,7 +193,7 @@ def load_results(path: str | os.PathLike) -> StudyResults:
     if not folder.is_dir():
         raise ResultsError(f"{clip(str(folder))}: not a study folder (it does not exist)")
     found = [name for name in TABLES if _table_path(folder, name).exists()]
-    if not (folder / "spec.yaml").exists() and not found:
+    if not (folder / SPEC_FILE).exists() and not found:
         raise ResultsError(
             f"{clip(str(folder))}: not a study folder (no spec.yaml, trials.parquet or "
             "history.parquet); run `ganstudy run STUDY.yaml` first"
@@ -193,14 +211,14 @@ def load_results(path: str | os.PathLike) -> StudyResults:
     if _table_path(folder, EXPLOITS).exists():
         frames[EXPLOITS] = _read_table(folder, EXPLOITS)
     spec: dict[str, Any] = {}
-    if (folder / "spec.yaml").exists():
-        spec = _read_spec(folder / "spec.yaml")
+    if (folder / SPEC_FILE).exists():
+        spec = _read_spec(folder / SPEC_FILE)
     else:
         notes.append("spec.yaml is missing: the study metric and settings come from the tables.")
     environment: dict[str, Any] = {}
-    if (folder / "environment.json").exists():
+    if (folder / ENVIRONMENT_FILE).exists():
         try:
-            environment = json.loads((folder / "environment.json").read_text(encoding="utf-8"))
+            environment = json.loads((folder / ENVIRONMENT_FILE).read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             notes.append(f"environment.json could not be parsed ({clip(str(err))}).")
     return StudyResults(

@@ -168,7 +168,7 @@ def test_optuna_search_is_stored_in_sqlite(tmp_path):
 def test_pbt_learning_rates_reach_the_optimizers(tmp_path):
     from ray import tune
 
-    from ganstudy.run.folder import EXPERIMENT
+    from ganstudy.results import EXPERIMENT
     from ganstudy.run.trainable import STATE_FILE, train_trial
 
     # Ray's random search and PBT's choices draw from the driver's global generators.

@@ -23,7 +23,7 @@ from ganstudy.report.findings import findings, outcome_table, summary_table
 from ganstudy.report.page import Rendered, page
 from ganstudy.report.study import Study, find_latest_study, load_study
 from ganstudy.report.style import DPI, Skip
-from ganstudy.results import ResultsError, clip, lock_holder
+from ganstudy.results import REPORT_DIR, ResultsError, clip, lock_holder
 
 Format = Literal["html", "png"]
 # Every file a report folder holds; a folder with anything else is not replaced.
@@ -63,7 +63,7 @@ def build_report(
             "report it when the run ends"
         )
     study = load_study(folder)
-    out = Path(out) if out is not None else study.path / "report"
+    out = Path(out) if out is not None else study.path / REPORT_DIR
     _check_replaceable(out)
     say = progress or (lambda _msg: None)
     start = time.perf_counter()

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ganstudy.columns import FINISHED, LOSS_NAMES, RESUMABLE, STATUSES
 from ganstudy.config import FIELDS, ConfigError, coerce
-from ganstudy.results import ResultsError, StudyResults, clip, load_results
+from ganstudy.results import SPEC_FILE, TABLES, ResultsError, StudyResults, clip, load_results
 
 RUN = ["trial_id", "replica"]
 NO_OUTCOME = "no outcome"  # a run still going, or one that crashed before its first eval
@@ -71,7 +71,7 @@ def find_latest_study(results: Path = Path("results")) -> Path:
 
 
 def _table_files(folder: Path) -> list[Path]:
-    names = ["trials.parquet", "history.parquet", "samples.parquet", "spec.yaml"]
+    names = [*(f"{name}.parquet" for name in TABLES), SPEC_FILE]
     return [folder / n for n in names if (folder / n).exists()]
 
 

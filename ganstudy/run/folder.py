@@ -20,24 +20,8 @@ from pathlib import Path
 
 import pyarrow.fs
 
-from ganstudy.results import LOCK_NAME, lock_holder
+from ganstudy.results import EXPERIMENT, LOCK_NAME, STUDY_ENTRIES, lock_holder
 
-EXPERIMENT = "ray"  # Ray's experiment folder inside results/<name>/, kept for Tuner.restore
-# Everything a run (and `ganstudy report`) writes into a study folder.
-STUDY_ENTRIES = frozenset(
-    {
-        "spec.yaml",
-        "environment.json",
-        "trials.parquet",
-        "history.parquet",
-        "samples.parquet",
-        "exploits.parquet",
-        "optuna.db",
-        EXPERIMENT,
-        "report",
-        LOCK_NAME,
-    }
-)
 LISTED = 5  # foreign entries named in an error message, at most
 
 

@@ -14,6 +14,7 @@ import yaml
 from ray import cloudpickle, tune
 from ray.tune import Checkpoint
 
+from ganstudy.results import SPEC_FILE
 from ganstudy.run.cluster import first_line
 from ganstudy.run.folder import StudyError, StudyFolder
 from ganstudy.run.trainable import try_load_state
@@ -79,10 +80,10 @@ def check_resumable(folder: StudyFolder, spec: StudySpec) -> None:
                 f"{folder.experiment}/{found[-1]}: the search algorithm's state is damaged "
                 f"({type(error).__name__}), so Ray would start the study over; {fresh}"
             ) from None
-    saved = folder.read_text("spec.yaml")
+    saved = folder.read_text(SPEC_FILE)
     if saved is not None:
         try:
-            before = spec_from_dict(yaml.safe_load(saved), source=folder.join("spec.yaml"))
+            before = spec_from_dict(yaml.safe_load(saved), source=folder.join(SPEC_FILE))
         except (SpecError, yaml.YAMLError):
             before = None
         if before != spec:

@@ -119,8 +119,8 @@ def run_study(
         tuner = build_tuner(
             spec, folder, resume=resume, max_concurrent=max_concurrent, progress=display
         )
-        folder.write_text("spec.yaml", spec.to_yaml())
-        folder.write_text("environment.json", json.dumps(environment(), indent=2))
+        folder.write_text(results.SPEC_FILE, spec.to_yaml())
+        folder.write_text(results.ENVIRONMENT_FILE, json.dumps(environment(), indent=2))
         folder.publish()
         saved = True  # from here on the folder holds a study worth keeping (--resume)
         DiskFaultStop.reset()

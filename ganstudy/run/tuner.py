@@ -9,9 +9,10 @@ from typing import Any
 from ray import tune
 
 from ganstudy.config import FIELDS
+from ganstudy.results import EXPERIMENT, OPTUNA_FILE
 from ganstudy.run.cluster import first_line
 from ganstudy.run.faults import DiskFaultStop
-from ganstudy.run.folder import EXPERIMENT, StudyError, StudyFolder
+from ganstudy.run.folder import StudyError, StudyFolder
 from ganstudy.run.trainable import train_trial
 from ganstudy.spec import AshaScheduler, Dimension, PbtScheduler, StudySpec
 
@@ -87,7 +88,7 @@ def _tune_config(spec: StudySpec, out: Path, max_concurrent: int | None) -> tune
         search_alg = GStepOptunaSearch(
             steps=spec.fixed["steps"],
             sampler=optuna.samplers.TPESampler(seed=spec.fixed.get("seed", 0)),
-            storage=optuna.storages.RDBStorage(f"sqlite:///{out / 'optuna.db'}"),
+            storage=optuna.storages.RDBStorage(f"sqlite:///{out / OPTUNA_FILE}"),
             study_name=spec.name,
         )
     return tune.TuneConfig(
