@@ -59,12 +59,17 @@ def js_from_logits(real: torch.Tensor, fake: torch.Tensor, clamp: bool = True) -
 
 def js_from_masses(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """JS divergence (nats) between discrete distributions along the last axis."""
+    return _js_all_cells(p, q).clamp(0.0, LOG2)
+
+
+def _js_all_cells(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """JS (nats, unclamped) along the last axis, summed over every cell."""
     m = 0.5 * (p + q)
     # xlogy gives 0·log 0 = 0; where m = 0 both p and q are 0, so the ratio is never 0/0 used.
     m_safe = torch.where(m > 0, m, torch.ones_like(m))
     kl_pm = (torch.xlogy(p, p) - torch.xlogy(p, m_safe)).sum(-1)
     kl_qm = (torch.xlogy(q, q) - torch.xlogy(q, m_safe)).sum(-1)
-    return (0.5 * (kl_pm + kl_qm)).clamp(0.0, LOG2)
+    return 0.5 * (kl_pm + kl_qm)
 
 
 def histogram(points: torch.Tensor, binning: Binning) -> torch.Tensor:
@@ -76,17 +81,13 @@ def histogram(points: torch.Tensor, binning: Binning) -> torch.Tensor:
     return counts.reshape(replicas, cells).to(torch.float64) / n
 
 
-def js_binned(
-    points: torch.Tensor, binning: Binning, data_masses: torch.Tensor, clamp: bool = True
-) -> torch.Tensor:
-    """JS between the histogram of generated points (R, N, dim) and the exact cell masses,
-    clamped to [0, log 2] against rounding (clamp=False: the raw sum)."""
-    hist = histogram(points, binning)  # (R, cells)
-    p = data_masses.to(hist.device)
-    # js_from_masses over the generated points' cells only: the 2-D grids have 1e5+ cells
-    # and a histogram of 20k points leaves most empty; there q = 0, m = p / 2 and each adds
-    # p log 2 / 2, summed in one go below. 10x faster at R = 4; equal to js_from_masses to
-    # 1e-12 (tested).
+def _js_seen_cells(hist: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """js_from_masses of each row of hist (R, cells) against p, over the seen cells only.
+
+    The 2-D grids have 1e5+ cells and a histogram of 20k points leaves most empty; there
+    q = 0, m = p / 2 and each adds p log 2 / 2, summed in one go. 10x faster at R = 4 on the
+    CPU; equal to js_from_masses to 1e-12 (tested).
+    """
     replica, cell = (hist > 0).nonzero(as_tuple=True)
     p_seen, q_seen = p[cell], hist[replica, cell]
     m = 0.5 * (p_seen + q_seen)
@@ -95,7 +96,20 @@ def js_binned(
     )
     seen_mass = torch.zeros_like(hist[:, 0]).index_add_(0, replica, p_seen)
     js = torch.zeros_like(hist[:, 0]).index_add_(0, replica, terms)
-    js = js + 0.5 * LOG2 * (p.sum() - seen_mass)
+    return js + 0.5 * LOG2 * (p.sum() - seen_mass)
+
+
+def js_binned(
+    points: torch.Tensor, binning: Binning, data_masses: torch.Tensor, clamp: bool = True
+) -> torch.Tensor:
+    """JS between the histogram of generated points (R, N, dim) and the exact cell masses,
+    clamped to [0, log 2] against rounding (clamp=False: the raw sum)."""
+    hist = histogram(points, binning)  # (R, cells)
+    p = data_masses.to(hist.device)
+    # index_add_ of floats is not deterministic on CUDA (atomics); row sums are, and a GPU
+    # does not mind the empty cells.
+    cpu = hist.device.type == "cpu"
+    js = _js_seen_cells(hist, p) if cpu else _js_all_cells(p, hist)
     return js.clamp(0.0, LOG2) if clamp else js
 
 
@@ -103,6 +117,7 @@ PROBE_NEIGHBOURS = (4, 8, 16, 32)  # the k js_probe chooses from, per replica an
 PROBE_CV_POINTS = 512  # training points (half real, half fake) whose leave-one-out CE picks k
 PROBE_PSEUDO_COUNT = 0.25  # added to each class's neighbour votes: no probability is 0 or 1
 PROBE_CHUNK = 1 << 18  # distance entries per chunk (1 MB in float32): the chunk stays in cache
+PROBE_CHUNK_GPU = 1 << 26  # ... on a GPU (256 MB): few big launches instead of thousands
 
 
 def js_probe(
@@ -182,7 +197,8 @@ def _real_votes(
     replicas, n_train = train.shape[:2]
     # |x - t|^2 ranks like |t|^2 - 2 x.t for a fixed query x: one batched matmul per chunk.
     train_sq = train.pow(2).sum(-1).unsqueeze(1)  # (R, 1, Ntr)
-    rows = max(1, PROBE_CHUNK // (replicas * n_train))
+    chunk = PROBE_CHUNK if train.device.type == "cpu" else PROBE_CHUNK_GPU
+    rows = max(1, chunk // (replicas * n_train))
     votes = []
     for start in range(0, query.shape[1], rows):
         score = torch.baddbmm(train_sq, query[:, start : start + rows], train.mT, alpha=-2)

@@ -60,6 +60,10 @@ class TrialRecord:
     history: list[dict[str, Any]]  # trainer.history: one row per (replica, eval step)
     samples: dict[int, np.ndarray] = field(default_factory=dict)  # step -> (R, n, ...)
     exploits: list[dict[str, Any]] = field(default_factory=list)  # PBT: step, donor, before, after
+    # What its latest attempt trained on ("cpu" or the GPU's name) and torch's CUDA version
+    # there; a trial's `device` setting says only what it asked for ("auto").
+    ran_on: str | None = None
+    cuda_version: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -125,6 +129,8 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
                     "status": record.status,
                     "error": record.error,
                     "wall_s": record.wall_s,
+                    "ran_on": record.ran_on,
+                    "cuda_version": record.cuda_version,
                 }
             )
         for step, points in sorted(record.samples.items()):

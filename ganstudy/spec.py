@@ -218,8 +218,6 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
     resources = _section(Resources, data.get("resources"), "resources", fail)
     if resources.cpu + resources.gpu == 0:
         fail("resources", "cpu and gpu must be >= 0 and not both 0 (e.g. {cpu: 1, gpu: 0.25})")
-    if resources.gpu > 1 and resources.gpu != int(resources.gpu):
-        fail("resources.gpu", f"got {resources.gpu}; above 1 GPU, ask for a whole number")
     if fixed.get("device") == "cuda" and resources.gpu == 0:
         fail("params.device", "cuda needs a GPU per trial; set resources.gpu > 0 or device: auto")
 

@@ -18,7 +18,8 @@ MAX_TRIALS = 100_000
 WARN_TRIALS = 10_000
 STUDY_LIMITS: dict[str, Range] = {
     "resources.cpu": Range(0.0, 1024.0, why="a trial runs on one node"),
-    "resources.gpu": Range(0.0, 64.0, why="a trial runs on one node"),
+    # The trainer puts a trial's replicas on one device: a second GPU would sit idle.
+    "resources.gpu": Range(0.0, 1.0, why="a trial trains on one GPU; use a fraction to share one"),
     "max_concurrent": Range(1, MAX_TRIALS, why="the most trials a study may have"),
     "max_failures": Range(0, 1000, why="retries of one crashed trial"),
     "search.num_samples": Range(1, MAX_TRIALS, why="the most trials a study may have"),

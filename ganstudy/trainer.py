@@ -13,6 +13,7 @@ them all), evaluates every `eval_every` steps, and can save and restore its full
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,13 @@ _INIT, _TRAIN, _EVAL = 0, 1, 2
 def mixed_seed(*words: int) -> int:
     """A well-mixed 63-bit seed from integers (numpy's SeedSequence hashing)."""
     return int(np.random.SeedSequence(list(words)).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def describe_device(device: torch.device) -> dict[str, str | None]:
+    """{"name": "cpu" or the GPU's name, "cuda": torch's CUDA version on a GPU, else None}."""
+    if device.type != "cuda":
+        return {"name": device.type, "cuda": None}
+    return {"name": torch.cuda.get_device_name(device), "cuda": torch.version.cuda}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -108,13 +116,35 @@ class ReplicaStreams:
         self.block = {name: torch.stack(p, dim=batch_axis[name]) for name, p in parts.items() if p}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"block_start": [s.clone() for s in self.block_start]}
+        device = self.generators[0].device.type
+        return {"block_start": [s.clone() for s in self.block_start], "device": device}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state["block_start"]:
+    def load_state_dict(self, state: dict[str, Any], step: int) -> None:
+        """Continue the streams of a checkpoint taken at `step`.
+
+        CPU and CUDA generators have different states (and draw different numbers), so the
+        streams of a checkpoint written on the other device type cannot be restored: then
+        each replica's generator is seeded from (seed + r, step) instead. The trial goes on
+        deterministically from its weights, optimizers and history, but not with the batches
+        the other device would have drawn (bit-exact resume holds on one device type).
+        """
+        if not state["block_start"]:
+            return
+        written_on = state.get("device", "cpu")  # checkpoints before the key: CPU-only runs
+        if written_on == self.generators[0].device.type:
             for g, s in zip(self.generators, state["block_start"], strict=True):
                 g.set_state(s)
-            self._refill()
+        else:
+            warnings.warn(
+                f"checkpoint written on {written_on}, continuing on "
+                f"{self.generators[0].device.type}: random streams reseeded from (seed, step "
+                f"{step}); the run goes on deterministically but not bit-identically",
+                stacklevel=2,
+            )
+            start = step - step % BLOCK_STEPS  # the block the checkpoint's step is in
+            for r, g in enumerate(self.generators):
+                g.manual_seed(mixed_seed(self.config.seed + r, _TRAIN, start))
+        self._refill()
 
 
 def make_optimizer(
@@ -134,17 +164,20 @@ def make_optimizer(
         return cls(params, **settings)
 
 
-EVAL_CHUNK_ROWS = 4096  # points (all replicas together) per chunk of an eval forward pass
+# Points (all replicas together) per chunk of an eval forward pass, by device type: a CPU
+# chunk stays in cache; a GPU needs big launches (a chunk of 4096 rows at R = 64 would be
+# thousands of tiny kernels) and has the memory for them.
+EVAL_CHUNK_ROWS = {"cpu": 4096, "cuda": 1 << 20}
 
 
 def chunked(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """module(x) for x (R, N, ...) in chunks along N of about EVAL_CHUNK_ROWS points in all.
+    """module(x) for x (R, N, ...) in chunks along N of about EVAL_CHUNK_ROWS[device] points.
 
     Why: the eval passes over 20k points per replica make activations of ~10 MB per layer
     that spill out of the CPU caches; chunks that stay in cache are 1.4x (R = 1) to 2x
     (R = 4) faster. Rows are independent, so the result is bit-identical.
     """
-    size = max(256, EVAL_CHUNK_ROWS // x.shape[0])
+    size = max(256, EVAL_CHUNK_ROWS.get(x.device.type, EVAL_CHUNK_ROWS["cpu"]) // x.shape[0])
     if x.shape[1] <= size:
         return module(x)
     return torch.cat([module(part) for part in x.split(size, dim=1)], dim=1)
@@ -170,6 +203,12 @@ class Trainer:
         self.config = c = config
         self.device = resolve_device(c.device)
         self.dtype = getattr(torch, c.dtype)
+        if self.device.type == "cuda" and self.dtype == torch.float64:
+            warnings.warn(
+                "dtype float64 on a GPU runs at a fraction of float32's speed on most cards; "
+                "use dtype: float32 unless you need float64's exactness",
+                stacklevel=2,
+            )
         self.target = make_target(c.target, c.target_scale, c.target_std)
         self.loss = get_loss(c.loss)
         self.binning = self.target.binning()
@@ -372,6 +411,7 @@ class Trainer:
                 "grad_norm_g": self._grad_norm_g,
             },
             "history": self.history,
+            "device": describe_device(self.device),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -385,7 +425,7 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self._apply_optimizer_settings()
-        self.streams.load_state_dict(state["streams"])
+        self.streams.load_state_dict(state["streams"], state["step"])
         window = state["window"]
         self._loss_sum_d = window["loss_sum_d"].to(self.device)
         self._loss_sum_g = window["loss_sum_g"].to(self.device)

@@ -67,7 +67,8 @@ def test_smoke_tables_are_complete_and_exact(smoke: Path):
     # The resolved spec and the environment are saved beside the tables.
     assert load_spec(smoke / "spec.yaml") == spec
     env = json.loads((smoke / "environment.json").read_text())
-    assert env["nodes"] == 1 and env["device"] == "cpu"
+    assert env["nodes"] == 1 and env["driver_device"] == "cpu"
+    assert (trials["ran_on"] == "cpu").all() and trials["cuda_version"].isna().all()
 
 
 def test_existing_study_folder_is_not_overwritten(smoke: Path, capsys):

@@ -182,6 +182,36 @@ def test_checkpoint_resume_is_bit_exact(case, first_steps, tmp_path):
     assert_rows_equal(resumed.evaluate().rows[0], straight.evaluate().rows[0])
 
 
+def test_checkpoint_of_another_device_type_continues_with_reseeded_streams():
+    """A CUDA generator's state (16 bytes) cannot be set on a CPU generator (5056 bytes):
+    a checkpoint written on the other device type continues from its weights, optimizers
+    and history with streams seeded from (seed, step): deterministically, and with batches
+    that differ from the original device's."""
+    config = tiny(steps=66, replicas=2)
+    first = Trainer(config)
+    first.train(37)
+    saved = first.state_dict()
+    assert saved["streams"]["device"] == "cpu" and saved["device"]["name"] == "cpu"
+    from_gpu = copy.deepcopy(saved)
+    philox = torch.zeros(16, dtype=torch.uint8)  # a CUDA generator's state: seed + offset
+    from_gpu["streams"] = {"device": "cuda", "block_start": [philox, philox]}
+
+    runs = []
+    for state in (from_gpu, from_gpu, saved):
+        resumed = Trainer(config)
+        if state is from_gpu:
+            with pytest.warns(UserWarning, match="written on cuda"):
+                resumed.load_state_dict(copy.deepcopy(state))  # optimizers keep its tensors
+        else:
+            resumed.load_state_dict(copy.deepcopy(state))
+        assert resumed.step == 37 and resumed.history == first.history
+        resumed.train(29)
+        runs.append(resumed)
+    assert_same_state(runs[0], runs[1])  # deterministic
+    params = [torch.cat([p.flatten() for p in r.generator.parameters()]) for r in runs]
+    assert not torch.equal(params[0], params[2])  # other batches than the CPU's own streams
+
+
 def test_checkpoint_steps_straddle_blocks():
     """The cases above resume inside a block of random draws and exactly at its edge."""
     assert 37 % trainer_module.BLOCK_STEPS != 0

@@ -262,7 +262,15 @@ def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialR
         history=history,
         samples=samples,
         exploits=read_exploits(result.filesystem, result.path),
+        **_device_of(state),
     )
+
+
+def _device_of(state: dict[str, Any] | None) -> dict[str, str | None]:
+    """ran_on and cuda_version of a TrialRecord, from its trainer state (None in states
+    written before they were kept)."""
+    device = (state or {}).get("trainer", {}).get("device") or {}
+    return {"ran_on": device.get("name"), "cuda_version": device.get("cuda")}
 
 
 def _first_line(error: BaseException | str) -> str:
@@ -346,7 +354,8 @@ def environment() -> dict[str, Any]:
         "optuna": optuna.__version__,
         "pandas": pandas.__version__,
         "numpy": numpy.__version__,
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        # The driver's; each trial's is in trials.parquet (ran_on, cuda_version).
+        "driver_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "nodes": len(nodes),
         "cluster_cpus": ray.cluster_resources().get("CPU", 0),
         "cluster_gpus": ray.cluster_resources().get("GPU", 0),

@@ -57,6 +57,16 @@ class Target(ABC):
     modes: torch.Tensor | None
     std: float | None
 
+    def constant(self, name: str, device: torch.device, dtype: torch.dtype = torch.float64):
+        """The tensor attribute `name` on `device` in `dtype`, copied once per (device,
+        dtype) and kept: on a GPU each `.to(device)` of a CPU tensor is a host-to-device copy
+        that waits for the host, and the trainer samples every few steps."""
+        cache = self.__dict__.setdefault("_constants", {})
+        key = (name, torch.device(device), dtype)
+        if key not in cache:
+            cache[key] = getattr(self, name).to(device, dtype)
+        return cache[key]
+
     @property
     @abstractmethod
     def n_modes(self) -> int:

@@ -41,11 +41,11 @@ class Curves(Target):
         a = self.a_low + (self.a_high - self.a_low) * torch.rand(
             n, 1, generator=generator, device=device, dtype=torch.float64
         )
-        return a * self.basis.to(device) - 1.0, self._a_bin(a[:, 0])
+        return a * self.constant("basis", device) - 1.0, self._a_bin(a[:, 0])
 
     def fit(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Least-squares a of each curve (..., points) and its rms residual."""
-        basis = self.basis.to(y.device, y.dtype)
+        basis = self.constant("basis", y.device, y.dtype)
         a = ((y + 1.0) * basis).sum(-1) / (basis**2).sum()
         residual = (y + 1.0) - a.unsqueeze(-1) * basis
         return a, residual.pow(2).mean(-1).sqrt()

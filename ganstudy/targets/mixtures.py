@@ -40,11 +40,11 @@ class GaussianMixture(Target):
         device = generator.device
         which = torch.randint(self.n_modes, (n,), generator=generator, device=device)
         noise = torch.randn(n, self.dim, generator=generator, device=device, dtype=torch.float64)
-        return self.modes.to(device)[which] + self.std * noise, which
+        return self.constant("modes", device)[which] + self.std * noise, which
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p_data(x) for x (..., dim)."""
-        modes = self.modes.to(x.device, x.dtype)
+        modes = self.constant("modes", x.device, x.dtype)
         sq = ((x.unsqueeze(-2) - modes) ** 2).sum(-1)  # (..., n_modes)
         log_norm = -0.5 * self.dim * math.log(2 * math.pi * self.std**2)
         return torch.logsumexp(-0.5 * sq / self.std**2, dim=-1) + log_norm - math.log(self.n_modes)
@@ -77,7 +77,7 @@ class GaussianMixture(Target):
 
     def nearest_mode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(index of nearest mode, distance to it in units of std) for x (..., dim)."""
-        modes = self.modes.to(x.device, x.dtype)
+        modes = self.constant("modes", x.device, x.dtype)
         dist = torch.cdist(x.reshape(-1, self.dim), modes)  # (N, n_modes)
         d_min, idx = dist.min(-1)
         shape = x.shape[:-1]
