@@ -104,3 +104,27 @@ def test_probe_ignores_constant_pixels_scale(digits):
     fake[..., constant] += 0.01
     js = metrics.js_probe(real[:, :512], fake[:, :512], real[:, 512:], fake[:, 512:])
     assert float(js[0]) < 0.05
+
+
+def test_the_mlp_trains_on_digits_too():
+    """The MLP sees flat 64-pixel rows; its G's output takes the target's (1, 8, 8)."""
+    from ganstudy.config import TrialConfig
+    from ganstudy.trainer import Trainer
+
+    config = TrialConfig(
+        target="digits",
+        g_width=8,
+        d_width=8,
+        z_dim=4,
+        batch_size=16,
+        eval_batch=128,
+        eval_samples=300,
+        coverage_samples=200,
+        steps=10,
+        eval_every=10,
+        device="cpu",
+    )
+    t = Trainer(config)
+    assert t.generator(torch.zeros(1, 3, 4)).shape == (1, 3, 1, 8, 8)
+    row = list(t.run())[-1].rows[0]
+    assert all(row[k] == row[k] for k in ("js_probe", "js_binned", "loss_d", "loss_g"))
