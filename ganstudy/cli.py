@@ -468,9 +468,13 @@ def _parse_settings(pairs: Sequence[str]) -> dict[str, str]:
 
 def _describe(config) -> str:
     c = config
+    if c.model == "dcgan":  # depth follows the image size; widths are base channels
+        nets = f"dcgan D {c.d_width}ch G {c.g_width}ch"
+    else:
+        nets = f"D {c.d_depth}x{c.d_width} G {c.g_depth}x{c.g_width}"
     return (
         f"{c.target}: loss={c.loss} k={c.k} lr_d={c.lr_d:g} lr_g={c.lr_g:g} {c.optimizer} "
-        f"D {c.d_depth}x{c.d_width} G {c.g_depth}x{c.g_width} batch={c.batch_size} "
+        f"{nets} batch={c.batch_size} "
         f"steps={c.steps} replicas={c.replicas} seed={c.seed}"
     )
 

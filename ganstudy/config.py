@@ -21,8 +21,12 @@ from ganstudy.columns import LOSS_NAMES
 LossName = Literal[LOSS_NAMES]  # type: ignore[valid-type]
 # The registries (targets.TARGETS, models.FAMILIES) check at import that they hold exactly
 # these names; config stays free of torch, so the names are declared here, once.
-TargetName = Literal["gaussian1d", "mixture1d", "ring8", "grid25", "curves"]
-ModelName = Literal["mlp"]
+TargetName = Literal["gaussian1d", "mixture1d", "ring8", "grid25", "curves", "digits"]
+ModelName = Literal["mlp", "dcgan"]
+# The targets whose samples are images, with the (channels, height, width) of one sample:
+# what model=dcgan needs, known here without building the target (targets/ checks at import
+# that each image target's `shape` is the one declared here).
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8)}
 OptimizerName = Literal["adam", "sgd"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 DtypeName = Literal["float32", "float64"]
@@ -122,6 +126,7 @@ class TrialConfig:
             value = getattr(self, key)
             if value is not None:
                 limit.check(key, value, integer=float not in _types(_HINTS[key]))
+        _check_model(self)
         _check_footprint(self)
 
     def replace(self, **changes: Any) -> TrialConfig:
@@ -203,6 +208,45 @@ LIMITS: dict[str, Range] = {
     "seed": Range(0, 2**62, why="seeds are int64 table columns"),
 }
 
+
+def dcgan_depth(height: int) -> int:
+    """Stride-2 blocks of model=dcgan for images `height` pixels high: log2(height / 4)
+    (8 -> 1, 16 -> 2, 32 -> 3); 0 where height is not 4·2^n with n >= 1."""
+    n = height // 4
+    return n.bit_length() - 1 if height % 4 == 0 and n >= 2 and n & (n - 1) == 0 else 0
+
+
+def _check_model(config: TrialConfig) -> None:
+    """The model family fits the target: dcgan needs square images of 4·2^n pixels and
+    takes its depth from them, so the MLP's depth settings cannot apply to it."""
+    c = config
+    if c.model != "dcgan":
+        return
+    if c.target not in IMAGE_SHAPES:
+        images = ", ".join(IMAGE_SHAPES)
+        raise ConfigError(
+            "model",
+            f"dcgan needs an image target ({images}), got target {shown(c.target)}; "
+            "use model=mlp or an image target",
+        )
+    _, height, width = IMAGE_SHAPES[c.target]
+    if height != width or not dcgan_depth(height):
+        raise ConfigError(
+            "target",
+            f"{c.target}'s {height}x{width} images do not suit model=dcgan, which needs "
+            "square images of 4·2^n pixels (8, 16, 32, ...); use model=mlp",
+        )
+    default_depth = FIELDS["g_depth"].default
+    for key in ("g_depth", "d_depth"):
+        if getattr(c, key) != default_depth:
+            raise ConfigError(
+                key,
+                f"does not apply to model=dcgan, whose depth is log2(resolution / 4) blocks "
+                f"({dcgan_depth(height)} for {c.target}); leave {key} at its default "
+                f"{default_depth} (g_width / d_width set dcgan's channels)",
+            )
+
+
 # One trial's tensors (all replicas) must fit this: a laptop's memory or a slice of a GPU.
 MEMORY_LIMIT_BYTES = 8 * 2**30
 _NOISE_BLOCK_STEPS = 16  # the trainer draws training noise for this many steps at once
@@ -214,19 +258,37 @@ def footprint_bytes(config: TrialConfig) -> dict[str, int]:
     setting that drives each: noise drawn ahead (k), activations kept for backward
     (batch_size), the eval pass (eval_samples) and weights with Adam's moments (widths)."""
     c = config
-    width = max(c.g_width, c.d_width)
-    layers = max(c.g_depth, c.d_depth) + 1
+    shape = IMAGE_SHAPES.get(c.target)
+    dim = math.prod(shape) if shape else _POINT_DIM
     n_eval = max(c.eval_samples, c.eval_batch, c.coverage_samples)
-    weights = c.g_width**2 * (c.g_depth + 1) + c.d_width**2 * (c.d_depth + 1)
+    if c.model == "dcgan" and shape:
+        weights, activations = _dcgan_sizes(c, shape)
+    else:
+        weights = c.g_width**2 * (c.g_depth + 1) + c.d_width**2 * (c.d_depth + 1)
+        activations = max(c.g_width, c.d_width) * (max(c.g_depth, c.d_depth) + 1)
     per_replica = {
         # real points, z and penalty mixing weights for k D steps, z for the G step.
-        "k": _NOISE_BLOCK_STEPS * c.batch_size * (c.k * (c.z_dim + _POINT_DIM + 1) + c.z_dim),
+        "k": _NOISE_BLOCK_STEPS * c.batch_size * (c.k * (c.z_dim + dim + 1) + c.z_dim),
         # real + fake through D, twice over for a penalty's double backward.
-        "batch_size": 2 * 2 * c.batch_size * width * layers,
-        "eval_samples": n_eval * (c.z_dim + _POINT_DIM),
+        "batch_size": 2 * 2 * c.batch_size * activations,
+        "eval_samples": n_eval * (c.z_dim + dim),
         "d_width" if c.d_width >= c.g_width else "g_width": 4 * weights,  # + grad, Adam's 2
     }
     return {key: 8 * c.replicas * n for key, n in per_replica.items()}
+
+
+def _dcgan_sizes(c: TrialConfig, shape: tuple[int, int, int]) -> tuple[int, int]:
+    """(weights, activations per sample) of dcgan's G and D (models/dcgan.py): channels
+    width·2^i at (height / 2^(i+1))², 4x4 kernels, a linear layer at 4x4 at each end."""
+    channels, height, _ = shape
+    depth = dcgan_depth(height)
+    weights = activations = 0
+    for width in (c.g_width, c.d_width):
+        ch = [width * 2**i for i in range(depth)]  # D's block outputs; G's, reversed
+        weights += 16 * ch[-1] * (c.z_dim + 1) + 16 * channels * ch[0]
+        weights += sum(16 * a * b for a, b in zip(ch[:-1], ch[1:], strict=True))
+        activations += sum(ch[i] * (height // 2 ** (i + 1)) ** 2 for i in range(depth))
+    return weights, activations + channels * height * height
 
 
 def _check_footprint(config: TrialConfig) -> None:

@@ -116,6 +116,7 @@ def js_binned(
 PROBE_NEIGHBOURS = (4, 8, 16, 32)  # the k js_probe chooses from, per replica and eval
 PROBE_CV_POINTS = 512  # training points (half real, half fake) whose leave-one-out CE picks k
 PROBE_PSEUDO_COUNT = 0.25  # added to each class's neighbour votes: no probability is 0 or 1
+PROBE_STD_FLOOR = 0.1  # no coordinate's scale below this fraction of the mean (_probe_scale)
 PROBE_CHUNK = 1 << 18  # distance entries per chunk (1 MB in float32): the chunk stays in cache
 PROBE_CHUNK_GPU = 1 << 26  # ... on a GPU (256 MB): few big launches instead of thousands
 
@@ -168,8 +169,15 @@ def probe_neighbours(real_train: torch.Tensor, fake_train: torch.Tensor) -> torc
 
 
 def _probe_scale(real_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std (R, 1, dim) of the real training points: the probe's coordinates."""
-    return real_train.mean(1, keepdim=True), real_train.std(1, keepdim=True).clamp(min=1e-6)
+    """Mean and std (R, 1, dim) of the real training points: the probe's coordinates.
+
+    Each std is floored at PROBE_STD_FLOOR of the mean std over dimensions (and at 1e-6):
+    an image's corner pixels are constant in real data (std 0), and dividing by it would
+    let the tiniest generated deviation there decide every neighbour. The toys' dimensions
+    have like stds, so the floor never binds for them."""
+    std = real_train.std(1, keepdim=True)  # (R, 1, dim)
+    floor = (PROBE_STD_FLOOR * std.mean(-1, keepdim=True)).clamp(min=1e-6)  # (R, 1, 1)
+    return real_train.mean(1, keepdim=True), torch.maximum(std, floor)
 
 
 def _choose_k(train: torch.Tensor, n_real: int) -> torch.Tensor:

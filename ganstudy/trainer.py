@@ -65,7 +65,7 @@ class Evaluation:
 
     step: int
     rows: list[dict[str, Any]]
-    samples: np.ndarray  # (replicas, SNAPSHOT_POINTS, *shape) float32
+    samples: np.ndarray  # (replicas, SNAPSHOT_POINTS, dim) float32, flat like target.sample
 
 
 class ReplicaStreams:
@@ -170,14 +170,17 @@ def make_optimizer(
 EVAL_CHUNK_ROWS = {"cpu": 4096, "cuda": 1 << 20}
 
 
-def chunked(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+def chunked(module: ReplicaModule, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """module(x) for x (R, N, ...) in chunks along N of about EVAL_CHUNK_ROWS[device] points.
 
     Why: the eval passes over 20k points per replica make activations of ~10 MB per layer
     that spill out of the CPU caches; chunks that stay in cache are 1.4x (R = 1) to 2x
-    (R = 4) faster. Rows are independent, so the result is bit-identical.
+    (R = 4) faster. Rows are independent, so the result is bit-identical. A module with
+    batch statistics (BatchNorm) sees chunks of `batch_size` per replica instead: the
+    batches it trained on, the same whatever R (so a replica measures alike alone or not).
     """
-    size = max(256, EVAL_CHUNK_ROWS.get(x.device.type, EVAL_CHUNK_ROWS["cpu"]) // x.shape[0])
+    rows = EVAL_CHUNK_ROWS.get(x.device.type, EVAL_CHUNK_ROWS["cpu"])
+    size = batch_size if module.batch_statistics else max(256, rows // x.shape[0])
     if x.shape[1] <= size:
         return module(x)
     return torch.cat([module(part) for part in x.split(size, dim=1)], dim=1)
@@ -247,7 +250,10 @@ class Trainer:
             real = batch["real"][j]  # (R, B, *shape)
             with torch.no_grad():
                 fake = G(batch["z_d"][j])  # (R, B, *shape), detached: this step trains D only
-            out = D(torch.cat([real, fake], dim=1))[..., 0]  # (R, 2B): one pass for both
+            if D.batch_statistics:  # BatchNorm: real and fake each normalised by its own batch
+                out = torch.cat([D(real), D(fake)], dim=1)[..., 0]  # (R, 2B)
+            else:
+                out = D(torch.cat([real, fake], dim=1))[..., 0]  # (R, 2B): one pass for both
             loss_d = self.loss.d_loss(out[:, :B], out[:, B:])  # (R,)
             objective = loss_d
             if self.loss.gradient_penalty:
@@ -336,17 +342,32 @@ class Trainer:
             for r in range(c.replicas)
         ]
         n_fake = max(c.eval_samples, c.eval_batch, c.coverage_samples, SNAPSHOT_POINTS)
+        # One convention: models see samples as (R, N, *target.shape), metrics and the
+        # snapshots as flat (R, N, dim) rows, as target.sample gives them.
         real = torch.stack([target.sample(c.eval_batch, g) for g in gens])
-        real = real.to(self.dtype)  # (R, Ne, *shape)
+        real = real.to(self.dtype)  # (R, Ne, dim)
         z = torch.stack(
             [
                 torch.randn(n_fake, c.z_dim, generator=g, device=g.device, dtype=self.dtype)
                 for g in gens
             ]
         )
-        fake = chunked(self.generator, z)  # (R, n_fake, *shape)
+        fake_shaped = chunked(self.generator, z, c.batch_size)  # (R, n_fake, *shape)
+        fake = fake_shaped.flatten(2)  # (R, n_fake, dim)
         n = c.eval_batch
-        out = chunked(self.discriminator, torch.cat([real, fake[:, :n]], dim=1))[..., 0]  # (R, 2n)
+        real_shaped = real.reshape(*real.shape[:2], *target.shape)  # (R, Ne, *shape)
+        D = self.discriminator
+        if D.batch_statistics:  # as in training: real and fake batches apart
+            out = torch.cat(
+                [
+                    chunked(D, real_shaped, c.batch_size),
+                    chunked(D, fake_shaped[:, :n], c.batch_size),
+                ],
+                dim=1,
+            )[..., 0]  # (R, 2n)
+        else:
+            both = torch.cat([real_shaped, fake_shaped[:, :n]], dim=1)
+            out = chunked(D, both, c.batch_size)[..., 0]  # (R, 2n)
         values = metrics.discriminator_outputs(out[:, :n], out[:, n:], self.loss.probability)
         half = n // 2
         values["js_probe"] = metrics.js_probe(

@@ -53,6 +53,8 @@ def _samples(
         return a * x**2 + (a - 1) + (1 - frac) * rng.normal(0, 0.5, (n, 15))
     if target in ("gaussian1d", "mixture1d"):
         return rng.normal(4 * frac, 1.25, (n, 1))
+    if target == "digits":  # 8x8 images in [-1, 1]: noise that sharpens as training goes
+        return np.tanh((1 + 3 * frac) * rng.normal(size=(n, 64)))
     n_modes = {"converged": 8, "mode_collapse": 2, "oscillating": 5}.get(outcome, 1)
     modes = RING8[:n_modes] if outcome != "d_dominates" else np.zeros((1, 2))
     centre = modes[rng.integers(0, len(modes), n)]  # (n, 2)
@@ -87,7 +89,14 @@ def write_study(
     lr_g = 2e-4
     trial_rows, hist_rows, sample_frames = [], [], []
     evals = list(range(0, steps + 1, eval_every))
-    n_modes = {"ring8": 8, "grid25": 25, "curves": 10, "mixture1d": 3, "gaussian1d": 1}[target]
+    n_modes = {
+        "ring8": 8,
+        "grid25": 25,
+        "curves": 10,
+        "mixture1d": 3,
+        "gaussian1d": 1,
+        "digits": 10,
+    }[target]
     trial_no = 0
     for loss in losses:
         for k in ks:

@@ -444,11 +444,17 @@ def test_coverage_vs_capacity_with_one_loss(tmp_path: Path) -> None:
 
 
 def test_samples_are_drawn_by_the_targets_picture(tmp_path: Path) -> None:
-    """curves: curves over the target's x; gaussian1d: a histogram; ring8: a scatter."""
+    """curves: curves over the target's x; gaussian1d: a histogram; ring8: a scatter;
+    digits: one image mosaic per panel."""
     from ganstudy.report.figures.samples import fig_samples
     from ganstudy.targets import make_target
 
-    pictures = (("curves", "lines"), ("gaussian1d", "patches"), ("ring8", "collections"))
+    pictures = (
+        ("curves", "lines"),
+        ("gaussian1d", "patches"),
+        ("ring8", "collections"),
+        ("digits", "images"),
+    )
     for target, artist in pictures:
         folder = write_study(tmp_path, name=target, losses=("minimax",), ks=(1,), target=target)
         fig, caption = fig_samples(load_study(folder))
@@ -458,6 +464,9 @@ def test_samples_are_drawn_by_the_targets_picture(tmp_path: Path) -> None:
             x = make_target("curves").x.numpy()
             np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), x)
             assert "curves" in caption
+        if target == "digits":
+            mosaic = ax.images[0].get_array()  # 6 x 6 images of 8 x 8, 1-pixel gaps
+            assert mosaic.shape == (6 * 9 - 1, 6 * 9 - 1) and "images" in caption
 
 
 # --- partial, running, damaged, unwritable ------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganstudy.config import TargetName
+from ganstudy.config import IMAGE_SHAPES, TargetName
 from ganstudy.targets import TARGETS, Curves, GaussianMixture, Target, make_target
 
 ALL = list(TARGETS)
@@ -223,7 +223,12 @@ def test_curves_fit_is_least_squares():
 def test_every_target_speaks_the_interface(name):
     target = make_target(name)
     assert isinstance(target, Target)
-    assert target.shape == (target.dim,) and target.picture in ("points", "curves")
+    assert math.prod(target.shape) == target.dim
+    assert target.picture in ("points", "curves", "images")
+    # Image targets (C, H, W) are declared in config too (model=dcgan validates by them).
+    assert (len(target.shape) == 3) == (name in IMAGE_SHAPES)
+    if len(target.shape) == 1:
+        assert target.shape == (target.dim,)
     assert (target.modes is None) == (target.std is None)
     if target.modes is not None:
         assert target.modes.shape == (target.n_modes, target.dim)

@@ -14,12 +14,15 @@ import torch
 
 from ganstudy.config import ModelName, TrialConfig
 from ganstudy.models.base import ModelFamily, ReplicaModule
+from ganstudy.models.dcgan import DCGANDiscriminator, DCGANFamily, DCGANGenerator
 from ganstudy.models.mlp import BatchedMLP, MLPFamily, discriminator_mlp, generator_mlp
 from ganstudy.targets import Target
 
 __all__ = [
     "FAMILIES",
     "BatchedMLP",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
     "ModelFamily",
     "ReplicaModule",
     "discriminator_mlp",
@@ -28,7 +31,9 @@ __all__ = [
     "make_models",
 ]
 
-FAMILIES: dict[str, type[ModelFamily]] = {family.name: family for family in (MLPFamily,)}
+FAMILIES: dict[str, type[ModelFamily]] = {
+    family.name: family for family in (MLPFamily, DCGANFamily)
+}
 if set(FAMILIES) != set(typing.get_args(ModelName)):  # a name declared without a family
     raise ImportError(f"models/ and config.ModelName disagree: {sorted(FAMILIES)}")
 

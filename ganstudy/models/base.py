@@ -27,6 +27,11 @@ class ReplicaModule(nn.Module, ABC):
     work for any such module because they only rely on the leading replica axis.
     """
 
+    # Whether a sample's output depends on the other samples of its batch (BatchNorm with
+    # batch statistics). The trainer then gives D real and fake batches in separate calls
+    # and evaluates in chunks of batch_size; False: samples are independent.
+    batch_statistics: bool = False
+
     @abstractmethod
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(R, B, ...) -> (R, B, ...): replica r's network applied to x[r]."""

@@ -37,9 +37,11 @@ class BatchedMLP(ReplicaModule):
         init_generators: Sequence[torch.Generator],
         activation: Activation,
         spectral_norm: bool = False,
+        out_shape: tuple[int, ...] | None = None,
     ):
         super().__init__()
         self.sizes = list(sizes)
+        self.out_shape = out_shape  # each output reshaped to this (an image), else flat
         self.activation = activation
         self.spectral_norm = spectral_norm
         self.weights = nn.ParameterList()
@@ -62,7 +64,10 @@ class BatchedMLP(ReplicaModule):
                 self.register_buffer(f"sn_u{i}", F.normalize(u, dim=-1))  # (R, fan_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(R, B, sizes[0]) -> (R, B, sizes[-1])."""
+        """(R, B, sizes[0]) -> (R, B, sizes[-1]); an input (R, B, *shape) is flattened first
+        and the output reshaped to (R, B, *out_shape) where given (the MLP on images)."""
+        if x.dim() > 3:
+            x = x.flatten(2)  # (R, B, dim)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             if self.spectral_norm:
@@ -81,6 +86,8 @@ class BatchedMLP(ReplicaModule):
                 # activation-sized allocation less per layer; the gradient is read from the
                 # output's sign, which is the input's, so the numbers are bit-identical.
                 x = self.activation(x, inplace=True)
+        if self.out_shape is not None:
+            x = x.reshape(*x.shape[:2], *self.out_shape)  # (R, B, *out_shape)
         return x
 
     def _sigma(self, i: int, w: torch.Tensor) -> torch.Tensor:
@@ -97,10 +104,17 @@ class BatchedMLP(ReplicaModule):
 
 
 def generator_mlp(
-    z_dim: int, width: int, depth: int, out_dim: int, init_generators: Sequence[torch.Generator]
+    z_dim: int,
+    width: int,
+    depth: int,
+    out_dim: int,
+    init_generators: Sequence[torch.Generator],
+    out_shape: tuple[int, ...] | None = None,
 ) -> BatchedMLP:
-    """G: z -> x, `depth` hidden ReLU layers of `width`, linear output."""
-    return BatchedMLP([z_dim] + [width] * depth + [out_dim], init_generators, F.relu)
+    """G: z -> x, `depth` hidden ReLU layers of `width`, linear output (reshaped to
+    `out_shape` where the target's samples are not flat)."""
+    sizes = [z_dim] + [width] * depth + [out_dim]
+    return BatchedMLP(sizes, init_generators, F.relu, out_shape=out_shape)
 
 
 def discriminator_mlp(
@@ -128,7 +142,8 @@ class MLPFamily(ModelFamily):
         self, config: TrialConfig, target: Target, init_generators: Sequence[torch.Generator]
     ) -> BatchedMLP:
         c = config
-        return generator_mlp(c.z_dim, c.g_width, c.g_depth, target.dim, init_generators)
+        shape = target.shape if len(target.shape) > 1 else None  # images: (R, B, C, H, W)
+        return generator_mlp(c.z_dim, c.g_width, c.g_depth, target.dim, init_generators, shape)
 
     def discriminator(
         self, config: TrialConfig, target: Target, init_generators: Sequence[torch.Generator]

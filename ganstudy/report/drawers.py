@@ -2,8 +2,8 @@
 
 A target's `picture` attribute says how its samples are seen: "points" (a 1-D histogram or a
 2-D scatter, by `dim`, over the density where the target has modes) or "curves" (curves over
-the target's `x` abscissae). Adding a picture (an image grid) is one drawer and one line in
-DRAWERS.
+the target's `x` abscissae) or "images" (a grid of sample images of the target's `shape`).
+Adding a picture is one drawer and one line in DRAWERS.
 """
 
 from __future__ import annotations
@@ -171,6 +171,45 @@ def _curves_caption(_target: Target) -> str:
     )
 
 
+IMAGE_GRID = 6  # a panel shows the first 6 x 6 samples of the step
+
+
+def _draw_images(ax: Any, pts: np.ndarray, target: Target, _run: pd.DataFrame) -> None:
+    """The first IMAGE_GRID² samples (flat rows) as one mosaic, black -1 to white 1."""
+    channels, height, width = target.shape
+    n = min(len(pts), IMAGE_GRID**2)
+    if n == 0:
+        note(ax, "no samples")
+        return
+    images = np.full((IMAGE_GRID**2, height, width, channels), np.nan)
+    images[:n] = pts[:n].reshape(n, channels, height, width).transpose(0, 2, 3, 1)
+    images = np.clip((images + 1) / 2, 0, 1)  # tanh range -> [0, 1]; NaN stays NaN
+    # Rows of IMAGE_GRID images, a 1-pixel gap between them (NaN: drawn as background).
+    padded = np.pad(images, ((0, 0), (0, 1), (0, 1), (0, 0)), constant_values=np.nan)
+    grid = padded.reshape(IMAGE_GRID, IMAGE_GRID, height + 1, width + 1, channels)
+    mosaic = grid.transpose(0, 2, 1, 3, 4).reshape(
+        IMAGE_GRID * (height + 1), IMAGE_GRID * (width + 1), channels
+    )[:-1, :-1]  # (rows, cols, C)
+    if channels == 1:
+        ax.imshow(mosaic[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(np.nan_to_num(mosaic, nan=1.0), interpolation="nearest")
+    ax.set(xticks=[], yticks=[])
+
+
+def _check_images(target: Target) -> None:
+    if len(target.shape) != 3:
+        raise Skip(f"samples of {target.name} are not images: shape {target.shape}")
+
+
+def _images_caption(target: Target) -> str:
+    return (
+        f"The first {IMAGE_GRID * IMAGE_GRID} generated images of {target.name} at "
+        "evaluation steps, for the best and worst run and one run per outcome; look for "
+        "legible digits of every class (converged) or the same few repeated (mode collapse)."
+    )
+
+
 DRAWERS: dict[str, SampleDrawer] = {
     "points": SampleDrawer(
         draw=_draw_points,
@@ -179,4 +218,10 @@ DRAWERS: dict[str, SampleDrawer] = {
         check=_check_points,
     ),
     "curves": SampleDrawer(draw=_draw_curves, caption=_curves_caption, panel=lambda t: (2.7, 2.0)),
+    "images": SampleDrawer(
+        draw=_draw_images,
+        caption=_images_caption,
+        panel=lambda t: (2.1, 2.1),
+        check=_check_images,
+    ),
 }

@@ -15,7 +15,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-Picture = Literal["points", "curves"]  # how the report draws samples
+Picture = Literal["points", "curves", "images"]  # how the report draws samples
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,9 @@ class Target(ABC):
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """Shape of one sample: (dim,) for the toys (an image target would say (C, H, W))."""
+        """Shape of one sample as the models see it: (dim,) for the toys, (C, H, W) for an
+        image target (whose `sample` still gives flat (n, dim) rows; an image target's shape
+        is also declared in config.IMAGE_SHAPES)."""
         return (self.dim,)
 
     @abstractmethod
