@@ -59,7 +59,7 @@ DimensionKind = Literal["grid", "choice", "uniform", "loguniform", "randint"]
 Mode = Literal["min", "max"]
 
 # TrialConfig fields that may also stand at the top level of a study file.
-TOP_LEVEL_PARAMS = ("target", "steps", "eval_every", "replicas", "seed")
+TOP_LEVEL_PARAMS = ("target", "model", "steps", "eval_every", "replicas", "seed")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _HINTS = typing.get_type_hints(TrialConfig)
 

@@ -386,3 +386,22 @@ def test_interrupted_grid_trials_that_never_reported_get_their_cells():
     cells = sorted((r.config["loss"], r.config["k"]) for r in records + missing)
     assert cells == [("hinge", 1), ("hinge", 2), ("minimax", 1), ("minimax", 2)]
     assert records[2].config["replicas"] == spec.fixed["replicas"]
+
+
+@pytest.mark.slow
+def test_a_dcgan_digits_study_runs_through_tables_and_report(tmp_path):
+    """model: dcgan on target: digits, end to end on Ray: a row per (trial, replica, eval),
+    snapshots of 8x8 images (64 pixel columns), every report figure drawn."""
+    study = tiny_study(
+        "digits", steps=100, eval_every=50, target="digits", model="dcgan", losses=("hinge",)
+    )
+    study["params"].update({"d_width": 8, "g_width": 8, "batch_size": 32})
+    out = tmp_path / "digits"
+    assert main(["run", str(write_study(tmp_path, study)), "--results", str(out), "--quiet"]) == 0
+    tables = load_results(out)
+    assert len(tables.history) == 2 * 3 and tables.history["js_binned"].notna().all()
+    assert tables.history["modes_captured"].between(0, 10).all()
+    assert (tables.history["n_modes"] == 10).all()
+    assert {f"x{i}" for i in range(64)} <= set(tables.samples.columns)
+    assert main(["report", str(out)]) == 0
+    assert (out / "report" / "07_sample_snapshots.png").stat().st_size > 10_000
