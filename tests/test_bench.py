@@ -24,7 +24,7 @@ from ganstudy.config import TrialConfig
 from ganstudy.models.mlp import mlp_flops
 from ganstudy.trainer import BLOCK_STEPS, Trainer
 
-FIGURES = ("reference", "replicas", "hardware", "metrics", "study")
+FIGURES = ("reference", "replicas", "hardware", "metrics", "dcgan", "study")
 CPU = torch.device("cpu")
 
 
@@ -155,6 +155,22 @@ def test_reference_loop_does_the_trainers_d_and_g_updates_for_each_k(k):
     assert counts["opt_g"] == ([steps], [steps])
 
 
+def test_reference_dcgan_has_the_trainers_parameters_and_trains():
+    """The plain DCGAN loop builds G and D of the trainer's dcgan sizes (R = 1), counted
+    parameter by parameter, and a step changes D."""
+    from ganstudy.bench.images import ReferenceDCGAN, dcgan_config
+
+    config = dcgan_config(8, 16)
+    ref, trainer = ReferenceDCGAN(config, CPU), Trainer(config)
+    for ours, theirs in ((trainer.generator, ref.G), (trainer.discriminator, ref.D)):
+        assert sorted(p.numel() for p in ours.parameters()) == sorted(
+            p.numel() for p in theirs.parameters()
+        )
+    before = [p.detach().clone() for p in ref.D.parameters()]
+    ref.train(2)
+    assert all(not p.equal(q) for p, q in zip(before, ref.D.parameters(), strict=True))
+
+
 def test_reference_loop_trains_the_same_shapes():
     config = bench_config(16, 8)
     ref = ReferenceGAN(config, CPU)
@@ -214,7 +230,20 @@ def check_figures(result: dict, study: bool) -> None:
         assert r["fraction"]["median"] == pytest.approx(r["gflops"] / ceiling, rel=1e-12)
     for r in f["metrics"]["rows"]:
         assert r["cost"]["median"] == pytest.approx(r["eval_s"] / r["train_s"], rel=1e-9)
+    dc = f["dcgan"]
+    ratio = dc["reference"]["trainer_steps_per_s"] / dc["reference"]["reference_steps_per_s"]
+    assert dc["reference"]["ratio"]["median"] == pytest.approx(ratio, rel=1e-12)
+    one = dc["replicas"][0]
+    assert one["replicas"] == 1
+    for r in dc["replicas"]:
+        speedup = r["replica_steps_per_s"] / one["replica_steps_per_s"]
+        assert r["speedup"]["median"] == pytest.approx(speedup, rel=1e-12)
+    m = dc["metrics"]
+    assert m["cost"]["median"] == pytest.approx(m["eval_s"] / m["train_s"], rel=1e-9)
     for summary in (
+        dc["reference"]["ratio"],
+        m["cost"],
+        *(r["speedup"] for r in dc["replicas"]),
         *(r["ratio"] for r in f["reference"]["rows"]),
         *(r["speedup"] for r in f["replicas"]["rows"]),
         *(r["fraction"] for r in f["hardware"]["rows"]),
@@ -279,7 +308,7 @@ def test_the_table_says_pass_exactly_where_a_figure_meets_its_target(quick_resul
         (line,) = [line for line in table.splitlines() if f" {name}: " in line]
         assert line.split()[0] == ("PASS" if met else "MISS"), line
     n = len(quick_result["targets"])
-    lines = table.split("targets (issue 6):\n")[1].splitlines()[:n]
+    lines = table.split("targets (issues 6 and 11):\n")[1].splitlines()[:n]
     meets = {">=": lambda v, limit: v >= limit, "<=": lambda v, limit: v <= limit}
     assert [line.split()[0] for line in lines] == [
         "PASS" if meets[t["op"]](t["value"], t["target"]) else "MISS"

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ganstudy.bench.figures import hardware_figure, metric_figure, reference_figure, replica_figure
+from ganstudy.bench.images import dcgan_figure
 from ganstudy.bench.settings import FULL, QUICK
 from ganstudy.bench.study import study_figure
 from ganstudy.bench.table import format_table
@@ -32,7 +33,7 @@ def run_bench(
     study: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Measure the five figures and check them against the issue's targets.
+    """Measure the six figures and check them against the issues' targets.
 
     quick: tiny samples, fewer rounds and replica counts, a 2-trial study of ~1 s trials
     (well under a minute in all; for tests). threads: torch threads for everything measured
@@ -55,6 +56,7 @@ def run_bench(
             ("replicas", lambda: replica_figure(s, dev)),
             ("hardware", lambda: hardware_figure(s, dev)),
             ("metrics", lambda: metric_figure(s, dev)),
+            ("dcgan", lambda: dcgan_figure(s, dev)),
         ]
         for name, measure in steps:
             log(f"bench: {name} ...")

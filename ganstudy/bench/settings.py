@@ -19,6 +19,10 @@ class Settings:
     study_trials: int  # trials of the study figure (a grid; all the same cost)
     study_trial_s: float  # target length of one trial (back to back, 1 thread)
     study_rounds: int
+    dcgan_shape: tuple[int, int]  # (width, batch) of the dcgan figure (digits, 8x8)
+    dcgan_replicas: tuple[int, ...]  # R values of the dcgan figure, starting at 1
+    dcgan_eval_every: int | None  # its metric cost's cadence; None: TrialConfig's default
+    dcgan_eval_samples: int | None  # ... and eval size; None: TrialConfig's default
 
 
 QUICK = Settings(
@@ -32,6 +36,10 @@ QUICK = Settings(
     study_trials=2,
     study_trial_s=1.0,
     study_rounds=1,
+    dcgan_shape=(8, 32),
+    dcgan_replicas=(1, 4),
+    dcgan_eval_every=20,
+    dcgan_eval_samples=2000,
 )
 FULL = Settings(
     rounds=7,
@@ -44,4 +52,8 @@ FULL = Settings(
     study_trials=4,
     study_trial_s=36.0,  # >= 30 s trials measured, not projected (the target is for those)
     study_rounds=1,
+    dcgan_shape=(64, 64),
+    dcgan_replicas=(1, 4, 8),
+    dcgan_eval_every=None,
+    dcgan_eval_samples=None,
 )

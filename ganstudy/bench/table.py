@@ -87,6 +87,33 @@ def format_table(result: dict[str, Any]) -> str:
             r["cost"],
             _pct,
         )
+    dc = f.get("dcgan")  # absent in a bench JSON written before the figure existed
+    if dc:
+        shape = f"dcgan digits, width {dc['width']} batch {dc['batch']}"
+        ref = dc["reference"]
+        add_summary(
+            "6 dcgan",
+            f"trainer / plain DCGAN loop, {shape} ({ref['trainer_steps_per_s']:.0f} vs "
+            f"{ref['reference_steps_per_s']:.0f} steps/s)",
+            ref["ratio"],
+            _x,
+        )
+        for r in dc["replicas"][1:]:
+            add_summary(
+                "6 dcgan",
+                f"R={r['replicas']} / R=1 replica-steps/s ({r['replica_steps_per_s']:.0f}/s)",
+                r["speedup"],
+                _x,
+            )
+        m = dc["metrics"]
+        add_summary(
+            "6 dcgan",
+            f"metric cost, eval_every {m['eval_every']}, {m['eval_samples']} samples (eval "
+            f"{m['eval_s']:.2f} s per "
+            f"{m['train_s']:.2f} s of training)",
+            m["cost"],
+            _pct,
+        )
     st = f["study"]
     if "skipped" in st or "error" in st:
         add("5 study", "study overhead", st.get("skipped") or st.get("error", ""))
@@ -135,7 +162,7 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(
             f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}"
         )
-    lines += ["", "targets (issue 6):"]
+    lines += ["", "targets (issues 6 and 11):"]
     for t in result["targets"]:
         fmt = _pct if t["unit"] == "%" else _x
         verdict = "PASS" if t["met"] else "MISS"

@@ -90,6 +90,27 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
                 unit="%",
             )
         )
+    dcgan = figures.get("dcgan")
+    if dcgan:
+        out.append(
+            target_row(
+                "dcgan",
+                f"dcgan trainer / plain DCGAN loop, width {dcgan['width']} batch {dcgan['batch']}",
+                dcgan["reference"]["ratio"],
+                ">=",
+                REFERENCE_TARGET,
+            )
+        )
+        out.append(
+            target_row(
+                "dcgan",
+                f"dcgan metric cost at eval_every={dcgan['metrics']['eval_every']}",
+                dcgan["metrics"]["cost"],
+                "<=",
+                METRIC_TARGET,
+                unit="%",
+            )
+        )
     study = figures["study"]
     if "skipped" not in study and "error" not in study:
         measured = study["trial_s"]["median"]
