@@ -163,7 +163,14 @@ PROBABILITY_LOSSES: tuple[str, ...] = tuple(loss.name for loss in LOSSES if loss
 
 # The `outcome` labels (metrics.classify_outcome gives them; thresholds in
 # metrics.OUTCOME_THRESHOLDS, documented in the README).
-OUTCOMES: tuple[str, ...] = ("converged", "mode_collapse", "d_dominates", "oscillating", "diverged")
+OUTCOMES: tuple[str, ...] = (
+    "converged",
+    "mode_collapse",
+    "d_dominates",
+    "oscillating",
+    "not_converged",
+    "diverged",
+)
 
 # The `status` column of trials.parquet: ganstudy's own names (not Ray's), one per
 # (configuration, replica). Only "finished" rows ran all their steps.

@@ -298,8 +298,9 @@ def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
        oscillation_range over the last third of the evals; that third must hold at least 3
        evals, so a history of fewer than 9 evals is never oscillating.
     5. converged: the JS reference is at most converged_js: all modes, stable, close.
-    6. d_dominates: otherwise: stable, all modes, but p_g still far from p_data, so an
-       (optimal) D tells them apart: the generator is not winning.
+    6. not_converged: otherwise: stable, all modes, G's gradient alive (else rule 2), but
+       p_g still farther from p_data than converged_js: training has not got there (yet),
+       which says nothing about D winning.
     """
     t = OUTCOME_THRESHOLDS
     last = history[-1]
@@ -325,4 +326,4 @@ def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
         return "oscillating"
     if last[reference] <= t["converged_js"]:
         return "converged"
-    return "d_dominates"
+    return "not_converged"

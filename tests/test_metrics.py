@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ganstudy import metrics
 from ganstudy.targets import Target, make_target
@@ -550,12 +552,15 @@ def test_outcome_oscillating():
     assert metrics.classify_outcome(rows, 8) == "converged"
 
 
-def test_outcome_d_dominates_when_stable_but_far():
+def test_outcome_not_converged_when_stable_but_far():
     """All modes, no oscillation, gradient alive, but p_g still far from p_data (JS above
-    converged_js): the generator is not winning."""
+    converged_js): not converged, which is not D dominating (its gradient did not vanish),
+    even where D separates the data."""
     far = metrics.OUTCOME_THRESHOLDS["converged_js"] + 0.1
     rows = history(js_binned=far, d_real=0.8, d_fake=0.3)
-    assert metrics.classify_outcome(rows, 8) == "d_dominates"
+    assert metrics.classify_outcome(rows, 8) == "not_converged"
+    separating = history(js_binned=far, d_real=0.95, d_fake=0.05)  # gradient still alive
+    assert metrics.classify_outcome(separating, 8) == "not_converged"
     at_threshold = history(js_binned=metrics.OUTCOME_THRESHOLDS["converged_js"])
     assert metrics.classify_outcome(at_threshold, 8) == "converged"
 
@@ -564,7 +569,7 @@ def test_outcome_uses_js_probe_where_js_binned_is_undefined():
     rows = history(js_binned=math.nan, js_probe=0.05)
     assert metrics.classify_outcome(rows, 8) == "converged"
     rows = history(js_binned=math.nan, js_probe=0.5)
-    assert metrics.classify_outcome(rows, 8) == "d_dominates"
+    assert metrics.classify_outcome(rows, 8) == "not_converged"
 
 
 EPS = 1e-9
@@ -638,12 +643,54 @@ def test_oscillation_needs_three_evals_in_the_last_third():
 @pytest.mark.parametrize(("above", "converged"), [(-EPS, True), (0.0, True), (EPS, False)])
 def test_outcome_boundary_converged_js(above, converged):
     rows = history(js_binned=T["converged_js"] + above)
-    assert metrics.classify_outcome(rows, 8) == ("converged" if converged else "d_dominates")
+    assert metrics.classify_outcome(rows, 8) == ("converged" if converged else "not_converged")
 
 
 @pytest.mark.parametrize(("captured", "label"), [(7.0, "mode_collapse"), (8.0, "converged")])
 def test_outcome_boundary_modes(captured, label):
     assert metrics.classify_outcome(history(modes_captured=captured), 8) == label
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    # Histories near each boundary: an end level, small or large swings around it, all or
+    # most modes, a gradient that may fall, D outputs that may separate.
+    level=st.floats(0.0, 0.69),
+    swing=st.sampled_from([0.0, 0.02, 0.2]),
+    noise=st.lists(st.floats(-1.0, 1.0), min_size=15, max_size=15),
+    n=st.integers(8, 15),
+    grad=st.lists(st.floats(1e-6, 20.0), min_size=15, max_size=15),
+    d_real=st.floats(0.0, 1.0),
+    d_fake=st.floats(0.0, 1.0),
+    modes=st.sampled_from([8, 8, 8, 7, 1]),
+)
+def test_each_label_holds_its_defining_condition(
+    level, swing, noise, n, grad, d_real, d_fake, modes
+):
+    """Whatever a (finite) history, the label it gets is true of it, as the README states
+    each: d_dominates only where D separates and G's gradient vanished; not_converged only
+    where every mode is held, the end is not oscillating and JS is above converged_js."""
+    js = [min(max(level + swing * x, 0.0), 0.69) for x in noise[:n]]
+    rows = [row(grad_norm_g=math.nan, js_binned=js[0])] + [
+        row(js_binned=js[i], grad_norm_g=grad[i]) for i in range(1, n)
+    ]
+    rows[-1].update(d_real=d_real, d_fake=d_fake, modes_captured=float(modes))
+    label = metrics.classify_outcome(rows, 8)
+    peak = max(r["grad_norm_g"] for r in rows[1:])
+    separates = d_real - d_fake >= T["d_gap"]
+    vanished = rows[-1]["grad_norm_g"] <= metrics.vanishing_threshold(peak)
+    tail = js[n - n // 3 :]
+    swings = len(tail) >= 3 and max(tail) - min(tail) > T["oscillation_range"]
+    assert (label == "d_dominates") == (separates and vanished), label
+    if label == "mode_collapse":
+        assert modes < 8
+    if label == "oscillating":
+        assert modes == 8 and swings
+    if label == "converged":
+        assert modes == 8 and not swings and js[-1] <= T["converged_js"]
+    if label == "not_converged":
+        assert modes == 8 and not swings and js[-1] > T["converged_js"]
+        assert not (separates and vanished)
 
 
 def test_outcome_labels_are_the_documented_set():
@@ -652,5 +699,6 @@ def test_outcome_labels_are_the_documented_set():
         "mode_collapse",
         "d_dominates",
         "oscillating",
+        "not_converged",
         "diverged",
     }

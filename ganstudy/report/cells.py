@@ -8,7 +8,15 @@ from ganstudy.report.study import NO_OUTCOME, Study, fmt
 
 # A tied majority vote goes to the more severe outcome: a cell that failed in half of its
 # replicas is not a region where training is in balance.
-SEVERITY = ("diverged", "d_dominates", "mode_collapse", "oscillating", "converged", NO_OUTCOME)
+SEVERITY = (
+    "diverged",
+    "d_dominates",
+    "mode_collapse",
+    "oscillating",
+    "not_converged",
+    "converged",
+    NO_OUTCOME,
+)
 
 
 def grid_axes(s: Study) -> tuple[str | None, str | None, str | None]:

@@ -26,6 +26,7 @@ OUTCOME_COLORS = {
     "mode_collapse": "#8e6bbf",
     "d_dominates": "#d1495b",
     "oscillating": "#edae49",
+    "not_converged": "#6c9bc4",
     "diverged": "#30343f",
     NO_OUTCOME: "#d9d9d9",
 }
@@ -34,6 +35,7 @@ OUTCOME_SHORT = {
     "mode_collapse": "collapse",
     "d_dominates": "D dom",
     "oscillating": "osc",
+    "not_converged": "not conv",
     "diverged": "div",
     NO_OUTCOME: "n/a",
 }
