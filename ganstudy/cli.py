@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ganstudy.columns import BY_NAME, FINISHED, RESUMABLE, STATUSES
 from ganstudy.config import ConfigError, from_dict, shown
-from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR
+from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR, clip_middle, detail
 from ganstudy.messages import fail as _fail
 from ganstudy.messages import say as _say
 from ganstudy.run import cluster  # address forms only here; it imports Ray when it connects
@@ -65,6 +65,15 @@ def _address(check: Callable[[str], str]) -> Callable[[str], str]:
     return parse
 
 
+def _user_path(text: str) -> str:
+    """An argparse type for every local path: `~` expanded (a quoted '~/x' reaches us as
+    typed, and would otherwise name a folder called "~"); an empty path refused (it would
+    mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path; give a file or folder")
+    return os.path.expanduser(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ganstudy", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,12 +93,14 @@ def _parser() -> argparse.ArgumentParser:
     trial.set_defaults(handler=_trial)
 
     validate = commands.add_parser("validate", help="check a study file, print its size")
-    validate.add_argument("file")
+    validate.add_argument("file", type=_user_path)
     validate.set_defaults(handler=_validate)
 
     run = commands.add_parser("run", help="run a study on Ray Tune (embedded local Ray by default)")
-    run.add_argument("file", help="study YAML, e.g. studies/balance.yaml")
-    run.add_argument("--results", metavar="DIR", help="study folder (default results/<name>)")
+    run.add_argument("file", type=_user_path, help="study YAML, e.g. studies/balance.yaml")
+    run.add_argument(
+        "--results", type=_user_path, metavar="DIR", help="study folder (default results/<name>)"
+    )
     run.add_argument(
         "--address",
         type=_address(cluster.gcs_address),
@@ -105,16 +116,21 @@ def _parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="figures and findings from a study's tables")
     report.add_argument(
-        "study", nargs="?", help="study folder (default: the latest under results/)"
+        "study",
+        nargs="?",
+        type=_user_path,
+        help="study folder (default: the latest under results/)",
     )
     report.add_argument("--format", choices=["html", "png"], default="html")
-    report.add_argument("--out", metavar="DIR", help="where to write (default <study>/report)")
+    report.add_argument(
+        "--out", type=_user_path, metavar="DIR", help="where to write (default <study>/report)"
+    )
     report.set_defaults(handler=_report)
 
     bench = commands.add_parser("bench", help="measure speed: ratios against references")
     bench.add_argument("--quick", action="store_true", help="seconds, not minutes (for tests)")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    bench.add_argument("--out", metavar="FILE", help="also write the JSON here")
+    bench.add_argument("--out", type=_user_path, metavar="FILE", help="also write the JSON here")
     bench.set_defaults(
         handler=lambda a: _lazy("ganstudy.bench", "bench_command")(a.quick, a.json, a.out)
     )
@@ -122,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     # Ray cluster jobs (docs/cluster.md). ADDRESS: the head's dashboard, http://HEAD:8265.
     dashboard = "Ray dashboard of the head, http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)"
     submit = commands.add_parser("submit", help="run a study on a Ray cluster as a Ray job")
-    submit.add_argument("file", help="study YAML; it travels with the job")
+    submit.add_argument("file", type=_user_path, help="study YAML; it travels with the job")
     dashboard_address = _address(cluster.dashboard_address)
     submit.add_argument("--address", type=dashboard_address, help=dashboard)
     submit.add_argument(
@@ -213,7 +229,7 @@ def _validate(args: argparse.Namespace) -> int:
     runs = f" = {trials * replicas} runs" if replicas is not None else ""
     replicas_text = f"{replicas} replicas" if replicas is not None else "swept replicas"
     steps_text = f"{steps} steps each" if steps is not None else "swept steps"
-    print(f"{args.file}: OK — {trials} trials × {replicas_text}{runs}, {steps_text}")
+    print(f"{clip_middle(args.file)}: OK — {trials} trials × {replicas_text}{runs}, {steps_text}")
     return 0
 
 
@@ -255,8 +271,8 @@ def _run(args: argparse.Namespace) -> int:
     except StudyError as error:
         return _fail(str(error))
     except OSError as error:  # a disk fault (StudyIOError), or one while writing the tables
-        where = f"{shown(error.filename)}: " if error.filename else ""
-        return _fail(f"{where}{error.strerror or error}", IO_FAULT)
+        where = f"{clip_middle(error.filename)}: " if error.filename else ""
+        return _fail(f"{where}{error.strerror or detail(error)}", IO_FAULT)
     except StudyInterrupted as interrupted:
         print(f"\n{interrupted}; the tables say what finished", file=sys.stderr)
         if not isinstance(interrupted.folder, str):

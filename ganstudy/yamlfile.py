@@ -5,6 +5,7 @@ expands; past this, the parsed data is small plain Python (dicts, lists, scalars
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import stat
@@ -114,6 +115,23 @@ _KINDS = {
     stat.S_IFBLK: "a block device, not a file",
     stat.S_IFSOCK: "a socket, not a file",
 }
+
+
+def quote_hint(value: Any, key: str) -> str:
+    """For a value YAML read as a date, number or bool where text was meant: the sentence
+    that says so and how to quote it (`name: 2024-01-01` is a datetime.date); else ""."""
+    if isinstance(value, datetime.datetime):
+        kind = "a date and time"
+    elif isinstance(value, datetime.date):  # written back exactly as it was typed
+        return f"YAML reads it as a date, not text; quote it: {key}: '{value.isoformat()}'"
+    elif isinstance(value, bool):
+        kind = "a boolean (yes/no/on/off)"
+    elif isinstance(value, int | float):
+        kind = "a number"
+    else:
+        return ""
+    return f"YAML reads it as {kind}, not text; quote it as written: {key}: '...'"
+
 
 # What YAML 1.1 text may not hold (PyYAML's reader refuses the same, less clearly).
 _NON_PRINTABLE = re.compile(

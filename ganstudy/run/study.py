@@ -26,6 +26,7 @@ from ray.tune.search.variant_generator import generate_variants
 
 from ganstudy import results
 from ganstudy.config import FIELDS
+from ganstudy.messages import clip_middle
 from ganstudy.run import cluster, session
 from ganstudy.run.faults import DiskFaultStop
 from ganstudy.run.folder import StudyError, StudyFolder, study_location
@@ -89,8 +90,8 @@ def run_study(
     try:
         if folder.remote and spec.search.algorithm == "optuna":
             raise StudyError(
-                f"{folder.location}: search: optuna keeps its study in a sqlite file; give "
-                "--results a filesystem path (on a cluster, one every node mounts), not a URI"
+                f"{clip_middle(folder.location)}: search: optuna keeps its study in a sqlite file; "
+                "give --results a filesystem path (on a cluster, one every node mounts), not a URI"
             )
         existed = bool(folder.entries()) or folder.remote
         folder.lock()  # before anything is read, deleted or started
@@ -131,8 +132,9 @@ def run_study(
         folder.publish()
         if DiskFaultStop.fault is not None:
             raise StudyIOError(
-                f"{folder.location}: the study stopped: {DiskFaultStop.fault} (no retry "
-                "can mend a full or read-only disk); free space, then continue with --resume"
+                f"{clip_middle(folder.location)}: the study stopped: {DiskFaultStop.fault} "
+                "(no retry can mend a full or read-only disk); free space, then continue "
+                "with --resume"
             )
         if interrupted:
             replicas = [int(r.config.get("replicas", 1)) for r in records]
