@@ -34,13 +34,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return INTERRUPTED
     except BrokenPipeError:
-        # The reader closed the pipe: it has what it wanted. Point stdout at /dev/null so
-        # that the interpreter's last flush of stdout does not complain either.
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):  # stdout is no file (captured in tests)
-            pass
+        # The reader closed the pipe: it has what it wanted.
+        _silence_stdout()
         return 0
+    except OSError as error:
+        # Every handler names the files it reads and writes; what escapes them is the output
+        # itself failing (stdout on a full disk, `> /dev/full`): one line, not a traceback.
+        _silence_stdout()
+        why = error.strerror or detail(error)
+        where = f"{clip_middle(error.filename)}: " if error.filename else "cannot write output: "
+        return _fail(f"{where}{why}", IO_FAULT)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of a stdout that
+    failed (closed pipe, full disk) does not complain after our one line."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (captured in tests)
+        pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -241,8 +253,8 @@ def _run(args: argparse.Namespace) -> int:
     spec = _load(args.file)
     if spec is None:
         return USAGE_ERROR
-    if args.max_concurrent is not None and args.max_concurrent < 1:
-        return _fail("--max-concurrent: must be >= 1")
+    if _bad_max_concurrent(args.max_concurrent):
+        return _fail(_bad_max_concurrent(args.max_concurrent))
     replicas = spec.fixed.get("replicas", "swept")
     print(
         f"{spec.name}: {spec.num_trials()} trials x {replicas} replicas, "
@@ -291,6 +303,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bad_max_concurrent(value: int | None) -> str:
+    """What is wrong with a --max-concurrent value ("" when nothing): the study file's own
+    range for max_concurrent (a huge one is no study)."""
+    from ganstudy.study_sections import MAX_TRIALS
+
+    if value is None:
+        return ""
+    if value < 1:
+        return "--max-concurrent: must be >= 1"
+    if value > MAX_TRIALS:
+        return f"--max-concurrent: must be <= {MAX_TRIALS:,} (the most trials a study may have)"
+    return ""
+
+
 def _submit(args: argparse.Namespace) -> int:
     from ganstudy.run import cluster
     from ganstudy.spec import SpecError, load_spec
@@ -302,16 +328,16 @@ def _submit(args: argparse.Namespace) -> int:
         except SpecError as error:
             return _fail(f"{error} (nothing submitted)")
         name, storage = spec.name, spec.storage
-    elif not Path(args.file).is_file():
-        return _fail(f"{args.file}: no such study file")
+    elif not os.path.lexists(args.file):
+        return _fail(f"{clip_middle(args.file)}: no such study file")
     else:  # unchecked, but where the study goes must still be known
-        import yaml
+        from ganstudy.yamlfile import YamlFileError, read_yaml
 
-        try:
-            data = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
-            storage = data.get("storage") if isinstance(data, dict) else None
-        except yaml.YAMLError:
-            storage = None
+        try:  # a pipe, a binary or broken YAML would fail on the cluster too: refused here
+            data = read_yaml(args.file)
+        except YamlFileError as error:
+            return _fail(f"{clip_middle(args.file)}: {error} (nothing submitted)")
+        storage = data.get("storage") if isinstance(data, dict) else None
     if results is None and storage is None:
         return _fail(
             "submit: give --results (a folder every node sees, or s3://..., gs://...) "
@@ -319,8 +345,8 @@ def _submit(args: argparse.Namespace) -> int:
         )
     if results is not None and "://" not in results and not Path(results).is_absolute():
         return _fail(f"--results {results}: give an absolute path (as the nodes see it) or a URI")
-    if args.max_concurrent is not None and args.max_concurrent < 1:
-        return _fail("--max-concurrent: must be >= 1")
+    if _bad_max_concurrent(args.max_concurrent):
+        return _fail(_bad_max_concurrent(args.max_concurrent))
     try:
         env = cluster.parse_env(args.env)
         job = cluster.submit(

@@ -267,7 +267,7 @@ def _table_path(folder: Path, name: str) -> Path:
 def _read_table(folder: Path, name: str) -> pd.DataFrame:
     """One table, checked to be what its name says; ResultsError when it is not."""
     path = _table_path(folder, name)
-    if not path.is_dir():  # samples/ may be a folder of parts
+    if path.name != "samples":  # samples/ (a folder of parts) is the one table not a file
         _check_regular(path)
     try:
         frame = pd.read_parquet(path)

@@ -518,3 +518,52 @@ def test_the_entry_module_imports_nothing_of_ganstudy_at_its_top():
     assert not [n for n in names if n.startswith("ganstudy")], names
     init = (REPO / "ganstudy" / "__init__.py").read_text()
     assert "\nfrom ganstudy" not in init.split("if TYPE_CHECKING:")[0]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize("argv", [["validate", str(SMOKE)], ["trial", "--set", "steps=2"]])
+def test_an_output_that_fails_is_one_line_and_exit_1(argv):
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "ganstudy.entry", *argv],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == "ganstudy: error: cannot write output: No space left on device\n"
+
+
+def test_report_into_head_still_writes_the_whole_report(tmp_path):
+    from report_fixtures import write_study as write_results
+
+    study = write_results(tmp_path, name="s", losses=("minimax",), ks=(1,), ratios=(1.0,))
+    done = subprocess.run(
+        f"{sys.executable} -m ganstudy.entry report {study} --out {tmp_path / 'r'} | head -1;"
+        " echo status=${PIPESTATUS[0]}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        env=os.environ | {"MPLBACKEND": "Agg"},
+    )
+    assert done.stdout.splitlines()[-1] == "status=0" and done.stderr == "", done.stderr
+    assert (tmp_path / "r" / "index.html").exists()  # a closed stdout is no write fault
+
+
+def test_max_concurrent_beyond_any_study_is_refused(capsys):
+    assert main(["run", str(SMOKE), "--max-concurrent", str(10**20), "--dry-run"]) == 2
+    assert "--max-concurrent: must be <= 100,000" in one_error(capsys)
+
+
+def test_submit_no_validate_refuses_a_pipe_without_connecting(tmp_path, capsys):
+    fifo = tmp_path / "s.yaml"
+    os.mkfifo(fifo)
+    argv = ["submit", str(fifo), "--no-validate", "--results", "/x", "--address", "http://h:1"]
+    assert main(argv) == 2
+    err = one_error(capsys)
+    assert "a named pipe (FIFO)" in err and "nothing submitted" in err

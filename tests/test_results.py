@@ -174,3 +174,9 @@ def test_a_spec_yaml_alias_bomb_is_refused_not_expanded(study: Path) -> None:
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     (study / "spec.yaml").write_text("\n".join(lines) + "\n")
     assert "spec.yaml: damaged, not valid YAML (line" in damaged(study)
+
+
+def test_a_table_that_is_a_folder_is_damaged_except_samples(study: Path) -> None:
+    (study / "trials.parquet").unlink()
+    (study / "trials.parquet").mkdir()  # pyarrow would read it as an empty dataset
+    assert "trials.parquet: damaged, a folder, not a file" in damaged(study)

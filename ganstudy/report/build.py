@@ -146,8 +146,22 @@ def _replace(staging: Path, out: Path) -> None:
 def report_command(study_dir: str | Path | None, out: str | Path | None, fmt: Format) -> int:
     """`ganstudy report`: build the report, print its path; one line on stderr and exit 2
     for bad input (not a study, damaged, still running), exit 1 for an I/O fault."""
+
+    def progress(line: str) -> None:
+        # Progress is a courtesy: a stdout that fails (`| head -1`, a full disk) must not be
+        # taken for the report's own folder failing. The final path print still reports it.
+        nonlocal printing
+        if printing:
+            try:
+                print(line, flush=True)
+            except OSError:
+                printing = False
+
+    printing = True
     try:
-        path = build_report(study_dir, out=Path(out) if out is not None else None, fmt=fmt)
+        path = build_report(
+            study_dir, out=Path(out) if out is not None else None, fmt=fmt, progress=progress
+        )
     except ResultsError as err:
         return fail(str(err))
     except OSError as err:

@@ -91,6 +91,12 @@ class StudyFolder:
 
     def entries(self) -> list[str]:
         """The names directly inside the folder (none if it does not exist)."""
+        if not self.remote and os.path.exists(self.location) and not os.path.isdir(self.location):
+            if not os.path.isfile(self.location):  # a pipe, device or socket: pyarrow's
+                raise StudyError(  # own error names none of it
+                    f"{clip_middle(self.location)}: not a folder (a named pipe, device or "
+                    "socket); give --results a folder"
+                )
         info = self.fs.get_file_info(self.fs_path)
         if info.type == pyarrow.fs.FileType.File:
             raise StudyError(

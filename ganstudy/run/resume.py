@@ -79,7 +79,12 @@ def check_resumable(folder: StudyFolder, spec: StudySpec) -> None:
                 f"{clip_middle(folder.experiment)}/{found[-1]}: the search algorithm's state is "
                 f"damaged ({type(error).__name__}), so Ray would start the study over; {fresh}"
             ) from None
-    saved = folder.read_text("spec.yaml")
+    try:
+        saved = folder.read_text("spec.yaml")
+    except UnicodeDecodeError:  # binary: nothing to compare the study with
+        raise StudyError(
+            f"{clip_middle(folder.join('spec.yaml'))}: damaged, not UTF-8 text; {fresh}"
+        ) from None
     if saved is not None:
         try:
             before = spec_from_dict(yaml.safe_load(saved), source=folder.join("spec.yaml"))
@@ -88,7 +93,8 @@ def check_resumable(folder: StudyFolder, spec: StudySpec) -> None:
         if before != spec:
             changed = _changed_keys(before, spec)
             raise StudyError(
-                f"{spec.source}: differs from the study being resumed ({folder.join('spec.yaml')}"
+                f"{clip_middle(spec.source)}: differs from the study being resumed "
+                f"({clip_middle(folder.join('spec.yaml'))}"
                 f"{': ' + ', '.join(changed) if changed else ''}); resume with the study as it "
                 "ran, or use --fresh to start over"
             )

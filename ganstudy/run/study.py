@@ -93,7 +93,9 @@ def run_study(
                 f"{clip_middle(folder.location)}: search: optuna keeps its study in a sqlite file; "
                 "give --results a filesystem path (on a cluster, one every node mounts), not a URI"
             )
-        existed = bool(folder.entries()) or folder.remote
+        folder.entries()  # a file where the folder should be: StudyError
+        # A folder that was there, even empty, is the user's: a failure leaves it in place.
+        existed = folder.remote or folder.local.is_dir()
         folder.lock()  # before anything is read, deleted or started
         if resume:
             check_resumable(folder, spec)
