@@ -43,6 +43,8 @@ def say(level: str, message: str) -> None:
     """One line on stderr, `ganstudy: LEVEL: message`, however long or multi-line the text."""
     # A detail that came out empty (an exception with no text) leaves no dangling ": ".
     text = " ".join(message.split()).rstrip(":").rstrip()
+    if not text.isprintable():  # an escape sequence in a file name must not drive the terminal
+        text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[: MAX_MESSAGE_CHARS - 1] + "…"
     print(f"ganstudy: {level}: {text}", file=sys.stderr, flush=True)

@@ -567,3 +567,18 @@ def test_submit_no_validate_refuses_a_pipe_without_connecting(tmp_path, capsys):
     assert main(argv) == 2
     err = one_error(capsys)
     assert "a named pipe (FIFO)" in err and "nothing submitted" in err
+
+
+def test_report_out_that_is_a_dangling_link_is_refused(tmp_path, capsys):
+    from report_fixtures import write_study as write_results
+
+    study = write_results(tmp_path, name="s", losses=("minimax",), ks=(1,), ratios=(1.0,))
+    (tmp_path / "out").symlink_to(tmp_path / "gone" / "x")
+    assert main(["report", str(study), "--out", str(tmp_path / "out")]) == 2
+    assert "a link to nothing" in one_error(capsys)  # was exit 1, "Not a directory"
+
+
+def test_terminal_escapes_in_input_are_shown_escaped(capsys):
+    assert main(["validate", "\x1b[31mred.yaml"]) == 2
+    err = one_error(capsys)
+    assert "\x1b" not in err and "\\x1b[31mred.yaml" in err

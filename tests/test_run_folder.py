@@ -158,7 +158,16 @@ def test_a_failed_run_keeps_the_empty_folder_the_user_made(tmp_path, capsys):
     assert empty.is_dir() and list(empty.iterdir()) == []  # there before: still there
 
 
-def test_resume_with_a_binary_spec_yaml_is_one_line(tmp_path):
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        ("binary", "spec.yaml: damaged, not UTF-8 text"),
+        ("fifo", "spec.yaml: damaged, a named pipe"),
+    ],
+)
+def test_resume_with_a_damaged_spec_yaml_is_one_line(tmp_path, damage, words):
+    import os
+
     from ray import cloudpickle
 
     from ganstudy.run.resume import check_resumable
@@ -168,6 +177,9 @@ def test_resume_with_a_binary_spec_yaml_is_one_line(tmp_path):
     (folder / "ray").mkdir(parents=True)
     (folder / "ray" / "tuner.pkl").write_bytes(cloudpickle.dumps({}))
     (folder / "ray" / "experiment_state-2026.json").write_text('{"trial_data": []}')
-    (folder / "spec.yaml").write_bytes(b"\xc6\x00\xff binary")
-    with pytest.raises(StudyError, match="spec.yaml: damaged, not UTF-8 text"):
+    if damage == "binary":
+        (folder / "spec.yaml").write_bytes(b"\xc6\x00\xff binary")
+    else:
+        os.mkfifo(folder / "spec.yaml")  # read through pyarrow, it blocked for ever
+    with pytest.raises(StudyError, match=words):
         check_resumable(StudyFolder(str(folder)), load_spec(SMOKE))

@@ -111,6 +111,11 @@ def _render(study: Study, out: Path, fmt: Format, say: Callable[[str], None]) ->
 def _check_replaceable(out: Path) -> None:
     """Refuse (bad input) an --out that is a file, lies under a file, or is a folder holding
     more than a report."""
+    if out.is_symlink() and not out.exists():  # rename() cannot put a folder there
+        raise ResultsError(
+            f"{clip_middle(out)}: a link to nothing ({clip_middle(os.readlink(out), 80)}); "
+            "choose another --out"
+        )
     if out.exists() and not out.is_dir():
         raise ResultsError(f"{clip_middle(out)}: exists and is not a folder; choose another --out")
     # mkdir under a file fails with "File exists" or "Not a directory": name the file.

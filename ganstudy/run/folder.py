@@ -22,6 +22,7 @@ import pyarrow.fs
 
 from ganstudy.messages import clip_middle
 from ganstudy.results import LOCK_NAME, lock_holder
+from ganstudy.yamlfile import file_kind
 
 EXPERIMENT = "ray"  # Ray's experiment folder inside results/<name>/, kept for Tuner.restore
 # Everything a run (and `ganstudy report`) writes into a study folder.
@@ -40,6 +41,7 @@ STUDY_ENTRIES = frozenset(
     }
 )
 LISTED = 5  # foreign entries named in an error message, at most
+REPLACE = "run without --resume (add --fresh to replace the folder)"
 
 
 class StudyError(RuntimeError):
@@ -153,6 +155,11 @@ class StudyFolder:
 
     def read_text(self, name: str) -> str | None:
         """A file of the folder as text, or None when it does not exist."""
+        local = Path(self.location) / name
+        if not self.remote and local.exists():
+            kind = file_kind(local.stat().st_mode)  # a pipe would block the read for ever
+            if kind:
+                raise StudyError(f"{clip_middle(local)}: damaged, {kind}; {REPLACE}")
         try:
             with self.fs.open_input_stream(f"{self.fs_path.rstrip('/')}/{name}") as f:
                 return f.read().decode("utf-8")
