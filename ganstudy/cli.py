@@ -344,7 +344,10 @@ def _submit(args: argparse.Namespace) -> int:
             "or a storage: key in the study; a job's own folder is temporary"
         )
     if results is not None and "://" not in results and not Path(results).is_absolute():
-        return _fail(f"--results {results}: give an absolute path (as the nodes see it) or a URI")
+        return _fail(
+            f"--results {clip_middle(results)}: give an absolute path (as the nodes see it) "
+            "or a URI"
+        )
     if _bad_max_concurrent(args.max_concurrent):
         return _fail(_bad_max_concurrent(args.max_concurrent))
     try:

@@ -582,3 +582,11 @@ def test_terminal_escapes_in_input_are_shown_escaped(capsys):
     assert main(["validate", "\x1b[31mred.yaml"]) == 2
     err = one_error(capsys)
     assert "\x1b" not in err and "\\x1b[31mred.yaml" in err
+
+
+def test_submit_echoes_a_long_relative_results_clipped(capsys):
+    long = "rel/" + "r" * 5000
+    argv = ["submit", str(SMOKE), "--results", long, "--address", "http://h:1"]
+    assert main(argv) == 2
+    err = one_error(capsys)
+    assert "give an absolute path" in err and len(err) < 300 and "…" in err
