@@ -7,15 +7,21 @@ tables = ganstudy.load_results(folder)                 # .trials .history .sampl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ganstudy.config import TrialConfig
+if TYPE_CHECKING:
+    from ganstudy.config import TrialConfig
 
 __all__ = ["TrialConfig", "load_results", "run_study"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: `import ganstudy` must not start importing Ray (seconds) for a TrialConfig.
+    # Lazy: `import ganstudy` must not start importing Ray (seconds) for a TrialConfig, and
+    # imports nothing at all, so the console script's quiet Ctrl-C (entry.py) comes first.
+    if name == "TrialConfig":
+        from ganstudy.config import TrialConfig
+
+        return TrialConfig
     if name == "run_study":
         from ganstudy.run.study import run_study
 

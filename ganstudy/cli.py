@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ganstudy.columns import BY_NAME, FINISHED, RESUMABLE, STATUSES
 from ganstudy.config import ConfigError, from_dict, shown
-from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR
+from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR, clip_middle, detail
 from ganstudy.messages import fail as _fail
 from ganstudy.messages import say as _say
 from ganstudy.run import cluster  # address forms only here; it imports Ray when it connects
@@ -34,13 +34,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return INTERRUPTED
     except BrokenPipeError:
-        # The reader closed the pipe: it has what it wanted. Point stdout at /dev/null so
-        # that the interpreter's last flush of stdout does not complain either.
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):  # stdout is no file (captured in tests)
-            pass
+        # The reader closed the pipe: it has what it wanted.
+        _silence_stdout()
         return 0
+    except OSError as error:
+        # Every handler names the files it reads and writes; what escapes them is the output
+        # itself failing (stdout on a full disk, `> /dev/full`): one line, not a traceback.
+        _silence_stdout()
+        why = error.strerror or detail(error)
+        where = f"{clip_middle(error.filename)}: " if error.filename else "cannot write output: "
+        return _fail(f"{where}{why}", IO_FAULT)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of a stdout that
+    failed (closed pipe, full disk) does not complain after our one line."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (captured in tests)
+        pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +77,15 @@ def _address(check: Callable[[str], str]) -> Callable[[str], str]:
     return parse
 
 
+def _user_path(text: str) -> str:
+    """An argparse type for every local path: `~` expanded (a quoted '~/x' reaches us as
+    typed, and would otherwise name a folder called "~"); an empty path refused (it would
+    mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path; give a file or folder")
+    return os.path.expanduser(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ganstudy", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,12 +105,14 @@ def _parser() -> argparse.ArgumentParser:
     trial.set_defaults(handler=_trial)
 
     validate = commands.add_parser("validate", help="check a study file, print its size")
-    validate.add_argument("file")
+    validate.add_argument("file", type=_user_path)
     validate.set_defaults(handler=_validate)
 
     run = commands.add_parser("run", help="run a study on Ray Tune (embedded local Ray by default)")
-    run.add_argument("file", help="study YAML, e.g. studies/balance.yaml")
-    run.add_argument("--results", metavar="DIR", help="study folder (default results/<name>)")
+    run.add_argument("file", type=_user_path, help="study YAML, e.g. studies/balance.yaml")
+    run.add_argument(
+        "--results", type=_user_path, metavar="DIR", help="study folder (default results/<name>)"
+    )
     run.add_argument(
         "--address",
         type=_address(cluster.gcs_address),
@@ -105,16 +128,21 @@ def _parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="figures and findings from a study's tables")
     report.add_argument(
-        "study", nargs="?", help="study folder (default: the latest under results/)"
+        "study",
+        nargs="?",
+        type=_user_path,
+        help="study folder (default: the latest under results/)",
     )
     report.add_argument("--format", choices=["html", "png"], default="html")
-    report.add_argument("--out", metavar="DIR", help="where to write (default <study>/report)")
+    report.add_argument(
+        "--out", type=_user_path, metavar="DIR", help="where to write (default <study>/report)"
+    )
     report.set_defaults(handler=_report)
 
     bench = commands.add_parser("bench", help="measure speed: ratios against references")
     bench.add_argument("--quick", action="store_true", help="seconds, not minutes (for tests)")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    bench.add_argument("--out", metavar="FILE", help="also write the JSON here")
+    bench.add_argument("--out", type=_user_path, metavar="FILE", help="also write the JSON here")
     bench.set_defaults(
         handler=lambda a: _lazy("ganstudy.bench", "bench_command")(a.quick, a.json, a.out)
     )
@@ -122,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     # Ray cluster jobs (docs/cluster.md). ADDRESS: the head's dashboard, http://HEAD:8265.
     dashboard = "Ray dashboard of the head, http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)"
     submit = commands.add_parser("submit", help="run a study on a Ray cluster as a Ray job")
-    submit.add_argument("file", help="study YAML; it travels with the job")
+    submit.add_argument("file", type=_user_path, help="study YAML; it travels with the job")
     dashboard_address = _address(cluster.dashboard_address)
     submit.add_argument("--address", type=dashboard_address, help=dashboard)
     submit.add_argument(
@@ -213,7 +241,7 @@ def _validate(args: argparse.Namespace) -> int:
     runs = f" = {trials * replicas} runs" if replicas is not None else ""
     replicas_text = f"{replicas} replicas" if replicas is not None else "swept replicas"
     steps_text = f"{steps} steps each" if steps is not None else "swept steps"
-    print(f"{args.file}: OK — {trials} trials × {replicas_text}{runs}, {steps_text}")
+    print(f"{clip_middle(args.file)}: OK — {trials} trials × {replicas_text}{runs}, {steps_text}")
     return 0
 
 
@@ -225,8 +253,8 @@ def _run(args: argparse.Namespace) -> int:
     spec = _load(args.file)
     if spec is None:
         return USAGE_ERROR
-    if args.max_concurrent is not None and args.max_concurrent < 1:
-        return _fail("--max-concurrent: must be >= 1")
+    if _bad_max_concurrent(args.max_concurrent):
+        return _fail(_bad_max_concurrent(args.max_concurrent))
     replicas = spec.fixed.get("replicas", "swept")
     print(
         f"{spec.name}: {spec.num_trials()} trials x {replicas} replicas, "
@@ -255,8 +283,8 @@ def _run(args: argparse.Namespace) -> int:
     except StudyError as error:
         return _fail(str(error))
     except OSError as error:  # a disk fault (StudyIOError), or one while writing the tables
-        where = f"{shown(error.filename)}: " if error.filename else ""
-        return _fail(f"{where}{error.strerror or error}", IO_FAULT)
+        where = f"{clip_middle(error.filename)}: " if error.filename else ""
+        return _fail(f"{where}{error.strerror or detail(error)}", IO_FAULT)
     except StudyInterrupted as interrupted:
         print(f"\n{interrupted}; the tables say what finished", file=sys.stderr)
         if not isinstance(interrupted.folder, str):
@@ -275,6 +303,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bad_max_concurrent(value: int | None) -> str:
+    """What is wrong with a --max-concurrent value ("" when nothing): the study file's own
+    range for max_concurrent (a huge one is no study)."""
+    from ganstudy.study_sections import MAX_TRIALS
+
+    if value is None:
+        return ""
+    if value < 1:
+        return "--max-concurrent: must be >= 1"
+    if value > MAX_TRIALS:
+        return f"--max-concurrent: must be <= {MAX_TRIALS:,} (the most trials a study may have)"
+    return ""
+
+
 def _submit(args: argparse.Namespace) -> int:
     from ganstudy.run import cluster
     from ganstudy.spec import SpecError, load_spec
@@ -286,25 +328,28 @@ def _submit(args: argparse.Namespace) -> int:
         except SpecError as error:
             return _fail(f"{error} (nothing submitted)")
         name, storage = spec.name, spec.storage
-    elif not Path(args.file).is_file():
-        return _fail(f"{args.file}: no such study file")
+    elif not os.path.lexists(args.file):
+        return _fail(f"{clip_middle(args.file)}: no such study file")
     else:  # unchecked, but where the study goes must still be known
-        import yaml
+        from ganstudy.yamlfile import YamlFileError, read_yaml
 
-        try:
-            data = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
-            storage = data.get("storage") if isinstance(data, dict) else None
-        except yaml.YAMLError:
-            storage = None
+        try:  # a pipe, a binary or broken YAML would fail on the cluster too: refused here
+            data = read_yaml(args.file)
+        except YamlFileError as error:
+            return _fail(f"{clip_middle(args.file)}: {error} (nothing submitted)")
+        storage = data.get("storage") if isinstance(data, dict) else None
     if results is None and storage is None:
         return _fail(
             "submit: give --results (a folder every node sees, or s3://..., gs://...) "
             "or a storage: key in the study; a job's own folder is temporary"
         )
     if results is not None and "://" not in results and not Path(results).is_absolute():
-        return _fail(f"--results {results}: give an absolute path (as the nodes see it) or a URI")
-    if args.max_concurrent is not None and args.max_concurrent < 1:
-        return _fail("--max-concurrent: must be >= 1")
+        return _fail(
+            f"--results {clip_middle(results)}: give an absolute path (as the nodes see it) "
+            "or a URI"
+        )
+    if _bad_max_concurrent(args.max_concurrent):
+        return _fail(_bad_max_concurrent(args.max_concurrent))
     try:
         env = cluster.parse_env(args.env)
         job = cluster.submit(

@@ -13,11 +13,38 @@ IO_FAULT = 1  # a read, write or disk fault while doing what was asked
 USAGE_ERROR = 2  # bad input: one line on stderr, nothing written
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 MAX_MESSAGE_CHARS = 1000  # a message of ours never grows with the input it is about
+PATH_CHARS = 120  # the most of a path (the user's input) that a message repeats
+
+
+def clip_middle(text: object, limit: int = PATH_CHARS) -> str:
+    """`text` for a one-line message, whitespace folded, at most `limit` characters: its
+    start and its end kept, the middle cut to "…" (a path's end names the file, its start
+    where it lives; both matter more than the folders between)."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    if limit < 2:
+        return "…"[:limit]
+    head = (limit - 1) // 2
+    tail = limit - 1 - head
+    return flat[:head] + "…" + flat[len(flat) - tail :]
+
+
+def detail(error: BaseException) -> str:
+    """An exception for the parentheses of a message: "Type: its first line", or "Type"
+    alone when it has no text (never a dangling ": ")."""
+    lines = str(error).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    name = type(error).__name__
+    return f"{name}: {clip_middle(text, 200)}" if text else name
 
 
 def say(level: str, message: str) -> None:
     """One line on stderr, `ganstudy: LEVEL: message`, however long or multi-line the text."""
-    text = " ".join(message.split())
+    # A detail that came out empty (an exception with no text) leaves no dangling ": ".
+    text = " ".join(message.split()).rstrip(":").rstrip()
+    if not text.isprintable():  # an escape sequence in a file name must not drive the terminal
+        text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[: MAX_MESSAGE_CHARS - 1] + "…"
     print(f"ganstudy: {level}: {text}", file=sys.stderr, flush=True)

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import yaml
 
 from ganstudy.columns import FINISHED, METRIC_COLUMNS, STATUSES
 from ganstudy.config import FIELDS
+from ganstudy.messages import clip_middle, detail
+from ganstudy.yamlfile import MAX_FILE_BYTES, YamlFileError, file_kind, read_yaml
 
 TABLES = ("trials", "history", "samples")
 # PBT studies also write exploits.parquet: one row per exploit (trial_id, step, donor, and
@@ -196,12 +197,11 @@ def load_results(path: str | os.PathLike) -> StudyResults:
     error: it is listed in `missing` and explained in `notes`.
     """
     folder = Path(path)
-    if not folder.is_dir():
-        raise ResultsError(f"{clip(str(folder))}: not a study folder (it does not exist)")
+    check_study_folder(folder)
     found = [name for name in TABLES if _table_path(folder, name).exists()]
     if not (folder / SPEC_FILE).exists() and not found:
         raise ResultsError(
-            f"{clip(str(folder))}: not a study folder (no spec.yaml, trials.parquet or "
+            f"{clip_middle(folder)}: not a study folder (no spec.yaml, trials.parquet or "
             "history.parquet); run `ganstudy run STUDY.yaml` first"
         )
     notes: list[str] = []
@@ -223,6 +223,7 @@ def load_results(path: str | os.PathLike) -> StudyResults:
         notes.append("spec.yaml is missing: the study metric and settings come from the tables.")
     environment: dict[str, Any] = {}
     if (folder / ENVIRONMENT_FILE).exists():
+        _check_regular(folder / ENVIRONMENT_FILE)
         try:
             environment = json.loads((folder / ENVIRONMENT_FILE).read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -240,16 +241,18 @@ def load_results(path: str | os.PathLike) -> StudyResults:
 def lock_holder(folder: str | os.PathLike) -> str | None:
     """Who holds a study folder's lock, as "pid P on HOST since T", or None when no run does
     (no lock file, or a stale one: its pid is gone on this host)."""
+    lock = Path(folder) / LOCK_NAME
     try:
-        holder = json.loads((Path(folder) / LOCK_NAME).read_text(encoding="utf-8"))
+        _check_regular(lock)  # a pipe would block the read below
+        holder = json.loads(lock.read_text(encoding="utf-8"))
         pid, host, started = int(holder["pid"]), str(holder["host"]), str(holder["started"])
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no lock, or no folder to hold one
         return None
-    except (OSError, ValueError, KeyError, TypeError):  # half-written or foreign: assume a run
-        return f"see {Path(folder) / LOCK_NAME}"
+    except (OSError, ValueError, KeyError, TypeError, ResultsError):
+        return f"see {clip_middle(lock)}"  # half-written or foreign: assume a run
     who = f"pid {pid} on {host[:60]} since {started[:30]}"
     if host != socket.gethostname():  # cannot check another machine's processes
-        return f"{who}; if that run is gone, delete {Path(folder) / LOCK_NAME}"
+        return f"{who}; if that run is gone, delete {clip_middle(lock)}"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -257,6 +260,26 @@ def lock_holder(folder: str | os.PathLike) -> str | None:
     except PermissionError:  # alive, another user's
         pass
     return who
+
+
+def check_study_folder(folder: Path) -> None:
+    """ResultsError unless `folder` is a folder (what a study folder is checked first)."""
+    if folder.is_dir():
+        return
+    if not folder.exists():
+        raise ResultsError(f"{clip_middle(folder)}: not a study folder (it does not exist)")
+    raise ResultsError(
+        f"{clip_middle(folder)}: not a study folder (it is a file); give the folder that "
+        "holds spec.yaml and the tables, e.g. results/<name>"
+    )
+
+
+def _check_regular(path: Path) -> None:
+    """ResultsError when a study's file is a pipe, device or folder: reading a pipe blocks
+    until a writer comes, a device never ends. stat() itself never blocks."""
+    kind = file_kind(path.stat().st_mode)
+    if kind:
+        raise ResultsError(f"{clip_middle(path)}: damaged, {kind}")
 
 
 def clip(text: str, limit: int = MESSAGE_CHARS) -> str:
@@ -275,12 +298,13 @@ def _table_path(folder: Path, name: str) -> Path:
 def _read_table(folder: Path, name: str) -> pd.DataFrame:
     """One table, checked to be what its name says; ResultsError when it is not."""
     path = _table_path(folder, name)
+    if path.name != "samples":  # samples/ (a folder of parts) is the one table not a file
+        _check_regular(path)
     try:
         frame = pd.read_parquet(path)
     except (ValueError, pa.ArrowException) as err:  # truncated, or not parquet at all
         raise ResultsError(
-            f"{clip(str(path))}: damaged, not a readable parquet file "
-            f"({type(err).__name__}: {clip(str(err), 80)})"
+            f"{clip_middle(path)}: damaged, not a readable parquet file ({clip(detail(err), 100)})"
         ) from err
     if frame.empty:
         return frame
@@ -293,7 +317,7 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame:
         ]
         like = f"; it looks like {other[0]}.parquet's content" if other else ""
         raise ResultsError(
-            f"{clip(str(path))}: damaged, not a {name} table (no {', '.join(lacking)}){like}"
+            f"{clip_middle(path)}: damaged, not a {name} table (no {', '.join(lacking)}){like}"
         )
     if name == "trials":
         if frame["status"].isin(list(RAY_STATUSES)).any():
@@ -302,7 +326,7 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame:
         if unknown or frame["status"].isna().any():
             shown = clip(", ".join(unknown[:5]) or "none", 60)
             raise ResultsError(
-                f"{clip(str(path))}: damaged, unknown trial status ({shown}); "
+                f"{clip_middle(path)}: damaged, unknown trial status ({shown}); "
                 f"expected one of {', '.join(STATUSES)}"
             )
     return frame
@@ -310,19 +334,23 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame:
 
 def _read_spec(path: Path) -> dict[str, Any]:
     """spec.yaml as a mapping; ResultsError when it is not UTF-8 YAML holding one."""
+    _check_regular(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        with path.open("rb") as f:
+            text = f.read(MAX_FILE_BYTES + 1).decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ResultsError(f"{clip(str(path))}: damaged, not UTF-8 text ({err.reason})") from err
+        raise ResultsError(f"{clip_middle(path)}: damaged, not UTF-8 text ({err.reason})") from err
+    if len(text) > MAX_FILE_BYTES:  # ganstudy writes a few kilobytes
+        raise ResultsError(f"{clip_middle(path)}: damaged, far larger than a study's spec")
     try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ResultsError(f"{clip(str(path))}: damaged, not valid YAML{where}") from err
+        # The study file's reader: an alias bomb or a 10,000-deep nest is refused here, not
+        # met by the report as it walks the spec.
+        spec = read_yaml(path)
+    except YamlFileError as err:
+        raise ResultsError(f"{clip_middle(path)}: damaged, not valid YAML ({err})") from err
     if not isinstance(spec, dict):
         raise ResultsError(
-            f"{clip(str(path))}: damaged, holds a {type(spec).__name__}, not a mapping of "
+            f"{clip_middle(path)}: damaged, holds a {type(spec).__name__}, not a mapping of "
             "study settings"
         )
     return spec

@@ -41,7 +41,8 @@ from ganstudy.config import (
     to_dict,
     unknown_key_error,
 )
-from ganstudy.study_sections import (
+from ganstudy.messages import clip_middle
+from ganstudy.study_sections import (  # noqa: F401 (spec's API still)
     MAX_TRIALS,
     SCHEDULERS,
     STUDY_LIMITS,
@@ -52,8 +53,9 @@ from ganstudy.study_sections import (
     Resources,
     Scheduler,
     Search,
+    size_warning,
 )
-from ganstudy.yamlfile import YamlFileError, read_yaml
+from ganstudy.yamlfile import YamlFileError, quote_hint, read_yaml
 
 DimensionKind = Literal["grid", "choice", "uniform", "loguniform", "randint"]
 Mode = Literal["min", "max"]
@@ -69,7 +71,8 @@ class SpecError(ValueError):
 
     def __init__(self, source: str, path: str, message: str):
         self.source, self.path, self.message = source, path, message
-        super().__init__(f"{source}: {path}: {message}" if path else f"{source}: {message}")
+        where = clip_middle(source)  # the file's path as given: any length
+        super().__init__(f"{where}: {path}: {message}" if path else f"{where}: {message}")
 
     def __reduce__(self):  # picklable (e.g. across processes) despite the 3-argument init
         return SpecError, (self.source, self.path, self.message)
@@ -175,7 +178,8 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
     if name is None:
         fail("name", "missing; give the study a name (it is the results folder)")
     if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name in (".", ".."):
-        fail("name", f"got {shown(name)}; use letters, digits, '_', '-', '.' (a safe folder name)")
+        safe = "use letters, digits, '_', '-', '.' (a safe folder name)"
+        fail("name", f"got {shown(name)}; " + (quote_hint(name, "name") or safe))
 
     # Trial parameters: the top-level ones and params:, each given once.
     params = data.get("params") or {}
@@ -336,7 +340,9 @@ def _parse_dimension(key: str, path: str, value: dict, fail) -> Dimension:
     if kind not in kinds:
         fail(f"{path}.{shown_key(kind)}", "unknown dimension; " + did_you_mean(str(kind), kinds))
     path = f"{path}.{kind}"
-    if not isinstance(args, list) or not args:
+    if isinstance(args, list) and not args:  # Ray would run a study of no trials at all
+        fail(path, "is empty, so the study expands to zero trials; list at least one value")
+    if not isinstance(args, list):
         example = "[lo, hi]" if kind in ("uniform", "loguniform", "randint") else "[a, b]"
         fail(path, f"expects a list, e.g. {{{kind}: {example}}}")
     try:
@@ -527,18 +533,3 @@ def _in_range(path: str, value: float, fail) -> None:
         STUDY_LIMITS[path].check(path, value, integer=isinstance(value, int))
     except ConfigError as e:
         fail(path, e.message)
-
-
-# ----------------------------------------------------------------------------- size
-
-
-def size_warning(spec: StudySpec) -> str | None:
-    """A warning for a study of more than WARN_TRIALS trials (above MAX_TRIALS: refused)."""
-    trials = spec.num_trials()
-    if trials <= WARN_TRIALS:
-        return None
-    return (
-        f"{spec.source}: {trials:,} trials is a very large study (warned above "
-        f"{WARN_TRIALS:,}, refused above {MAX_TRIALS:,}); check the grids, or sample them "
-        "(algorithm: random, num_samples)"
-    )

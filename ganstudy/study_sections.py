@@ -4,9 +4,10 @@ plain data), and the limits of a study. spec.py parses a study file into them.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ganstudy.config import Range
+from ganstudy.messages import clip_middle
 
 SearchAlgorithm = Literal["grid", "random", "optuna"]
 
@@ -74,3 +75,15 @@ class PbtScheduler:
 
 Scheduler = FifoScheduler | AshaScheduler | PbtScheduler
 SCHEDULERS: dict[str, type] = {"fifo": FifoScheduler, "asha": AshaScheduler, "pbt": PbtScheduler}
+
+
+def size_warning(spec: Any) -> str | None:
+    """A warning for a StudySpec of more than WARN_TRIALS trials (above MAX_TRIALS: refused)."""
+    trials = spec.num_trials()
+    if trials <= WARN_TRIALS:
+        return None
+    return (
+        f"{clip_middle(spec.source)}: {trials:,} trials is a very large study (warned above "
+        f"{WARN_TRIALS:,}, refused above {MAX_TRIALS:,}); check the grids, or sample them "
+        "(algorithm: random, num_samples)"
+    )

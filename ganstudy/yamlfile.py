@@ -5,8 +5,10 @@ expands; past this, the parsed data is small plain Python (dicts, lists, scalars
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
+import stat
 import typing
 from collections.abc import Iterator
 from typing import Any
@@ -36,8 +38,9 @@ def read_yaml(source: str | os.PathLike) -> Any:
         raise YamlFileError(message) from None
 
     try:
-        with open(source, "rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
+        raw = read_regular_file(source, MAX_FILE_BYTES + 1)
+    except NotRegularFile as e:
+        fail(f"{e}; give a study file")
     except OSError as e:
         fail(f"cannot read the study file ({e.strerror or type(e).__name__})")
     if len(raw) > MAX_FILE_BYTES:
@@ -69,6 +72,65 @@ def read_yaml(source: str | os.PathLike) -> Any:
         fail(f"YAML error: {_one_line(str(e))}")
     except RecursionError:  # MAX_DEPTH keeps the composer well inside Python's stack
         fail(f"nested too deeply; a study file nests a few levels (at most {MAX_DEPTH})")
+
+
+class NotRegularFile(OSError):
+    """The path is a folder, pipe, device or socket; str() says which (one line)."""
+
+
+def read_regular_file(source: str | os.PathLike, limit: int) -> bytes:
+    """The first `limit` bytes of a regular file; NotRegularFile for anything else, OSError
+    when it cannot be read.
+
+    Why non-blocking: a named pipe (`mkfifo`) blocks open() until a writer comes, and a
+    character device (/dev/zero, a terminal as /dev/stdin) never ends or waits for a
+    keyboard. O_NONBLOCK opens either at once, and fstat on the open descriptor (no race
+    with a rename) says what it is before a byte is read.
+    """
+    fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        kind = file_kind(os.fstat(fd).st_mode)
+        if kind:
+            raise NotRegularFile(kind)
+        os.set_blocking(fd, True)  # a regular file: plain reads from here on
+        with os.fdopen(fd, "rb") as f:
+            fd = -1  # the file object owns (and closes) it now
+            return f.read(limit)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def file_kind(mode: int) -> str | None:
+    """None for a regular file; else what the path is, for the message that refuses it."""
+    if stat.S_ISREG(mode):
+        return None
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+_KINDS = {
+    stat.S_IFDIR: "a folder, not a file",
+    stat.S_IFIFO: "a named pipe (FIFO), not a file: reading it would wait for a writer",
+    stat.S_IFCHR: "a character device, not a file: it never ends or waits for input",
+    stat.S_IFBLK: "a block device, not a file",
+    stat.S_IFSOCK: "a socket, not a file",
+}
+
+
+def quote_hint(value: Any, key: str) -> str:
+    """For a value YAML read as a date, number or bool where text was meant: the sentence
+    that says so and how to quote it (`name: 2024-01-01` is a datetime.date); else ""."""
+    if isinstance(value, datetime.datetime):
+        kind = "a date and time"
+    elif isinstance(value, datetime.date):  # written back exactly as it was typed
+        return f"YAML reads it as a date, not text; quote it: {key}: '{value.isoformat()}'"
+    elif isinstance(value, bool):
+        kind = "a boolean (yes/no/on/off)"
+    elif isinstance(value, int | float):
+        kind = "a number"
+    else:
+        return ""
+    return f"YAML reads it as {kind}, not text; quote it as written: {key}: '...'"
 
 
 # What YAML 1.1 text may not hold (PyYAML's reader refuses the same, less clearly).

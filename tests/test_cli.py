@@ -247,7 +247,7 @@ def test_every_error_line_starts_with_the_one_prefix(capsys, argv):
 def ganstudy(*args: str, **kwargs) -> subprocess.Popen:
     env = kwargs.pop("env", os.environ) | {"RAY_USAGE_STATS_ENABLED": "0"}
     return subprocess.Popen(
-        [sys.executable, "-m", "ganstudy.cli", *args],
+        [sys.executable, "-m", "ganstudy.entry", *args],  # the console script's module
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -262,7 +262,7 @@ LONG_TRIAL = ["trial", "--set", "steps=100000", "eval_every=1", *TINY, "--json"]
 
 def test_trial_json_into_head_exits_quietly():
     done = subprocess.run(
-        f"{sys.executable} -m ganstudy.cli {' '.join(LONG_TRIAL)} | head -1; "
+        f"{sys.executable} -m ganstudy.entry {' '.join(LONG_TRIAL)} | head -1; "
         "echo status=${PIPESTATUS[0]}",
         shell=True,
         executable="/bin/bash",
@@ -342,3 +342,251 @@ def test_address_variables_are_hidden_only_inside_the_block(monkeypatch):
     with hidden_address_variables(hide=False):
         assert os.environ["RAY_ADDRESS"] == "10.0.0.1:6379"
     assert os.environ["RAY_API_SERVER_ADDRESS"] == "http://10.0.0.1:8265"
+
+
+# ------------------------------------------- issue 13: files and paths that are not as given
+
+SMOKE = REPO / "studies" / "smoke.yaml"
+
+
+def one_error(capsys) -> str:
+    """The one stderr line of a failed command (asserting it is one line, no traceback)."""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ganstudy: error: "), err
+    return err.strip()
+
+
+def in_subprocess(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`ganstudy ARGS` in its own process: a hang (the bug) fails by timeout, not for ever."""
+    return subprocess.run(
+        [sys.executable, "-m", "ganstudy.entry", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+        env=os.environ | {"RAY_USAGE_STATS_ENABLED": "0"},
+    )
+
+
+def test_validate_refuses_a_named_pipe_at_once(tmp_path):
+    fifo = tmp_path / "p.yaml"
+    os.mkfifo(fifo)  # no writer: a blocking open() waits for ever
+    done = in_subprocess("validate", str(fifo), timeout=30)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "p.yaml: a named pipe (FIFO), not a file" in done.stderr
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
+def test_validate_refuses_a_character_device(capsys, device):
+    if not Path(device).exists():
+        pytest.skip(f"no {device}")
+    assert main(["validate", device]) == 2
+    assert "a character device, not a file" in one_error(capsys)
+
+
+def test_validate_refuses_a_folder_as_a_folder(tmp_path, capsys):
+    assert main(["validate", str(tmp_path)]) == 2
+    assert "a folder, not a file; give a study file" in one_error(capsys)
+
+
+def test_report_on_a_file_says_it_is_not_a_study_folder(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("# hello\n")
+    assert main(["report", str(readme)]) == 2
+    err = one_error(capsys)
+    assert "not a study folder (it is a file)" in err and "still running" not in err
+
+
+def test_a_quoted_tilde_is_expanded_in_every_path_argument(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "s.yaml").write_text(SMOKE.read_text())
+    assert main(["validate", "~/s.yaml"]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path}/s.yaml: OK")
+    assert main(["run", "~/s.yaml", "--results", "~/x", "--dry-run"]) == 0
+    capsys.readouterr()
+    assert main(["report", "~/nowhere"]) == 2
+    assert f"{tmp_path}/nowhere: not a study folder (it does not exist)" in one_error(capsys)
+    from report_fixtures import write_study as write_results
+
+    write_results(tmp_path, name="s", losses=("minimax",), ks=(1,), ratios=(1.0,))
+    (tmp_path / "file").write_text("x")
+    assert main(["report", "~/s", "--out", "~/file/x"]) == 2
+    assert f"{tmp_path}/file/x: the path runs through a file" in one_error(capsys)
+    assert main(["bench", "--out", "~/missing/b.json"]) == 2
+    assert f"--out {tmp_path}/missing/b.json: its folder does not exist" in one_error(capsys)
+
+
+def test_an_empty_path_argument_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["report", ""])
+    assert exit.value.code == 2 and "empty path" in one_error(capsys)
+
+
+def test_report_out_under_a_file_names_the_file(tmp_path, capsys):
+    from report_fixtures import write_study as write_results
+
+    study = write_results(tmp_path, name="s", losses=("minimax",), ks=(1,), ratios=(1.0,))
+    blocker = tmp_path / "SOMEFILE"
+    blocker.write_text("not a folder")
+    assert main(["report", str(study), "--out", str(blocker / "x")]) == 2
+    err = one_error(capsys)
+    assert "the path runs through a file" in err and "SOMEFILE" in err
+    assert "File exists" not in err and blocker.read_text() == "not a folder"
+
+
+def test_no_message_ends_in_a_dangling_colon(capsys):
+    from ganstudy.messages import detail, fail
+
+    fail(f"somewhere: {OSError().strerror or ''}")
+    assert capsys.readouterr().err == "ganstudy: error: somewhere\n"
+    assert detail(RuntimeError()) == "RuntimeError"
+    assert detail(ValueError("bad\nmore")) == "ValueError: bad"
+
+
+def test_run_into_an_unwritable_place_is_one_line_and_exit_2(tmp_path, capsys):
+    # /proc refuses a new folder to everyone, root included (chmod 555 does not stop root).
+    assert main(["run", str(SMOKE), "--results", "/proc/ganstudy-test/x", "--quiet"]) == 2
+    err = one_error(capsys)
+    assert "/proc/ganstudy-test/x: cannot create the study folder (" in err
+    assert "give --results a folder you can write" in err
+
+
+def test_long_paths_are_clipped_in_the_middle(capsys):
+    from ganstudy.messages import clip_middle
+
+    assert clip_middle("abcdefghij", 5) == "ab…ij" and clip_middle("abc", 5) == "abc"
+    long = "/tmp/" + "x" * 5000 + "/study.yaml"
+    assert main(["validate", long]) == 2
+    err = one_error(capsys)
+    assert len(err) < 300 and err.count("x") < 200 and "/study.yaml" in err
+
+
+def test_bench_checks_its_out_file_before_measuring(tmp_path, capsys, monkeypatch):
+    import ganstudy.bench.command as command
+
+    def measured(*args, **kwargs):
+        raise AssertionError("the bench ran before --out was checked")
+
+    monkeypatch.setattr(command, "run_bench", measured)
+    assert main(["bench", "--quick", "--out", str(tmp_path)]) == 2  # a folder
+    assert "a folder, not a file; give a file name" in one_error(capsys)
+    os.mkfifo(tmp_path / "pipe.json")
+    assert main(["bench", "--quick", "--out", str(tmp_path / "pipe.json")]) == 2
+    assert "a named pipe" in one_error(capsys)
+    (tmp_path / "f.json").write_text("{}")
+    assert main(["bench", "--quick", "--out", str(tmp_path / "f.json" / "y")]) == 2
+    assert "its folder is a file" in one_error(capsys)
+    with pytest.raises(AssertionError, match="the bench ran"):  # a writable place: it runs
+        main(["bench", "--quick", "--out", str(tmp_path / "new.json")])
+    assert not (tmp_path / "new.json").exists()  # the check's probe leaves nothing behind
+
+
+def test_the_console_script_is_the_entry_module():
+    scripts = (REPO / "pyproject.toml").read_text()
+    assert 'ganstudy = "ganstudy.entry:main"' in scripts
+
+
+def test_ctrl_c_while_the_command_line_loads_is_quiet():
+    # SIGINT arrives while ganstudy.cli is being imported (as a Ctrl-C in the first moments
+    # does): deterministic, unlike a timer racing the imports.
+    code = (
+        "import os, signal, sys\n"
+        "class Hook:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'ganstudy.cli':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Hook())\n"
+        "from ganstudy.entry import main\n"
+        "sys.exit(main(['validate', 'studies/smoke.yaml']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "" and done.stdout == ""
+
+
+def test_the_entry_module_imports_nothing_of_ganstudy_at_its_top():
+    import ast
+
+    tree = ast.parse((REPO / "ganstudy" / "entry.py").read_text())
+    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    names = [a.name for n in top for a in n.names] + [
+        n.module for n in top if isinstance(n, ast.ImportFrom) and n.module
+    ]
+    assert not [n for n in names if n.startswith("ganstudy")], names
+    init = (REPO / "ganstudy" / "__init__.py").read_text()
+    assert "\nfrom ganstudy" not in init.split("if TYPE_CHECKING:")[0]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize("argv", [["validate", str(SMOKE)], ["trial", "--set", "steps=2"]])
+def test_an_output_that_fails_is_one_line_and_exit_1(argv):
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "ganstudy.entry", *argv],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == "ganstudy: error: cannot write output: No space left on device\n"
+
+
+def test_report_into_head_still_writes_the_whole_report(tmp_path):
+    from report_fixtures import write_study as write_results
+
+    study = write_results(tmp_path, name="s", losses=("minimax",), ks=(1,), ratios=(1.0,))
+    done = subprocess.run(
+        f"{sys.executable} -m ganstudy.entry report {study} --out {tmp_path / 'r'} | head -1;"
+        " echo status=${PIPESTATUS[0]}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        env=os.environ | {"MPLBACKEND": "Agg"},
+    )
+    assert done.stdout.splitlines()[-1] == "status=0" and done.stderr == "", done.stderr
+    assert (tmp_path / "r" / "index.html").exists()  # a closed stdout is no write fault
+
+
+def test_max_concurrent_beyond_any_study_is_refused(capsys):
+    assert main(["run", str(SMOKE), "--max-concurrent", str(10**20), "--dry-run"]) == 2
+    assert "--max-concurrent: must be <= 100,000" in one_error(capsys)
+
+
+def test_submit_no_validate_refuses_a_pipe_without_connecting(tmp_path, capsys):
+    fifo = tmp_path / "s.yaml"
+    os.mkfifo(fifo)
+    argv = ["submit", str(fifo), "--no-validate", "--results", "/x", "--address", "http://h:1"]
+    assert main(argv) == 2
+    err = one_error(capsys)
+    assert "a named pipe (FIFO)" in err and "nothing submitted" in err
+
+
+def test_report_out_that_is_a_dangling_link_is_refused(tmp_path, capsys):
+    from report_fixtures import write_study as write_results
+
+    study = write_results(tmp_path, name="s", losses=("minimax",), ks=(1,), ratios=(1.0,))
+    (tmp_path / "out").symlink_to(tmp_path / "gone" / "x")
+    assert main(["report", str(study), "--out", str(tmp_path / "out")]) == 2
+    assert "a link to nothing" in one_error(capsys)  # was exit 1, "Not a directory"
+
+
+def test_terminal_escapes_in_input_are_shown_escaped(capsys):
+    assert main(["validate", "\x1b[31mred.yaml"]) == 2
+    err = one_error(capsys)
+    assert "\x1b" not in err and "\\x1b[31mred.yaml" in err
+
+
+def test_submit_echoes_a_long_relative_results_clipped(capsys):
+    long = "rel/" + "r" * 5000
+    argv = ["submit", str(SMOKE), "--results", long, "--address", "http://h:1"]
+    assert main(argv) == 2
+    err = one_error(capsys)
+    assert "give an absolute path" in err and len(err) < 300 and "…" in err

@@ -609,11 +609,14 @@ def test_failed_write_leaves_the_old_report_and_no_debris(
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
 
 
-def test_unwritable_output_is_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_under_a_file_is_exit_2_and_unwritable_is_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = write_study(tmp_path, name="ro", losses=("minimax",), samples=False)
     (tmp_path / "a_file").write_text("")
-    line = one_line_error(capsys, 1, folder, tmp_path / "a_file" / "report", "html")
-    assert str(tmp_path / "a_file" / "report") in line
+    # Under a file is a wrong --out (exit 2, as `run --results` under a file), not a fault.
+    line = one_line_error(capsys, 2, folder, tmp_path / "a_file" / "report", "html")
+    assert str(tmp_path / "a_file" / "report") in line and "runs through a file" in line
     if os.geteuid() != 0:  # root writes through permission bits
         (tmp_path / "locked").mkdir(mode=0o555)
         line = one_line_error(capsys, 1, folder, tmp_path / "locked" / "report", "html")

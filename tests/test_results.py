@@ -97,7 +97,7 @@ def test_unknown_status_is_damaged_and_not_echoed_whole(study: Path) -> None:
         (b"- a\n- list\n", "holds a list, not a mapping"),
         (b"", "holds a NoneType, not a mapping"),
         ("name: caf\xe9\n".encode("latin-1"), "not UTF-8 text"),
-        (b"name: [unclosed\n", "not valid YAML at line"),
+        (b"name: [unclosed\n", "not valid YAML (line 2"),
     ],
 )
 def test_bad_spec_yaml_is_damaged(study: Path, content: bytes, words: str) -> None:
@@ -166,3 +166,39 @@ def test_a_fault_while_writing_tables_leaves_the_old_ones_whole(study: Path, mon
         write_tables([record], None, study)
     assert {p.name: p.read_bytes() for p in study.glob("*.parquet")} == before
     assert not list(study.glob("*.tmp"))
+
+
+# --- files that are not what they claim (issue 13) ----------------------------------------
+
+
+def test_a_file_given_as_the_study_is_not_a_study_folder(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# not a study\n")
+    # No lock can live under a file: not "still running" (lock_holder used to say so).
+    assert lock_holder(readme) is None
+    message = damaged(readme)
+    assert "not a study folder (it is a file)" in message and "does not exist" not in message
+
+
+@pytest.mark.parametrize("name", ["spec.yaml", "trials.parquet", "environment.json", LOCK_NAME])
+def test_a_named_pipe_in_a_study_folder_is_refused_at_once(study: Path, name: str) -> None:
+    # Reading a FIFO blocks until a writer comes: each would hang the report for ever.
+    (study / name).unlink(missing_ok=True)
+    os.mkfifo(study / name)
+    if name == LOCK_NAME:
+        assert lock_holder(study) is not None  # foreign: assume a run, say where it is
+        return
+    assert f"{name}: damaged, a named pipe (FIFO)" in damaged(study)
+
+
+def test_a_spec_yaml_alias_bomb_is_refused_not_expanded(study: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    (study / "spec.yaml").write_text("\n".join(lines) + "\n")
+    assert "spec.yaml: damaged, not valid YAML (line" in damaged(study)
+
+
+def test_a_table_that_is_a_folder_is_damaged_except_samples(study: Path) -> None:
+    (study / "trials.parquet").unlink()
+    (study / "trials.parquet").mkdir()  # pyarrow would read it as an empty dataset
+    assert "trials.parquet: damaged, a folder, not a file" in damaged(study)

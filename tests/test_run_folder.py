@@ -130,3 +130,56 @@ def test_a_lock_from_another_host_is_respected(tmp_path):
     (study / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": "t"}))
     with pytest.raises(StudyError, match="pid 1 on elsewhere .*delete .*lock"):
         StudyFolder(str(study)).lock()
+
+
+# --- issue 13: folders that are not what they claim ----------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_results_that_is_a_pipe_or_device_is_refused(tmp_path, capsys, kind):
+    import os
+
+    target = tmp_path / "pipe"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target = Path("/dev/null")
+    assert main(["run", str(SMOKE), "--results", str(target), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a folder (a named pipe, device or socket)" in err
+    assert "Cannot list directory" not in err  # pyarrow's words, exit 1, before the fix
+
+
+def test_a_failed_run_keeps_the_empty_folder_the_user_made(tmp_path, capsys):
+    empty = tmp_path / "mine"
+    empty.mkdir()
+    assert main(["run", str(SMOKE), "--results", str(empty), "--resume", "--quiet"]) == 2
+    assert "no resumable Ray experiment state" in capsys.readouterr().err
+    assert empty.is_dir() and list(empty.iterdir()) == []  # there before: still there
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        ("binary", "spec.yaml: damaged, not UTF-8 text"),
+        ("fifo", "spec.yaml: damaged, a named pipe"),
+    ],
+)
+def test_resume_with_a_damaged_spec_yaml_is_one_line(tmp_path, damage, words):
+    import os
+
+    from ray import cloudpickle
+
+    from ganstudy.run.resume import check_resumable
+    from ganstudy.spec import load_spec
+
+    folder = tmp_path / "study"
+    (folder / "ray").mkdir(parents=True)
+    (folder / "ray" / "tuner.pkl").write_bytes(cloudpickle.dumps({}))
+    (folder / "ray" / "experiment_state-2026.json").write_text('{"trial_data": []}')
+    if damage == "binary":
+        (folder / "spec.yaml").write_bytes(b"\xc6\x00\xff binary")
+    else:
+        os.mkfifo(folder / "spec.yaml")  # read through pyarrow, it blocked for ever
+    with pytest.raises(StudyError, match=words):
+        check_resumable(StudyFolder(str(folder)), load_spec(SMOKE))

@@ -687,7 +687,7 @@ def test_files_that_are_not_studies_are_one_quick_line(tmp_path, content, words)
 
 
 def test_a_directory_is_not_a_study_file(tmp_path):
-    with pytest.raises(SpecError, match="cannot read the study file"):
+    with pytest.raises(SpecError, match="a folder, not a file; give a study file"):
         load_spec(tmp_path)
 
 
@@ -695,3 +695,38 @@ def test_deep_but_legal_nesting_and_small_aliases_still_load(tmp_path):
     study = BALANCE.replace("  g_width: 128\n", "  g_width: &w 128\n  z_dim: *w\n")
     spec = load_spec(write(tmp_path, study))
     assert spec.fixed["z_dim"] == 128
+
+
+# --- issue 13: values YAML reads as something else, grids of nothing ----------------------
+
+
+@pytest.mark.parametrize("kind", ["grid", "choice"])
+def test_an_empty_grid_or_choice_says_it_makes_zero_trials(kind):
+    data = base()
+    data["params"]["k"] = {kind: []}
+    message = refused_at(data, f"params.k.{kind}")
+    assert "is empty" in message and "zero trials" in message and "at least one" in message
+
+
+@pytest.mark.parametrize(
+    ("written", "words"),
+    [
+        ("2024-01-01", "YAML reads it as a date, not text; quote it: name: '2024-01-01'"),
+        ("2024-01-01 10:00:00", "YAML reads it as a date and time"),
+        ("123", "YAML reads it as a number"),
+        ("yes", "YAML reads it as a boolean"),
+    ],
+)
+def test_a_name_yaml_reads_as_a_date_or_number_says_to_quote_it(tmp_path, written, words):
+    text = BALANCE.replace("name: balance", f"name: {written}", 1)
+    assert f"name: {written}" in text
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, text))
+    assert info.value.path == "name" and words in info.value.message
+
+
+def test_a_long_study_path_is_clipped_in_the_middle():
+    long = "/tmp/" + "d" * 3000 + "/study.yaml"
+    message = str(SpecError(long, "name", "missing"))
+    assert len(message) < 200 and message.startswith("/tmp/d") and "…" in message
+    assert "study.yaml: name: missing" in message

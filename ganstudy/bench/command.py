@@ -21,8 +21,9 @@ from ganstudy.bench.study import study_figure
 from ganstudy.bench.table import format_table
 from ganstudy.bench.targets import targets
 from ganstudy.bench.timing import default_threads
-from ganstudy.messages import fail
+from ganstudy.messages import IO_FAULT, clip_middle, detail, fail
 from ganstudy.trainer import resolve_device
+from ganstudy.yamlfile import file_kind
 
 
 def run_bench(
@@ -66,7 +67,7 @@ def run_bench(
             try:
                 figures["study"] = study_figure(s, log)
             except Exception as error:  # Ray missing or failing: the other figures stand
-                figures["study"] = {"error": f"{type(error).__name__}: {error}"}
+                figures["study"] = {"error": detail(error)}
         else:
             figures["study"] = {"skipped": "study=False"}
     finally:
@@ -123,18 +124,47 @@ def result_json(result: dict[str, Any]) -> str:
 
 def bench_command(quick: bool, as_json: bool, out: str | None) -> int:
     """`ganstudy bench [--quick] [--json] [--out FILE]`: run, print, optionally save JSON."""
-    if out is not None and not Path(out).resolve().parent.is_dir():
-        return fail(f"--out: folder of {out} does not exist")
+    if out is not None:
+        problem = _unwritable(Path(out))
+        if problem:  # found now, not after minutes of measuring
+            return fail(f"--out {clip_middle(out)}: {problem}")
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     result = run_bench(quick, log=log)
     text = result_json(result)
-    if out is not None:
-        Path(out).write_text(text + "\n", encoding="utf-8")
+    # Printed first: a write that fails now (a full disk) loses nothing that was measured.
     print(text if as_json else format_table(result), flush=True)
+    if out is not None:
+        try:
+            Path(out).write_text(text + "\n", encoding="utf-8")
+        except OSError as error:
+            why = error.strerror or detail(error)
+            return fail(f"--out {clip_middle(out)}: cannot write the results ({why})", IO_FAULT)
     return 0
+
+
+def _unwritable(out: Path) -> str | None:
+    """Why the bench could not write its JSON to `out`, or None when it can: checked before
+    the bench runs by opening the file for appending (an existing file keeps its bytes; a
+    new one is removed again)."""
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        return "its folder does not exist" if not parent.exists() else "its folder is a file"
+    if out.exists():
+        kind = file_kind(out.stat().st_mode)  # a pipe would block the open below
+        if kind:
+            return f"{kind}; give a file name, e.g. bench.json"
+    existed = out.exists()
+    try:
+        with open(out, "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        return f"cannot be written ({error.strerror or detail(error)})"
+    if not existed:
+        out.unlink(missing_ok=True)
+    return None
 
 
 def _finite(value: Any) -> Any:

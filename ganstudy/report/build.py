@@ -17,13 +17,13 @@ from typing import Literal
 
 import seaborn as sns
 
-from ganstudy.messages import IO_FAULT, fail
+from ganstudy.messages import IO_FAULT, clip_middle, detail, fail
 from ganstudy.report.figures import FIGURES
 from ganstudy.report.findings import findings, outcome_table, summary_table
 from ganstudy.report.page import Rendered, page
 from ganstudy.report.study import Study, find_latest_study, load_study
 from ganstudy.report.style import DPI, Skip
-from ganstudy.results import REPORT_DIR, ResultsError, clip, lock_holder
+from ganstudy.results import REPORT_DIR, ResultsError, check_study_folder, clip, lock_holder
 
 Format = Literal["html", "png"]
 # Every file a report folder holds; a folder with anything else is not replaced.
@@ -55,11 +55,12 @@ def build_report(
     if fmt not in ("html", "png"):
         raise ResultsError(f"format: got {clip(repr(fmt), 40)}; expected html or png")
     folder = find_latest_study() if study_dir is None else Path(study_dir)
+    check_study_folder(folder)  # a file's path holds no lock: not "still running"
     holder = lock_holder(folder)
     if holder is not None:
         # Tables of a running study are mid-write: no report until the run lets go.
         raise ResultsError(
-            f"{clip(str(folder))}: the study is still running ({holder}); "
+            f"{clip_middle(folder)}: the study is still running ({holder}); "
             "report it when the run ends"
         )
     study = load_study(folder)
@@ -74,9 +75,8 @@ def build_report(
         _render(study, staging, fmt, say)
         _replace(staging, out)
     except OSError as err:
-        raise OutputError(
-            err.errno, f"cannot write the report to {clip(str(out))}: {err.strerror or err}"
-        ) from err
+        why = f"cannot write the report to {clip_middle(out)}: {err.strerror or detail(err)}"
+        raise OutputError(err.errno, why) from err
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already when renamed into place
     say(f"report {study.name}: done in {time.perf_counter() - start:.1f}s")
@@ -109,14 +109,27 @@ def _render(study: Study, out: Path, fmt: Format, say: Callable[[str], None]) ->
 
 
 def _check_replaceable(out: Path) -> None:
-    """Refuse (bad input) an --out that is a file or a folder holding more than a report."""
+    """Refuse (bad input) an --out that is a file, lies under a file, or is a folder holding
+    more than a report."""
+    if out.is_symlink() and not out.exists():  # rename() cannot put a folder there
+        raise ResultsError(
+            f"{clip_middle(out)}: a link to nothing ({clip_middle(os.readlink(out), 80)}); "
+            "choose another --out"
+        )
     if out.exists() and not out.is_dir():
-        raise ResultsError(f"{clip(str(out))}: exists and is not a folder; choose another --out")
+        raise ResultsError(f"{clip_middle(out)}: exists and is not a folder; choose another --out")
+    # mkdir under a file fails with "File exists" or "Not a directory": name the file.
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ResultsError(
+                f"{clip_middle(out)}: the path runs through a file ({clip_middle(parent, 80)}); "
+                "choose another --out"
+            )
     if out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES)
         if foreign:
             raise ResultsError(
-                f"{clip(str(out))}: holds files that are not a report's (e.g. "
+                f"{clip_middle(out)}: holds files that are not a report's (e.g. "
                 f"{clip(foreign[0], 60)}); choose another --out, the report replaces its folder"
             )
 
@@ -138,14 +151,28 @@ def _replace(staging: Path, out: Path) -> None:
 def report_command(study_dir: str | Path | None, out: str | Path | None, fmt: Format) -> int:
     """`ganstudy report`: build the report, print its path; one line on stderr and exit 2
     for bad input (not a study, damaged, still running), exit 1 for an I/O fault."""
+
+    def progress(line: str) -> None:
+        # Progress is a courtesy: a stdout that fails (`| head -1`, a full disk) must not be
+        # taken for the report's own folder failing. The final path print still reports it.
+        nonlocal printing
+        if printing:
+            try:
+                print(line, flush=True)
+            except OSError:
+                printing = False
+
+    printing = True
     try:
-        path = build_report(study_dir, out=Path(out) if out is not None else None, fmt=fmt)
+        path = build_report(
+            study_dir, out=Path(out) if out is not None else None, fmt=fmt, progress=progress
+        )
     except ResultsError as err:
         return fail(str(err))
     except OSError as err:
         # An OutputError names the report folder itself; other faults (reading) name a file.
         named = isinstance(err, OutputError) or not err.filename
-        where = "" if named else f"{clip(str(err.filename))}: "
-        return fail(f"{where}{err.strerror or err}", IO_FAULT)
+        where = "" if named else f"{clip_middle(err.filename)}: "
+        return fail(f"{where}{err.strerror or detail(err)}", IO_FAULT)
     print(path)
     return 0

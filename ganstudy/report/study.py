@@ -17,6 +17,7 @@ import pandas as pd
 
 from ganstudy.columns import FINISHED, LOSS_NAMES, RESUMABLE, STATUSES
 from ganstudy.config import FIELDS, ConfigError, coerce
+from ganstudy.messages import clip_middle
 from ganstudy.results import SPEC_FILE, TABLES, ResultsError, StudyResults, clip, load_results
 
 RUN = ["trial_id", "replica"]
@@ -64,7 +65,7 @@ def find_latest_study(results: Path = Path("results")) -> Path:
     candidates = [p for p in results.glob("*") if p.is_dir() and _table_files(p)]
     if not candidates:
         raise ResultsError(
-            f"{clip(str(results))}/ holds no study (no folder with trials.parquet or "
+            f"{clip_middle(results)}/ holds no study (no folder with trials.parquet or "
             "history.parquet); run `ganstudy run STUDY.yaml` first or pass a study folder"
         )
     return max(candidates, key=lambda p: max(f.stat().st_mtime for f in _table_files(p)))
@@ -92,7 +93,7 @@ def derive(res: StudyResults) -> Study:
     if tables["trials"] is None and tables["history"] is None:
         have = [p.name for p in _table_files(res.path)] or ["nothing"]
         raise ResultsError(
-            f"{clip(str(res.path))} is not a study with results: trials.parquet and "
+            f"{clip_middle(res.path)} is not a study with results: trials.parquet and "
             f"history.parquet are missing or empty (found {', '.join(have)})"
         )
     notes = list(res.notes)
@@ -144,7 +145,7 @@ def _prepare(s: Study) -> None:
         if lacking:
             # Without the swept columns every run would look like one configuration.
             raise ResultsError(
-                f"{clip(str(s.path / 'trials.parquet'))}: damaged, no column for "
+                f"{clip_middle(s.path / 'trials.parquet')}: damaged, no column for "
                 f"{clip(', '.join(lacking), 60)}, which spec.yaml sweeps"
             )
         runs = s.trials.copy()

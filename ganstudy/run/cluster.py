@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ganstudy.config import shown
+from ganstudy.messages import clip_middle
 
 PROBE_FOLDER = ".ganstudy-probe"  # inside the study folder while the storage is checked
 PROBE_TIMEOUT_S = 60.0  # a node that cannot run a tiny task in this long is not usable
@@ -221,7 +222,7 @@ def check_storage(location: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
             f.write(token.encode())
     except OSError as error:
         raise ClusterError(
-            f"{location}: cannot write the study folder ({first_line(error)})"
+            f"{clip_middle(location)}: cannot write the study folder ({first_line(error)})"
         ) from None
     try:
         nodes = [n for n in ray.nodes() if n["Alive"]]
@@ -251,8 +252,8 @@ def check_storage(location: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
             pass
     if problems:
         raise ClusterError(
-            f"{location} is not storage every node shares ({len(problems)} of {len(nodes)} "
-            f"nodes: {'; '.join(problems)}); use a shared filesystem path or a URI "
+            f"{clip_middle(location)} is not storage every node shares ({len(problems)} of "
+            f"{len(nodes)} nodes: {'; '.join(problems)}); use a shared filesystem path or a URI "
             "(s3://, gs://) for --results or storage:"
         )
 

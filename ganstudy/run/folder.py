@@ -20,9 +20,12 @@ from pathlib import Path
 
 import pyarrow.fs
 
+from ganstudy.messages import clip_middle
 from ganstudy.results import EXPERIMENT, LOCK_NAME, STUDY_ENTRIES, lock_holder
+from ganstudy.yamlfile import file_kind
 
 LISTED = 5  # foreign entries named in an error message, at most
+REPLACE = "run without --resume (add --fresh to replace the folder)"
 
 
 class StudyError(RuntimeError):
@@ -37,7 +40,8 @@ def study_location(spec, results_dir: str | os.PathLike | None) -> str:
         location = spec.storage.rstrip("/") + "/" + spec.name
     else:
         location = os.path.join("results", spec.name)
-    return location if is_uri(location) else str(Path(location).resolve())
+    # `~` too: a storage: key (or the API's results_dir) reaches us as written, unexpanded.
+    return location if is_uri(location) else str(Path(location).expanduser().resolve())
 
 
 def is_uri(location: str) -> bool:
@@ -73,12 +77,21 @@ class StudyFolder:
 
     def entries(self) -> list[str]:
         """The names directly inside the folder (none if it does not exist)."""
+        if not self.remote and os.path.exists(self.location) and not os.path.isdir(self.location):
+            if not os.path.isfile(self.location):  # a pipe, device or socket: pyarrow's
+                raise StudyError(  # own error names none of it
+                    f"{clip_middle(self.location)}: not a folder (a named pipe, device or "
+                    "socket); give --results a folder"
+                )
         info = self.fs.get_file_info(self.fs_path)
         if info.type == pyarrow.fs.FileType.File:
-            raise StudyError(f"{self.location}: is a file, not a folder; give --results a folder")
+            raise StudyError(
+                f"{clip_middle(self.location)}: is a file, not a folder; give --results a folder"
+            )
         if not self.remote and any(p.is_file() for p in Path(self.location).parents):
             raise StudyError(
-                f"{self.location}: the path runs through a file; give --results a folder path"
+                f"{clip_middle(self.location)}: the path runs through a file; "
+                "give --results a folder path"
             )
         selector = pyarrow.fs.FileSelector(self.fs_path, allow_not_found=True)
         return sorted(i.base_name for i in self.fs.get_file_info(selector))
@@ -96,12 +109,12 @@ class StudyFolder:
             if not foreign:
                 what = "ganstudy files but no spec.yaml"
             raise StudyError(
-                f"{self.location}: not a ganstudy study folder: it holds {what}; ganstudy "
-                "deletes nothing it did not write: give --results a new or empty folder"
+                f"{clip_middle(self.location)}: not a ganstudy study folder: it holds {what}; "
+                "ganstudy deletes nothing it did not write: give --results a new or empty folder"
             )
         if not fresh:
             raise StudyError(
-                f"{self.location} already holds a study; use --resume to continue it "
+                f"{clip_middle(self.location)} already holds a study; use --resume to continue it "
                 "or --fresh to replace it"
             )
 
@@ -126,6 +139,11 @@ class StudyFolder:
 
     def read_text(self, name: str) -> str | None:
         """A file of the folder as text, or None when it does not exist."""
+        local = Path(self.location) / name
+        if not self.remote and local.exists():
+            kind = file_kind(local.stat().st_mode)  # a pipe would block the read for ever
+            if kind:
+                raise StudyError(f"{clip_middle(local)}: damaged, {kind}; {REPLACE}")
         try:
             with self.fs.open_input_stream(f"{self.fs_path.rstrip('/')}/{name}") as f:
                 return f.read().decode("utf-8")
@@ -169,7 +187,10 @@ class StudyFolder:
         if self.remote:
             return
         self.entries()  # a file where the folder should be: StudyError
-        self.local.mkdir(parents=True, exist_ok=True)
+        try:
+            self.local.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # read-only, not ours, /proc: the location is the mistake
+            raise self._unwritable("cannot create the study folder", error) from None
         path = self.local / LOCK_NAME
         mine = json.dumps(
             {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}
@@ -181,17 +202,25 @@ class StudyFolder:
                 holder = lock_holder(self.local)
                 if holder is not None:
                     raise StudyError(
-                        f"{self.location}: in use by another ganstudy run ({holder}); wait for "
-                        "it to finish, or give --results another folder"
+                        f"{clip_middle(self.location)}: in use by another ganstudy run ({holder}); "
+                        "wait for it to finish, or give --results another folder"
                     ) from None
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()  # its run is gone: a stale lock
                 continue
+            except OSError as error:  # a folder this user may not write into
+                raise self._unwritable("cannot write into the study folder", error) from None
             with os.fdopen(fd, "wb") as f:
                 f.write(mine)
             self._locked = True
             return
         raise StudyError(f"{path}: could not take the folder's lock; try again")
+
+    def _unwritable(self, what: str, error: OSError) -> StudyError:
+        why = error.strerror or type(error).__name__
+        return StudyError(
+            f"{clip_middle(self.location)}: {what} ({why}); give --results a folder you can write"
+        )
 
     def unlock(self) -> None:
         """Release the lock this run took (never another run's)."""

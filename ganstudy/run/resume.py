@@ -14,8 +14,8 @@ import yaml
 from ray import cloudpickle, tune
 from ray.tune import Checkpoint
 
+from ganstudy.messages import clip_middle, detail
 from ganstudy.results import SPEC_FILE
-from ganstudy.run.cluster import first_line
 from ganstudy.run.folder import StudyError, StudyFolder
 from ganstudy.run.trainable import try_load_state
 from ganstudy.spec import SpecError, StudySpec, spec_from_dict
@@ -35,7 +35,8 @@ def check_resumable(folder: StudyFolder, spec: StudySpec) -> None:
     fresh = "run without --resume (add --fresh to replace the folder)"
     if not tune.Tuner.can_restore(folder.experiment):
         raise StudyError(
-            f"{folder.location}: no resumable Ray experiment state in {folder.experiment}; {fresh}"
+            f"{clip_middle(folder.location)}: no resumable Ray experiment state in "
+            f"{clip_middle(folder.experiment)}; {fresh}"
         )
     fs, path = pyarrow.fs.FileSystem.from_uri(folder.experiment)
     try:
@@ -45,15 +46,14 @@ def check_resumable(folder: StudyFolder, spec: StudySpec) -> None:
             raise TypeError(f"holds a {type(tuner_state).__name__}, not the Tuner's settings")
     except Exception as error:  # truncated or foreign pickle: EOF, Unpickling, Type errors
         raise StudyError(
-            f"{folder.experiment}/tuner.pkl: damaged ({type(error).__name__}: "
-            f"{first_line(error)[:80]}); {fresh}"
+            f"{clip_middle(folder.experiment)}/tuner.pkl: damaged ({detail(error)}); {fresh}"
         ) from None
     names = [info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector(path))]
     states = sorted(fnmatch.filter(names, "experiment_state-*.json"))
     if not states:
         raise StudyError(
-            f"{folder.experiment}: the experiment state (experiment_state-*.json) is missing, "
-            f"so Ray would rerun every trial from scratch; {fresh}"
+            f"{clip_middle(folder.experiment)}: the experiment state (experiment_state-*.json) is "
+            f"missing, so Ray would rerun every trial from scratch; {fresh}"
         )
     try:
         with fs.open_input_stream(f"{path}/{states[-1]}") as f:
@@ -62,8 +62,8 @@ def check_resumable(folder: StudyFolder, spec: StudySpec) -> None:
             raise TypeError("trial_data is not a list")
     except (ValueError, KeyError, TypeError) as error:  # truncated or foreign JSON
         raise StudyError(
-            f"{folder.experiment}/{states[-1]}: the experiment state is damaged "
-            f"({type(error).__name__}: {str(error)[:80]}), so Ray would rerun every trial "
+            f"{clip_middle(folder.experiment)}/{states[-1]}: the experiment state is damaged "
+            f"({detail(error)}), so Ray would rerun every trial "
             f"from scratch; {fresh}"
         ) from None
     # The search algorithm's state (Ray reads the newest by name). A driver killed while
@@ -77,10 +77,15 @@ def check_resumable(folder: StudyFolder, spec: StudySpec) -> None:
                 cloudpickle.loads(f.read())
         except Exception as error:  # truncated or foreign pickle: EOF, Unpickling errors
             raise StudyError(
-                f"{folder.experiment}/{found[-1]}: the search algorithm's state is damaged "
-                f"({type(error).__name__}), so Ray would start the study over; {fresh}"
+                f"{clip_middle(folder.experiment)}/{found[-1]}: the search algorithm's state is "
+                f"damaged ({type(error).__name__}), so Ray would start the study over; {fresh}"
             ) from None
-    saved = folder.read_text(SPEC_FILE)
+    try:
+        saved = folder.read_text(SPEC_FILE)
+    except UnicodeDecodeError:  # binary: nothing to compare the study with
+        raise StudyError(
+            f"{clip_middle(folder.join(SPEC_FILE))}: damaged, not UTF-8 text; {fresh}"
+        ) from None
     if saved is not None:
         try:
             before = spec_from_dict(yaml.safe_load(saved), source=folder.join(SPEC_FILE))
@@ -89,7 +94,8 @@ def check_resumable(folder: StudyFolder, spec: StudySpec) -> None:
         if before != spec:
             changed = _changed_keys(before, spec)
             raise StudyError(
-                f"{spec.source}: differs from the study being resumed ({folder.join('spec.yaml')}"
+                f"{clip_middle(spec.source)}: differs from the study being resumed "
+                f"({clip_middle(folder.join('spec.yaml'))}"
                 f"{': ' + ', '.join(changed) if changed else ''}); resume with the study as it "
                 "ran, or use --fresh to start over"
             )

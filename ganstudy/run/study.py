@@ -30,6 +30,7 @@ from ray.tune.search.variant_generator import generate_variants
 
 from ganstudy import results
 from ganstudy.config import FIELDS
+from ganstudy.messages import clip_middle
 from ganstudy.run import cluster, session
 from ganstudy.run.faults import DiskFaultStop, restore_saved_state
 from ganstudy.run.folder import StudyError, StudyFolder, study_location
@@ -94,10 +95,12 @@ def run_study(
     try:
         if folder.remote and spec.search.algorithm == "optuna":
             raise StudyError(
-                f"{folder.location}: search: optuna keeps its study in a sqlite file; give "
-                "--results a filesystem path (on a cluster, one every node mounts), not a URI"
+                f"{clip_middle(folder.location)}: search: optuna keeps its study in a sqlite file; "
+                "give --results a filesystem path (on a cluster, one every node mounts), not a URI"
             )
-        existed = bool(folder.entries()) or folder.remote
+        folder.entries()  # a file where the folder should be: StudyError
+        # A folder that was there, even empty, is the user's: a failure leaves it in place.
+        existed = folder.remote or folder.local.is_dir()
         folder.lock()  # before anything is read, deleted or started
         if resume:
             check_resumable(folder, spec)
@@ -150,8 +153,8 @@ def run_study(
         folder.publish()
         if DiskFaultStop.fault is not None:
             raise StudyIOError(
-                f"{folder.location}: the study stopped: {DiskFaultStop.fault} (no retry "
-                f"can mend a full or read-only disk); {then}"
+                f"{clip_middle(folder.location)}: the study stopped: {DiskFaultStop.fault} "
+                f"(no retry can mend a full or read-only disk); {then}"
             )
         if interrupted:
             replicas = [int(r.config.get("replicas", 1)) for r in records]

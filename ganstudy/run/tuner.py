@@ -9,8 +9,8 @@ from typing import Any
 from ray import tune
 
 from ganstudy.config import FIELDS
+from ganstudy.messages import clip_middle, detail
 from ganstudy.results import EXPERIMENT, OPTUNA_FILE
-from ganstudy.run.cluster import first_line
 from ganstudy.run.faults import DiskFaultStop
 from ganstudy.run.folder import StudyError, StudyFolder
 from ganstudy.run.trainable import train_trial
@@ -65,8 +65,8 @@ def build_tuner(
             )
         except Exception as error:  # an unreadable tuner.pkl: pickle, EOF, attribute errors
             raise StudyError(
-                f"{folder.experiment}: cannot restore the Ray experiment "
-                f"({type(error).__name__}: {first_line(error)}); "
+                f"{clip_middle(folder.experiment)}: cannot restore the Ray experiment "
+                f"({detail(error)}); "
                 "run without --resume (add --fresh to replace the folder)"
             ) from None
     return tune.Tuner(
