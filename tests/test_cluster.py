@@ -650,3 +650,13 @@ def test_auth_failures_are_recognised_through_causes():
     except ConnectionError as outer:
         assert is_auth_failure(outer)
     assert not is_auth_failure(ConnectionError("Connection refused"))
+
+
+def test_a_password_in_an_address_is_never_echoed(capsys):
+    from ganstudy.cli import main
+
+    with pytest.raises(SystemExit) as exit:  # argparse refuses it
+        main(["jobs", "--address", "http://user:hunter2@127.0.0.1:1"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "***@127.0.0.1:1" in err and "Ray token" in err

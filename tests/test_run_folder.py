@@ -183,3 +183,17 @@ def test_resume_with_a_damaged_spec_yaml_is_one_line(tmp_path, damage, words):
         os.mkfifo(folder / "spec.yaml")  # read through pyarrow, it blocked for ever
     with pytest.raises(StudyError, match=words):
         check_resumable(StudyFolder(str(folder)), load_spec(SMOKE))
+
+
+def test_a_broken_symlink_as_results_is_refused_not_followed(tmp_path):
+    from ganstudy.run.folder import StudyError, study_location
+
+    target = tmp_path / "nowhere" / "deep"
+    (tmp_path / "link").symlink_to(target)
+
+    class Spec:
+        storage, name = None, "x"
+
+    with pytest.raises(StudyError, match="broken symbolic link"):
+        study_location(Spec(), tmp_path / "link" / "study")
+    assert not (tmp_path / "nowhere").exists()

@@ -67,7 +67,9 @@ def dashboard_address(address: str) -> str:
     hint = ""
     if "://" not in address and ":" in address:
         hint = "; add http:// (HOST:PORT alone is a GCS address)"
-    raise ValueError(f"--address {shown(address)}: expected {DASHBOARD_FORM}{hint}")
+    elif "@" in address:
+        hint = "; leave user:password out of it (the cluster takes a Ray token: docs/cluster.md)"
+    raise ValueError(f"--address {shown(shown_address(address))}: expected {DASHBOARD_FORM}{hint}")
 
 
 def gcs_address(address: str) -> str:
@@ -98,10 +100,10 @@ def hidden_address_variables(hide: bool = True) -> Iterator[None]:
 def address_source(address: str | None) -> str:
     """Where a job client connects, for messages: the address, or the variable it came from."""
     if address:
-        return address
+        return shown_address(address)
     for variable in ADDRESS_VARIABLES:
         if os.environ.get(variable):
-            return f"{os.environ[variable]} (from ${variable})"
+            return f"{shown_address(os.environ[variable])} (from ${variable})"
     return "the Ray dashboard"
 
 
@@ -140,7 +142,8 @@ def is_auth_failure(error: BaseException) -> bool:
 
 def _auth_error(address: str) -> ClusterError:
     return ClusterError(
-        f"{address}: the cluster rejected the Ray auth token (missing or wrong); " + AUTH_HELP
+        f"{shown_address(address)}: the cluster rejected the Ray auth token (missing or "
+        "wrong); " + AUTH_HELP
     )
 
 
@@ -166,7 +169,7 @@ def connect(address: str) -> None:
         if is_auth_failure(error):
             raise _auth_error(address) from None
         raise ClusterError(
-            f"cannot connect to the Ray cluster at {address}: {first_line(error)} "
+            f"cannot connect to the Ray cluster at {shown_address(address)}: {first_line(error)} "
             "(is it running, and is this machine one of its nodes? from elsewhere use "
             "`ganstudy submit`)"
         ) from None
@@ -182,7 +185,8 @@ def _check_gcs_token(address: str) -> None:
     except (OSError, ValueError) as error:
         reason = getattr(error, "strerror", None) or first_line(error)
         raise ClusterError(
-            f"cannot connect to the Ray cluster at {address}: {reason} (is its head running, "
+            f"cannot connect to the Ray cluster at {shown_address(address)}: {reason} (is its "
+            "head running, "
             "and is this the head's GCS address, HOST:6379?)"
         ) from None
     try:
@@ -192,6 +196,19 @@ def _check_gcs_token(address: str) -> None:
     except Exception as error:  # only the token verdict matters here; ray.init reports the rest
         if is_auth_failure(error):
             raise _auth_error(address) from None
+
+
+def shown_address(address: str) -> str:
+    """The address as a message may show it: any user:password@ in it masked."""
+    try:
+        parts = urllib.parse.urlsplit(address)
+        masked = parts.username is not None or parts.password is not None
+    except ValueError:  # a port that is no number: userinfo may still be there
+        masked = False
+    if not masked:
+        return clip_middle(address.rsplit("@", 1)[-1] if "@" in address else address)
+    host = parts.netloc.rsplit("@", 1)[1]
+    return clip_middle(urllib.parse.urlunsplit(parts._replace(netloc=f"***@{host}")))
 
 
 def first_line(error: BaseException) -> str:
@@ -315,7 +332,11 @@ def _job_error(address: str | None, error: BaseException) -> ClusterError:
     where = address_source(address)
     if is_auth_failure(error):
         return _auth_error(where)
-    return ClusterError(f"{where}: {first_line(error)} (is the head's dashboard reachable?)")
+    text = first_line(error)
+    secret = urllib.parse.urlsplit(address or "").password
+    if secret:  # Ray's own message may quote the URL it was given
+        text = text.replace(secret, "***")
+    return ClusterError(f"{where}: {text} (is the head's dashboard reachable?)")
 
 
 def submit(

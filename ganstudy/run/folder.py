@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow.fs
 
 from ganstudy.messages import clip_middle
-from ganstudy.results import EXPERIMENT, LOCK_NAME, STUDY_ENTRIES, lock_holder
+from ganstudy.results import EXPERIMENT, LOCK_NAME, SPEC_FILE, STUDY_ENTRIES, lock_holder
 from ganstudy.yamlfile import file_kind
 
 LISTED = 5  # foreign entries named in an error message, at most
@@ -40,8 +40,17 @@ def study_location(spec, results_dir: str | os.PathLike | None) -> str:
         location = spec.storage.rstrip("/") + "/" + spec.name
     else:
         location = os.path.join("results", spec.name)
+    if is_uri(location):
+        return location
     # `~` too: a storage: key (or the API's results_dir) reaches us as written, unexpanded.
-    return location if is_uri(location) else str(Path(location).expanduser().resolve())
+    path = Path(location).expanduser()
+    for link in (path, *path.parents):
+        if link.is_symlink() and not link.exists():  # resolve() would create its target
+            raise StudyError(
+                f"{clip_middle(str(link))}: a broken symbolic link (to "
+                f"{clip_middle(os.readlink(link))}); fix or remove it, or give another path"
+            )
+    return str(path.resolve())
 
 
 def is_uri(location: str) -> bool:
@@ -103,7 +112,7 @@ class StudyFolder:
         if not entries:
             return
         foreign = [name for name in entries if not _ganstudy_entry(name)]
-        if foreign or "spec.yaml" not in entries:
+        if foreign or SPEC_FILE not in entries:
             shown = ", ".join(foreign[:LISTED]) + (", ..." if len(foreign) > LISTED else "")
             what = f"{len(foreign)} entries that ganstudy did not write ({shown})"
             if not foreign:
