@@ -57,8 +57,9 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
 
 
 def shown_key(key: Any) -> str:
-    """A key as a message shows it: plain when short and printable, else shown()."""
-    if isinstance(key, str) and len(key) <= SHOWN_CHARS and key.isprintable():
+    """A key as a message shows it: plain when short and printable, else shown() (an
+    empty or blank key too: it must be visible)."""
+    if isinstance(key, str) and key.strip() and len(key) <= SHOWN_CHARS and key.isprintable():
         return key
     return shown(key)
 

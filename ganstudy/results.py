@@ -310,7 +310,7 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame:
         return frame
     lacking = [c for c in KEY_COLUMNS[name] if c not in frame.columns]
     if name == "history" and not any(c in frame.columns for c in METRIC_COLUMNS):
-        lacking.append("any metric column")
+        lacking.append("metric columns")
     if lacking:
         other = [
             n for n, keys in KEY_COLUMNS.items() if n != name and set(keys) <= set(frame.columns)

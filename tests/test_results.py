@@ -79,7 +79,7 @@ def test_trials_in_history_parquet_is_named(study: Path) -> None:
 
 def test_samples_in_history_parquet_is_damaged(study: Path) -> None:
     (study / "history.parquet").write_bytes((study / "samples.parquet").read_bytes())
-    assert "not a history table (no any metric column)" in damaged(study)
+    assert "not a history table (no metric columns)" in damaged(study)
 
 
 def test_unknown_status_is_damaged_and_not_echoed_whole(study: Path) -> None:

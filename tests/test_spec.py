@@ -730,3 +730,11 @@ def test_a_long_study_path_is_clipped_in_the_middle():
     message = str(SpecError(long, "name", "missing"))
     assert len(message) < 200 and message.startswith("/tmp/d") and "…" in message
     assert "study.yaml: name: missing" in message
+
+
+@pytest.mark.parametrize("text", ['"": 1\n', 'params: {"": 1}\n'])
+def test_an_empty_key_is_named_visibly(tmp_path, text):
+    path = tmp_path / "e.yaml"
+    path.write_text("name: x\nmetric: js_binned\nmode: min\n" + text)
+    with pytest.raises(SpecError, match="''"):
+        load_spec(path)
