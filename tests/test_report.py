@@ -404,9 +404,11 @@ def test_phase_diagram_cells_equal_summary_csv(study: Path, report: Path) -> Non
     cell_keys = [c for c in ("loss", "k", "lr_d", "d_width") if trials[c].nunique() > 1]
     assert trials.drop_duplicates("trial_id").groupby(cell_keys).size().max() == 1
     expected = sorted(
-        f"{OUTCOME_SHORT[row.majority]}\n{getattr(row, row.majority)}/{row.replicas}"
+        f"{OUTCOME_SHORT[row.majority]}{'?' * (getattr(row, row.majority) < row.replicas)}"
+        f"\n{getattr(row, row.majority)}/{row.replicas}"
         for row in summary.itertuples()
     )
+    assert any("?" in t for t in expected) and any("?" not in t for t in expected)
     assert drawn == expected
 
 
@@ -662,3 +664,37 @@ def test_study_interrupted_before_any_run_claims_nothing(tmp_path: Path) -> None
     assert text[1].startswith("- 8 configurations, 16 runs")  # each one, though unnamed
     assert not any("agreed" in line for line in text)
     assert (index.parent / "03_phase_diagram.png").exists()
+
+
+def test_wilson_intervals_match_the_closed_form_and_stay_in_range() -> None:
+    from ganstudy.report.findings import wilson
+
+    # Textbook values (Wilson 1927; e.g. Newcombe 1998, table I): 5/10 and 0/10 at 95%.
+    assert wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=5e-5)
+    assert wilson(0, 10) == pytest.approx((0.0, 0.2775), abs=5e-5)
+    assert wilson(10, 10) == pytest.approx((0.7225, 1.0), abs=5e-5)
+    for n in range(0, 21):
+        low, high = wilson(n, 20)
+        assert 0.0 <= low <= n / 20 <= high <= 1.0
+
+
+def test_findings_open_with_what_holds_over_replicas(study: Path) -> None:
+    """The first finding gives each loss's converged share with its interval, and compares
+    two losses only where the intervals do not overlap."""
+    from ganstudy.report.findings import findings, wilson
+
+    s = load_study(study)
+    head = findings(s)[0]
+    assert head.startswith("What the study shows (95% Wilson intervals over runs)")
+    trials = pd.read_parquet(study / "trials.parquet")
+    shares = {}
+    for loss, runs in trials.groupby("loss"):
+        n, total = int((runs["outcome"] == "converged").sum()), len(runs)
+        low, high = wilson(n, total)
+        assert f"{loss} converged in {n}/{total} runs ({100 * low:.0f}–{100 * high:.0f}%)" in head
+        shares[loss] = (n, total)
+    best = max(shares, key=lambda k: shares[k][0] / shares[k][1])
+    worst = min(shares, key=lambda k: shares[k][0] / shares[k][1])
+    apart = wilson(*shares[best])[0] > wilson(*shares[worst])[1]
+    assert (f"{best} converges more often than {worst}" in head) == apart
+    assert ("intervals overlap" in head) == (not apart)

@@ -80,6 +80,7 @@ def findings(s: Study) -> list[str]:
     # A partial study says so first: every number below covers only what ran.
     out: list[str] = [partial_sentence(s.partial)] if s.partial else []
     r = cells(s)
+    out += _headline(s, r)
     total = len(r)
     counts = r["outcome"].value_counts()
     n_cfg = r["trial_id"].nunique()
@@ -158,6 +159,62 @@ def findings(s: Study) -> list[str]:
     elif len(decided) > decided["trial_id"].nunique():
         out.append("Every configuration's replicas agreed on the outcome.")
     return out
+
+
+Z95 = 1.959964  # the normal quantile of a two-sided 95% interval
+
+
+def wilson(n: int, total: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a share n / total: inside [0, 1] even at 0 or total hits
+    (where the normal approximation's would leave the range)."""
+    if total == 0:
+        return (0.0, 1.0)
+    p = n / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def _share(n: int, total: int) -> str:
+    low, high = wilson(n, total)
+    return f"{n}/{total} runs ({100 * low:.0f}–{100 * high:.0f}%)"
+
+
+def _headline(s: Study, r: pd.DataFrame) -> list[str]:
+    """What the study shows, stated only where it holds over replicas: per panel (loss) the
+    share of runs that converged and of its commonest failure, each with a 95% Wilson
+    interval; a difference between panels only where their intervals do not overlap.
+
+    GAN runs in float32 are chaotic (replicas of one setting end differently, and a study
+    rerun on another machine of the same kind moves counts by several runs), so a claim
+    that rests on a few runs is given with its interval or not made.
+    """
+    decided = r[r["outcome"] != NO_OUTCOME]
+    if decided.empty:
+        return []
+    by = decided.groupby("panel", sort=False)["outcome"]
+    parts, converged = [], {}
+    for panel, outcomes in by:
+        total, hits = len(outcomes), int((outcomes == "converged").sum())
+        converged[panel] = (hits, total)
+        text = f"{panel} converged in {_share(hits, total)}"
+        failures = outcomes[outcomes != "converged"].value_counts()
+        if len(failures):
+            worst, n = failures.index[0], int(failures.iloc[0])
+            text += f", ended {worst} in {_share(n, total)}"
+        parts.append(text)
+    head = "What the study shows (95% Wilson intervals over runs): " + "; ".join(parts) + "."
+    if len(converged) > 1:
+        ranked = sorted(converged, key=lambda p: -converged[p][0] / converged[p][1])
+        top, bottom = ranked[0], ranked[-1]
+        if wilson(*converged[top])[0] > wilson(*converged[bottom])[1]:
+            head += f" {top} converges more often than {bottom}: their intervals do not overlap."
+        else:
+            head += (
+                " No panel converges reliably more often than another at these run counts: "
+                "the intervals overlap."
+            )
+    return [head]
 
 
 def _evidence(s: Study, outcome: str, hit: pd.DataFrame) -> str:

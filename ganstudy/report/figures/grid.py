@@ -70,7 +70,10 @@ def fig_phase(s: Study) -> tuple[Figure, str]:
             winner, n, total = majority(cell["outcome"])
             i, j = ys.index(yv), xs.index(xv)
             codes[i, j] = names.index(winner) if winner in names else names.index(NO_OUTCOME)
-            text[i, j] = f"{OUTCOME_SHORT.get(winner, winner)}\n{n}/{total}"
+            # "?": the replicas disagree, so the cell's label is uncertain (a lone seed
+            # could have drawn any of them).
+            doubt = "?" if n < total else ""
+            text[i, j] = f"{OUTCOME_SHORT.get(winner, winner)}{doubt}\n{n}/{total}"
         sns.heatmap(
             codes,
             cmap=cmap,
@@ -101,8 +104,8 @@ def fig_phase(s: Study) -> tuple[Figure, str]:
     )
     caption = (
         "Phase diagram: the majority outcome over replicas in each cell (count annotated, "
-        f"ties go to the worse outcome); {_phase_hint(s)}"
-        + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
+        "ties go to the worse outcome; '?' marks a cell whose replicas disagree, an uncertain "
+        f"label); {_phase_hint(s)}" + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
     )
     return fig, caption
 
