@@ -262,8 +262,14 @@ class DCGANFamily(ModelFamily):
     ) -> DCGANDiscriminator:
         c = config
         penalty = get_loss(c.loss).gradient_penalty or c.r1 > 0
+        channels, height, width = image_shape(target)
+        # PacGAN: D reads `pack` samples' channels stacked (updates.pack).
         return DCGANDiscriminator(
-            c.d_width, image_shape(target), init_generators, c.d_spectral_norm, not penalty
+            c.d_width,
+            (c.pack * channels, height, width),
+            init_generators,
+            c.d_spectral_norm,
+            not penalty,
         )
 
     def flops_per_step(self, config: TrialConfig, target_dim: int) -> float:

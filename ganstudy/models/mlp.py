@@ -149,8 +149,9 @@ class MLPFamily(ModelFamily):
         self, config: TrialConfig, target: Target, init_generators: Sequence[torch.Generator]
     ) -> BatchedMLP:
         c = config
+        # PacGAN: D reads `pack` samples' features concatenated (updates.pack).
         return discriminator_mlp(
-            target.dim, c.d_width, c.d_depth, init_generators, c.d_spectral_norm
+            c.pack * target.dim, c.d_width, c.d_depth, init_generators, c.d_spectral_norm
         )
 
     def flops_per_step(self, config: TrialConfig, target_dim: int) -> float:
