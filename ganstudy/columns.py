@@ -37,7 +37,9 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column(name="step", kind="key", meaning="G steps done at this evaluation"),
+    Column(
+        name="step", kind="key", meaning="iterations done at this evaluation (G steps at g_steps 1)"
+    ),
     Column(name="replica", kind="key", label="rep", meaning="replica index within the trial"),
     Column(name="seed", kind="key", meaning="this replica's seed (the trial's seed + replica)"),
     # The three JS estimates (DESIGN.md): lower bounds of JS(p_data || p_g), side by side.

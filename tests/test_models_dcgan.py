@@ -165,9 +165,9 @@ def test_penalties_drop_batch_norm_from_d():
 
 
 # ------------------------------------------------------------------------------- FLOPs
-@pytest.mark.parametrize("k", [1, 2])
-def test_flops_per_step_equals_torchs_flop_counter_on_one_trainer_step(k):
-    config = tiny(k=k, replicas=1, steps=5)
+@pytest.mark.parametrize(("k", "extra"), [(1, {}), (2, {}), (2, dict(g_steps=2, pack=2))])
+def test_flops_per_step_equals_torchs_flop_counter_on_one_trainer_step(k, extra):
+    config = tiny(k=k, replicas=1, steps=5, **extra)
     t = Trainer(config)
     t.train(1)  # fill the randomness block first: the count is of one step only
     with FlopCounterMode(display=False) as counter:

@@ -155,7 +155,7 @@ class MLPFamily(ModelFamily):
         )
 
     def flops_per_step(self, config: TrialConfig, target_dim: int) -> float:
-        """Matmul FLOPs of one iteration of Algorithm 1 (k D-steps, one G-step), all replicas.
+        """Matmul FLOPs of one iteration (k D-steps, g_steps G-steps), all replicas.
 
         A layer's backward is two matmuls of its forward's size (weight and input
         gradients); the first layer's input gradient is never needed (its input is data or
@@ -164,15 +164,15 @@ class MLPFamily(ModelFamily):
         forward + input gradients only (B; D is frozen). This is what torch's
         FlopCounterMode counts on one trainer step at R = 1 (tests/test_bench.py). Not
         counted: bias adds, activations, losses, the optimizer, the double backward of GP
-        and R1, spectral norm's power iteration.
+        and R1, spectral norm's power iteration, unrolled D steps (README: their cost).
         """
         c = config
         g = [c.z_dim] + [c.g_width] * c.g_depth + [target_dim]
-        d = [target_dim] + [c.d_width] * c.d_depth + [1]
-        b = c.batch_size
-        d_step = mlp_flops(g, b) + 3 * mlp_flops(d, 2 * b) - mlp_flops(d[:2], 2 * b)
-        g_step = 3 * mlp_flops(g, b) - mlp_flops(g[:2], b) + 2 * mlp_flops(d, b)
-        return c.replicas * (c.k * d_step + g_step)
+        d = [c.pack * target_dim] + [c.d_width] * c.d_depth + [1]  # D reads packs
+        b, n = c.batch_size, c.batch_size // c.pack  # samples; packs D judges per batch
+        d_step = mlp_flops(g, b) + 3 * mlp_flops(d, 2 * n) - mlp_flops(d[:2], 2 * n)
+        g_step = 3 * mlp_flops(g, b) - mlp_flops(g[:2], b) + 2 * mlp_flops(d, n)
+        return c.replicas * (c.k * d_step + c.g_steps * g_step)
 
 
 def _uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator) -> torch.Tensor:
