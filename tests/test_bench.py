@@ -124,7 +124,12 @@ def test_step_flops_equals_torchs_flop_counter_on_one_trainer_step(k):
 
 
 @pytest.mark.parametrize(
-    "extra", [dict(g_steps=2, pack=2), dict(updates="simultaneous", g_steps=3, pack=4)]
+    "extra",
+    [
+        dict(g_steps=2, pack=2),
+        dict(updates="simultaneous", g_steps=3, pack=4),
+        dict(g_activation="maxout", d_activation="maxout", maxout_pieces=3, hidden_bias=False),
+    ],
 )
 def test_step_flops_count_g_steps_and_packs(extra):
     config = tiny_config(2).replace(**extra)

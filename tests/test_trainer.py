@@ -150,6 +150,17 @@ REPLICA_CASES = {
         100,
     ),
     "pack4_wasserstein_unroll1": (dict(pack=4, loss="wasserstein", unroll=1), 100),
+    "papers_networks": (
+        dict(
+            g_activation="tanh",
+            d_activation="maxout",
+            maxout_pieces=3,
+            g_batch_norm=True,
+            hidden_bias=False,
+            init_std=0.1,
+        ),
+        100,
+    ),
 }
 
 
@@ -179,6 +190,7 @@ CHECKPOINT_CASES = {
     "sgd_r1_float64": dict(optimizer="sgd", r1=0.5, dtype="float64", target="gaussian1d"),
     "simultaneous_k2_g_steps3": dict(updates="simultaneous", k=2, g_steps=3),
     "pack2_unroll2_wgan_gp": dict(pack=2, unroll=2, loss="wgan_gp"),
+    "maxout_batch_norm_g": dict(d_activation="maxout", g_batch_norm=True, init_std=0.05),
 }
 
 
