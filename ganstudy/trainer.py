@@ -365,6 +365,12 @@ class Trainer:
             else self._loss_sum_g * math.nan
         )
         values["grad_norm_d"], values["grad_norm_g"] = self._grad_norm_d, self._grad_norm_g
+        # One parameter per player (the Dirac-GAN): its trajectory; NaN for real networks.
+        theta, psi = self.generator.scalar(), self.discriminator.scalar()
+        nan = torch.full_like(self._loss_sum_d, math.nan)
+        values["theta"] = nan if theta is None else theta
+        values["psi"] = nan if psi is None else psi
+        values["dirac_distance"] = torch.hypot(values["theta"], values["psi"])
 
         # A replica whose parameters went non-finite has diverged: all its numbers are NaN.
         finite = self.generator.replica_finite() & self.discriminator.replica_finite()
