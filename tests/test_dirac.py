@@ -183,3 +183,15 @@ def test_config_refuses_what_does_not_apply_to_the_dirac_gan(changes, key):
     with pytest.raises(ConfigError) as info:
         dirac(**changes)
     assert info.value.key == key
+
+
+def test_trial_command_prints_the_trajectory(capsys):
+    from ganstudy.cli import main
+
+    settings = ["target=dirac", "model=dirac", "r1=1", "optimizer=sgd", "momentum=0"]
+    settings += ["steps=4", "eval_every=2", "eval_batch=128", "eval_samples=64", "device=cpu"]
+    assert main(["trial", "--set", *settings, "updates=simultaneous", "unroll=1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "updates=simultaneous unroll=1" in lines[0] and "dirac theta=1 psi=1" in lines[0]
+    assert lines[1].split()[2:5] == ["theta", "psi", "dirac_distance"]
+    assert lines[2].split()[2:5] == ["1", "1", "1.414"]

@@ -218,6 +218,10 @@ REPLICA_CASES = {
     "r1": dict(r1=1.0, loss="minimax"),
     "spectral_norm": dict(d_spectral_norm=True),
     "d_batch_norm_16x16": dict(k=2, target16=True),
+    # PacGAN's stacked channels and the Unrolled GAN's functional look-ahead through grouped
+    # convolutions, D's BatchNorm included (16x16), and with R1's double backward.
+    "pack2_unroll1_16x16": dict(pack=2, unroll=1, target16=True),
+    "pack2_unroll2_r1_simultaneous": dict(pack=2, unroll=2, r1=1.0, updates="simultaneous"),
 }
 
 
@@ -229,7 +233,7 @@ def test_replicas_trained_together_equal_replicas_trained_alone(case, monkeypatc
     config = tiny(**changes, dtype="float64", steps=40, eval_every=20, replicas=2, seed=5)
     together = Trainer(config)
     list(together.run())
-    if case == "d_batch_norm_16x16":
+    if case.endswith("16x16"):
         assert together.discriminator.batch_statistics
     for r in range(2):
         alone = Trainer(config.replace(replicas=1, seed=5 + r))
