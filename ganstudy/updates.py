@@ -153,7 +153,7 @@ def iteration(p: Players, batch: dict[str, torch.Tensor], measure: bool) -> Stat
     """One iteration of the configured schedule; gradient norms of the last steps if
     `measure` (an eval follows)."""
     c, D, G = p.config, p.discriminator, p.generator
-    stats = Stats(torch.zeros_like(_first(D)), torch.zeros_like(_first(D)))
+    stats = Stats(_zeros(D), _zeros(D))
     if c.updates == "alternating":
         rounds = [(j, None) for j in range(c.k)] + [(None, i) for i in range(c.g_steps)]
     else:  # simultaneous: D's and G's gradients of a round at the same parameters
@@ -177,7 +177,7 @@ def iteration(p: Players, batch: dict[str, torch.Tensor], measure: bool) -> Stat
     return stats
 
 
-def _first(module: ReplicaModule) -> torch.Tensor:
+def _zeros(module: ReplicaModule) -> torch.Tensor:
     """Zeros (R,) on the module's device, in its dtype."""
     first = next(module.parameters())
     return first.new_zeros(first.shape[0])

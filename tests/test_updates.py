@@ -223,3 +223,15 @@ def test_unroll_leaves_d_and_its_optimizer_untouched():
     for key, state in t.opt_d.state_dict()["state"].items():
         for name, value in state.items():
             assert torch.equal(value, moments["state"][key][name])
+
+
+def test_reported_losses_average_over_every_d_and_g_step():
+    """loss_d is the mean over the window's k·steps D steps, loss_g over its g_steps·steps
+    G steps (computed here from the iteration's own sums on a copy of the trainer)."""
+    t = Trainer(tiny(k=2, g_steps=3, eval_every=1, dtype="float64"))
+    twin = copy.deepcopy(t)
+    stats = updates.iteration(twin.players, twin.streams.draw(0), False)
+    t.train(1)
+    row = t.evaluate().rows[0]
+    assert row["loss_d"] == pytest.approx(float(stats.loss_d[0]) / 2, rel=1e-12)
+    assert row["loss_g"] == pytest.approx(float(stats.loss_g[0]) / 3, rel=1e-12)
