@@ -205,7 +205,8 @@ def unrolled_parameters(
     D's parameters enter as detached copies, so D itself and its optimizer state are not
     changed; buffers (spectral norm's u) are cloned, so its power iteration is not
     advanced by the look-ahead either (the look-ahead's own forwards advance the copies,
-    as the real D steps would).
+    as the real D steps would). So with unroll > 0 the G step leaves D's u alone, where
+    with unroll 0 its one D forward advances u once, as it always has.
     """
     c, D = p.config, p.discriminator
     names = [name for name, _ in D.named_parameters()]
