@@ -206,13 +206,13 @@ def _trial(args: argparse.Namespace) -> int:
         return _fail(str(error))
     if not args.json:
         print(_describe(config))
-        print(_header())
+        print(_header(config.model))
     for evaluation in trainer.run():
         for row in evaluation.rows:
             if args.json:
                 print(json.dumps({k: _json_number(v) for k, v in row.items()}), flush=True)
             else:
-                print(_format(row), flush=True)
+                print(_format(row, config.model), flush=True)
     return 0
 
 
@@ -515,11 +515,19 @@ def _describe(config) -> str:
     c = config
     if c.model == "dcgan":  # depth follows the image size; widths are base channels
         nets = f"dcgan D {c.d_width}ch G {c.g_width}ch"
+    elif c.model == "dirac":  # one parameter per player
+        nets = f"dirac theta={c.dirac_theta:g} psi={c.dirac_psi:g}"
     else:
         nets = f"D {c.d_depth}x{c.d_width} G {c.g_depth}x{c.g_width}"
+    # The schedule and remedies where they are not Algorithm 1's defaults.
+    extras = [
+        f"{key}={getattr(c, key)}"
+        for key, plain in (("updates", "alternating"), ("g_steps", 1), ("pack", 1), ("unroll", 0))
+        if getattr(c, key) != plain
+    ]
     return (
-        f"{c.target}: loss={c.loss} k={c.k} lr_d={c.lr_d:g} lr_g={c.lr_g:g} {c.optimizer} "
-        f"{nets} batch={c.batch_size} "
+        f"{c.target}: loss={c.loss} k={c.k} {' '.join(extras + [''])}lr_d={c.lr_d:g} "
+        f"lr_g={c.lr_g:g} {c.optimizer} {nets} batch={c.batch_size} "
         f"steps={c.steps} replicas={c.replicas} seed={c.seed}"
     )
 
@@ -542,13 +550,28 @@ _SHOWN = [
 ]
 
 
-def _header() -> str:
-    return " ".join(f"{BY_NAME[name].header:>{width}}" for name, width, _ in _SHOWN)
+# The Dirac-GAN's trajectory replaces the probability and mode columns (one mode, one point).
+_SHOWN_DIRAC = [
+    *_SHOWN[:2],
+    ("theta", 9, ".4g"),
+    ("psi", 9, ".4g"),
+    ("dirac_distance", 14, ".4g"),
+    *_SHOWN[4:5],
+    *_SHOWN[-3:],
+]
 
 
-def _format(row: dict) -> str:
+def _shown(model: str) -> list[tuple[str, int, str]]:
+    return _SHOWN_DIRAC if model == "dirac" else _SHOWN
+
+
+def _header(model: str = "mlp") -> str:
+    return " ".join(f"{BY_NAME[name].header:>{width}}" for name, width, _ in _shown(model))
+
+
+def _format(row: dict, model: str = "mlp") -> str:
     cells = []
-    for key, width, fmt in _SHOWN:
+    for key, width, fmt in _shown(model):
         value = row[key]
         if isinstance(value, float) and math.isnan(value):
             cells.append(f"{'-':>{width}}")

@@ -30,6 +30,8 @@ class Column:
     needs_masses: bool = False
     # NaN (or meaningless) unless the target has discrete modes.
     needs_modes: bool = False
+    # NaN unless G and D are one parameter each (model=dirac, the Dirac-GAN).
+    needs_dirac: bool = False
 
     @property
     def header(self) -> str:
@@ -37,7 +39,9 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column(name="step", kind="key", meaning="G steps done at this evaluation"),
+    Column(
+        name="step", kind="key", meaning="iterations done at this evaluation (G steps at g_steps 1)"
+    ),
     Column(name="replica", kind="key", label="rep", meaning="replica index within the trial"),
     Column(name="seed", kind="key", meaning="this replica's seed (the trial's seed + replica)"),
     # The three JS estimates (DESIGN.md): lower bounds of JS(p_data || p_g), side by side.
@@ -117,6 +121,15 @@ COLUMNS: tuple[Column, ...] = (
         needs_modes=True,
         meaning="KL(high-quality mode histogram || uniform); NaN without high-quality samples",
     ),
+    # The Dirac-GAN (model=dirac, target=dirac): the players' parameters and the distance
+    # to the game's equilibrium (0, 0), Mescheder, Geiger & Nowozin 2018.
+    Column(name="theta", needs_dirac=True, meaning="the Dirac-GAN's G parameter: p_g = δ_θ"),
+    Column(name="psi", needs_dirac=True, meaning="the Dirac-GAN's D parameter: D(x) = ψ·x"),
+    Column(
+        name="dirac_distance",
+        needs_dirac=True,
+        meaning="sqrt(θ² + ψ²): the Dirac-GAN's distance to its equilibrium (0, 0)",
+    ),
     Column(name="n_modes", kind="target", unit="count", meaning="modes the target has"),
     Column(name="outcome", kind="label", meaning="outcome label so far (metrics.OUTCOMES)"),
 )
@@ -137,6 +150,8 @@ def why_nan(name: str) -> str:
         return "the target has no known density"
     if column is not None and column.needs_modes:
         return "the target has no discrete modes"
+    if column is not None and column.needs_dirac:
+        return "only model=dirac has one parameter per player"
     return "no values recorded"
 
 

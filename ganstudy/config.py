@@ -21,8 +21,8 @@ from ganstudy.columns import LOSS_NAMES
 LossName = Literal[LOSS_NAMES]  # type: ignore[valid-type]
 # The registries (targets.TARGETS, models.FAMILIES) check at import that they hold exactly
 # these names; config stays free of torch, so the names are declared here, once.
-TargetName = Literal["gaussian1d", "mixture1d", "ring8", "grid25", "curves", "digits"]
-ModelName = Literal["mlp", "dcgan"]
+TargetName = Literal["gaussian1d", "mixture1d", "ring8", "grid25", "curves", "digits", "dirac"]
+ModelName = Literal["mlp", "dcgan", "dirac"]
 # The targets whose samples are images, with the (channels, height, width) of one sample:
 # what model=dcgan needs, known here without building the target (targets/ checks at import
 # that each image target's `shape` is the one declared here).
@@ -30,6 +30,8 @@ IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8)}
 OptimizerName = Literal["adam", "sgd"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 DtypeName = Literal["float32", "float64"]
+UpdatesName = Literal["alternating", "simultaneous"]
+ActivationName = Literal["relu", "leaky_relu", "tanh", "maxout"]
 
 
 class ConfigError(ValueError):
@@ -82,8 +84,12 @@ class TrialConfig:
 
     # Algorithm 1.
     loss: LossName = "nonsaturating"
-    k: int = 1  # D steps per G step
-    steps: int = 3000  # G steps (the paper's "number of training iterations")
+    k: int = 1  # D steps per iteration
+    g_steps: int = 1  # G steps per iteration (GAN Lab's and TFGAN's count beside k)
+    # alternating: Algorithm 1 (D steps, then G steps on the updated D); simultaneous: both
+    # players' gradients taken at the same parameters, then both step.
+    updates: UpdatesName = "alternating"
+    steps: int = 3000  # iterations (the paper's "number of training iterations")
     batch_size: int = 128
     # 1e-3, not DCGAN's 2e-4: on the 2-D toys 2e-4 needs ~10x the steps to reach the modes.
     lr_d: float = 1e-3
@@ -98,6 +104,12 @@ class TrialConfig:
     gp_weight: float = 10.0  # wgan_gp penalty weight (Gulrajani et al. 2017 default)
     r1: float = 0.0  # R1 penalty weight on real data, any loss; 0 = off
 
+    # Remedies for mode collapse.
+    # PacGAN (Lin et al. 2018): D judges `pack` samples at once, batch_size // pack packs
+    # per batch (a remainder of batch_size % pack samples sits out); 1 = off.
+    pack: int = 1
+    unroll: int = 0  # Unrolled GAN (Metz et al. 2017): G's loss through n D updates; 0 = off
+
     # Capacity.
     model: ModelName = "mlp"  # the family of G and D (models.FAMILIES)
     z_dim: int = 8
@@ -106,6 +118,17 @@ class TrialConfig:
     d_width: int = 128
     d_depth: int = 2
     d_spectral_norm: bool = False
+    # The papers' toy MLPs (README, "The papers' networks"); the defaults are the MLP's own.
+    g_activation: ActivationName = "relu"
+    d_activation: ActivationName = "leaky_relu"  # slope 0.2
+    maxout_pieces: int = 5  # linear pieces per maxout unit (Goodfellow et al. 2013)
+    g_batch_norm: bool = False  # BatchNorm (batch statistics) before G's hidden activations
+    hidden_bias: bool = True  # biases on hidden layers (the output layers always have one)
+    init_std: float | None = None  # N(0, init_std²) weights, zero biases; None: nn.Linear's
+    # model=dirac's starting point (θ, ψ); (1, 1) is the paper's Figure 2. Other models
+    # ignore them (so each setting alone stays valid at the others' defaults).
+    dirac_theta: float = 1.0
+    dirac_psi: float = 1.0
 
     # Measurement.
     eval_every: int = 250
@@ -180,6 +203,15 @@ LIMITS: dict[str, Range] = {
     "target_scale": Range(0.0, 1e6, lo_open=True, why=_SCALE),
     "target_std": Range(0.0, 1e6, lo_open=True, why=_SCALE),
     "k": Range(1, 1000, why="more D steps per G step train D alone"),
+    "g_steps": Range(1, 1000, why="more G steps per D step train G alone"),
+    # D's input grows with pack; PacGAN uses 2-4.
+    "pack": Range(1, 64, why="D would judge more samples at once than a batch holds"),
+    # Each unrolled step keeps D's parameters and activations alive for G's backward.
+    "unroll": Range(0, 100, why="memory and time grow linearly with unrolled steps"),
+    "maxout_pieces": Range(1, 64, why=_MEMORY),
+    "init_std": Range(0.0, 100.0, lo_open=True, why=_NOT_A_GAN),
+    "dirac_theta": Range(-1e3, 1e3, why=_SCALE),
+    "dirac_psi": Range(-1e3, 1e3, why=_SCALE),
     # 10^9 G steps take years; step counts are int64 table columns.
     "steps": Range(1, 10**9, why="a billion G steps take years"),
     "batch_size": Range(1, 2**18, why=_MEMORY),
@@ -217,10 +249,30 @@ def dcgan_depth(height: int) -> int:
     return n.bit_length() - 1 if height % 4 == 0 and n >= 2 and n & (n - 1) == 0 else 0
 
 
+# The MLP-only settings of "the papers' networks" (models/mlp.py), refused elsewhere.
+MLP_ONLY = ("g_activation", "d_activation", "g_batch_norm", "hidden_bias", "init_std")
+
+
 def _check_model(config: TrialConfig) -> None:
-    """The model family fits the target: dcgan needs square images of 4·2^n pixels and
-    takes its depth from them, so the MLP's depth settings cannot apply to it."""
+    """The model family fits the target and the settings apply to it: dcgan needs square
+    images of 4·2^n pixels and takes its depth from them, so the MLP's depth settings
+    cannot apply to it; dirac is one parameter per player; pack must divide the batches."""
     c = config
+    if c.pack > c.batch_size:
+        raise ConfigError(
+            "pack",
+            f"{c.pack} is more than batch_size {c.batch_size}: D judges batch_size // pack "
+            "packs of `pack` samples per batch; lower pack or raise batch_size",
+        )
+    if c.model != "mlp":
+        for key in MLP_ONLY:
+            if getattr(c, key) != FIELDS[key].default:
+                raise ConfigError(
+                    key,
+                    f"applies to model=mlp only, not {c.model}; leave it at its default "
+                    f"{shown(FIELDS[key].default)}",
+                )
+    _check_dirac(c)
     if c.model != "dcgan":
         return
     if c.target not in IMAGE_SHAPES:
@@ -248,6 +300,29 @@ def _check_model(config: TrialConfig) -> None:
             )
 
 
+def _check_dirac(c: TrialConfig) -> None:
+    """The Dirac-GAN (model and target `dirac`) has one parameter per player: no widths,
+    no packing, no spectral norm; its data point is fixed at 0."""
+    if c.model == "dirac" and c.target != "dirac":
+        raise ConfigError(
+            "model",
+            f"dirac is the Dirac-GAN's one-parameter G and linear D, for target dirac only, "
+            f"got target {shown(c.target)}; use model=mlp",
+        )
+    if c.target == "dirac":
+        for key in ("target_scale", "target_std"):
+            if getattr(c, key) is not None:
+                raise ConfigError(key, "does not apply to target dirac (a point mass at 0)")
+    if c.model == "dirac":
+        for key in ("pack", "d_spectral_norm"):
+            if getattr(c, key) != FIELDS[key].default:
+                raise ConfigError(
+                    key,
+                    f"does not apply to model=dirac (D(x) = psi·x); leave it at its default "
+                    f"{shown(FIELDS[key].default)}",
+                )
+
+
 # One trial's tensors (all replicas) must fit this: a laptop's memory or a slice of a GPU.
 MEMORY_LIMIT_BYTES = 8 * 2**30
 _NOISE_BLOCK_STEPS = 16  # the trainer draws training noise for this many steps at once
@@ -268,10 +343,11 @@ def footprint_bytes(config: TrialConfig) -> dict[str, int]:
         weights = c.g_width**2 * (c.g_depth + 1) + c.d_width**2 * (c.d_depth + 1)
         activations = max(c.g_width, c.d_width) * (max(c.g_depth, c.d_depth) + 1)
     per_replica = {
-        # real points, z and penalty mixing weights for k D steps, z for the G step.
-        "k": _NOISE_BLOCK_STEPS * c.batch_size * (c.k * (c.z_dim + dim + 1) + c.z_dim),
-        # real + fake through D, twice over for a penalty's double backward.
-        "batch_size": 2 * 2 * c.batch_size * activations,
+        # real points, z and penalty mixing weights for k D steps, z for the G steps.
+        "k": _NOISE_BLOCK_STEPS * c.batch_size * (c.k * (c.z_dim + dim + 1) + c.g_steps * c.z_dim),
+        # real + fake through D, twice over for a penalty's double backward; each unrolled
+        # D step keeps its activations (and D's parameters) for G's backward.
+        "batch_size": 2 * 2 * c.batch_size * activations * (1 + c.unroll),
         "eval_samples": n_eval * (c.z_dim + dim),
         "d_width" if c.d_width >= c.g_width else "g_width": 4 * weights,  # + grad, Adam's 2
     }

@@ -1,4 +1,5 @@
-"""Algorithm 1 of Goodfellow et al. (2014): k discriminator steps, then one generator step.
+"""Algorithm 1 of Goodfellow et al. (2014): k discriminator steps, then one generator step
+(and its variants: g_steps, simultaneous updates, packing, unrolling; see updates.py).
 
 The trainer is a plain Python object: no Ray, YAML or files. It trains `replicas` seeds of
 one configuration as one batched model (every parameter has a leading replica axis, losses
@@ -15,19 +16,19 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from ganstudy import metrics
+from ganstudy import metrics, updates
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import TrialConfig, to_dict
-from ganstudy.losses import get_loss, gradient_penalty, r1_penalty
+from ganstudy.losses import get_loss
 from ganstudy.models import ReplicaModule, make_models
 from ganstudy.targets import Target, make_target
+from ganstudy.updates import Players, pack
 
 BLOCK_STEPS = 16  # training randomness is drawn 16 steps at a time: R calls, not 16·R
 SNAPSHOT_POINTS = 256  # generated points kept per replica per eval (samples.parquet)
@@ -89,7 +90,8 @@ class ReplicaStreams:
         self.block: dict[str, torch.Tensor] = {}
 
     def draw(self, step: int) -> dict[str, torch.Tensor]:
-        """Step `step`'s randomness: real (k, R, B, *shape), z_d (k, R, B, z), z_g (R, B, z),
+        """Step `step`'s randomness: real (k, R, B, *shape), z_d (k, R, B, z), z_g (g_steps,
+        R, B, z),
         mix (k, R, B, 1, ...) (one weight per sample, broadcast over its axes)."""
         if not self.block or step % BLOCK_STEPS == 0:
             self._refill()
@@ -107,12 +109,14 @@ class ReplicaStreams:
                 real.to(self.dtype).reshape(BLOCK_STEPS, c.k, c.batch_size, *shape)
             )
             parts["z_d"].append(torch.randn(BLOCK_STEPS, c.k, c.batch_size, c.z_dim, **kwargs))
-            parts["z_g"].append(torch.randn(BLOCK_STEPS, c.batch_size, c.z_dim, **kwargs))
+            parts["z_g"].append(
+                torch.randn(BLOCK_STEPS, c.g_steps, c.batch_size, c.z_dim, **kwargs)
+            )  # g_steps = 1: the same numbers as (BLOCK_STEPS, B, z) drew before g_steps
             if get_loss(c.loss).gradient_penalty:
                 ones = (1,) * len(shape)
                 parts["mix"].append(torch.rand(BLOCK_STEPS, c.k, c.batch_size, *ones, **kwargs))
         # Replica axis just before the batch axis, so each step's slice is contiguous.
-        batch_axis = {"real": 2, "z_d": 2, "z_g": 1, "mix": 2}
+        batch_axis = {"real": 2, "z_d": 2, "z_g": 2, "mix": 2}
         self.block = {name: torch.stack(p, dim=batch_axis[name]) for name, p in parts.items() if p}
 
     def state_dict(self) -> dict[str, Any]:
@@ -186,19 +190,6 @@ def chunked(module: ReplicaModule, x: torch.Tensor, batch_size: int) -> torch.Te
     return torch.cat([module(part) for part in x.split(size, dim=1)], dim=1)
 
 
-@contextmanager
-def frozen(module: torch.nn.Module) -> Iterator[None]:
-    """No parameter gradients for `module` inside (D during the G step: half the backward)."""
-    params = list(module.parameters())
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
-
-
 class Trainer:
     """Trains one TrialConfig's replicas; see the module docstring."""
 
@@ -226,15 +217,19 @@ class Trainer:
         self.opt_g = self._optimizer(self.generator, c.lr_g)
         self.opt_d = self._optimizer(self.discriminator, c.lr_d)
         self.streams = ReplicaStreams(c, self.target, self.device, self.dtype)
+        self.players = Players(
+            c, self.loss, self.generator, self.discriminator, self.opt_g, self.opt_d
+        )
 
-        self.step = 0  # G steps done
-        self.d_updates = 0  # D optimizer steps done (k per G step)
+        self.step = 0  # iterations done
+        self.d_updates = 0  # D optimizer steps done (k per iteration)
+        self.g_updates = 0  # G optimizer steps done (g_steps per iteration)
         self.history: list[dict[str, Any]] = []  # every eval row so far, all replicas
         self._reset_window()
 
     # ----------------------------------------------------------------------------- training
     def train(self, steps: int) -> None:
-        """Run `steps` iterations of Algorithm 1 (no evaluation, no host sync)."""
+        """Run `steps` iterations (no evaluation, no host sync)."""
         for _ in range(steps):
             # Gradient norms are measured only on the iteration just before an eval.
             measure = (
@@ -244,42 +239,18 @@ class Trainer:
             self.step += 1
 
     def _iteration(self, batch: dict[str, torch.Tensor], measure: bool) -> None:
-        c, D, G = self.config, self.discriminator, self.generator
-        B = c.batch_size
-        for j in range(c.k):
-            real = batch["real"][j]  # (R, B, *shape)
-            with torch.no_grad():
-                fake = G(batch["z_d"][j])  # (R, B, *shape), detached: this step trains D only
-            if D.batch_statistics:  # BatchNorm: real and fake each normalised by its own batch
-                out = torch.cat([D(real), D(fake)], dim=1)[..., 0]  # (R, 2B)
-            else:
-                out = D(torch.cat([real, fake], dim=1))[..., 0]  # (R, 2B): one pass for both
-            loss_d = self.loss.d_loss(out[:, :B], out[:, B:])  # (R,)
-            objective = loss_d
-            if self.loss.gradient_penalty:
-                objective = objective + c.gp_weight * gradient_penalty(
-                    D, real, fake, batch["mix"][j]
-                )
-            if c.r1 > 0:
-                objective = objective + 0.5 * c.r1 * r1_penalty(D, real)
-            self.opt_d.zero_grad(set_to_none=True)
-            objective.sum().backward()  # summed over replicas: each replica's gradient is its own
-            if measure and j == c.k - 1:
-                self._grad_norm_d = D.replica_grad_norm().detach()
-            self.opt_d.step()
-            self.d_updates += 1
-            if self.loss.clip_weights:
-                D.clamp_(c.clip)
-            self._loss_sum_d += loss_d.detach()
-
-        with frozen(D):
-            loss_g = self.loss.g_loss(D(G(batch["z_g"]))[..., 0])  # (R,)
-            self.opt_g.zero_grad(set_to_none=True)
-            loss_g.sum().backward()
-        if measure:
-            self._grad_norm_g = G.replica_grad_norm().detach()
-        self.opt_g.step()
-        self._loss_sum_g += loss_g.detach()
+        # The schedule (alternating or simultaneous, k, g_steps) and the remedies (pack,
+        # unroll) live in updates.py; the trainer keeps the counts and the loss window.
+        c = self.config
+        stats = updates.iteration(self.players, batch, measure)
+        self.d_updates += c.k
+        self.g_updates += c.g_steps
+        self._loss_sum_d += stats.loss_d
+        self._loss_sum_g += stats.loss_g
+        if stats.grad_norm_d is not None:
+            self._grad_norm_d = stats.grad_norm_d
+        if stats.grad_norm_g is not None:
+            self._grad_norm_g = stats.grad_norm_g
         self._window_steps += 1
 
     def _optimizer(self, module: ReplicaModule, lr: float) -> torch.optim.Optimizer:
@@ -356,19 +327,22 @@ class Trainer:
         fake = fake_shaped.flatten(2)  # (R, n_fake, dim)
         n = c.eval_batch
         real_shaped = real.reshape(*real.shape[:2], *target.shape)  # (R, Ne, *shape)
-        D = self.discriminator
+        D, m = self.discriminator, c.pack  # D judges packs of m samples (PacGAN)
+        real_packed = pack(real_shaped, m)  # (R, n // m, m·shape[0], ...)
+        fake_packed = pack(fake_shaped[:, :n], m)
         if D.batch_statistics:  # as in training: real and fake batches apart
             out = torch.cat(
                 [
-                    chunked(D, real_shaped, c.batch_size),
-                    chunked(D, fake_shaped[:, :n], c.batch_size),
+                    chunked(D, real_packed, c.batch_size // m),
+                    chunked(D, fake_packed, c.batch_size // m),
                 ],
                 dim=1,
-            )[..., 0]  # (R, 2n)
+            )[..., 0]  # (R, 2·(n // m))
         else:
-            both = torch.cat([real_shaped, fake_shaped[:, :n]], dim=1)
-            out = chunked(D, both, c.batch_size)[..., 0]  # (R, 2n)
-        values = metrics.discriminator_outputs(out[:, :n], out[:, n:], self.loss.probability)
+            both = torch.cat([real_packed, fake_packed], dim=1)
+            out = chunked(D, both, c.batch_size // m)[..., 0]  # (R, 2·(n // m))
+        p = n // m
+        values = metrics.discriminator_outputs(out[:, :p], out[:, p:], self.loss.probability)
         half = n // 2
         values["js_probe"] = metrics.js_probe(
             real[:, :half],
@@ -386,9 +360,17 @@ class Trainer:
             self._loss_sum_d / (steps * c.k) if self._window_steps else self._loss_sum_d * math.nan
         )
         values["loss_g"] = (
-            self._loss_sum_g / steps if self._window_steps else self._loss_sum_g * math.nan
+            self._loss_sum_g / (steps * c.g_steps)
+            if self._window_steps
+            else self._loss_sum_g * math.nan
         )
         values["grad_norm_d"], values["grad_norm_g"] = self._grad_norm_d, self._grad_norm_g
+        # One parameter per player (the Dirac-GAN): its trajectory; NaN for real networks.
+        theta, psi = self.generator.scalar(), self.discriminator.scalar()
+        nan = torch.full_like(self._loss_sum_d, math.nan)
+        values["theta"] = nan if theta is None else theta
+        values["psi"] = nan if psi is None else psi
+        values["dirac_distance"] = torch.hypot(values["theta"], values["psi"])
 
         # A replica whose parameters went non-finite has diverged: all its numbers are NaN.
         finite = self.generator.replica_finite() & self.discriminator.replica_finite()
@@ -419,6 +401,7 @@ class Trainer:
             "config": to_dict(self.config),
             "step": self.step,
             "d_updates": self.d_updates,
+            "g_updates": self.g_updates,
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(),
@@ -441,6 +424,7 @@ class Trainer:
         trains with its own perturbed values."""
         self.step = state["step"]
         self.d_updates = state["d_updates"]
+        self.g_updates = state.get("g_updates", state["step"])  # older checkpoints: g_steps 1
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])

@@ -123,6 +123,19 @@ def test_step_flops_equals_torchs_flop_counter_on_one_trainer_step(k):
     assert counted_flops(Trainer(config).train) == step_flops(config)
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        dict(g_steps=2, pack=2),
+        dict(updates="simultaneous", g_steps=3, pack=4),
+        dict(g_activation="maxout", d_activation="maxout", maxout_pieces=3, hidden_bias=False),
+    ],
+)
+def test_step_flops_count_g_steps_and_packs(extra):
+    config = tiny_config(2).replace(**extra)
+    assert counted_flops(Trainer(config).train) == step_flops(config)
+
+
 @pytest.mark.parametrize("k", [1, 3])
 def test_reference_loop_does_the_counted_work_plus_ds_weight_gradients_in_the_g_step(k):
     # The plain loop does not freeze D for the G-step: one D forward's worth of weight

@@ -165,9 +165,9 @@ def test_penalties_drop_batch_norm_from_d():
 
 
 # ------------------------------------------------------------------------------- FLOPs
-@pytest.mark.parametrize("k", [1, 2])
-def test_flops_per_step_equals_torchs_flop_counter_on_one_trainer_step(k):
-    config = tiny(k=k, replicas=1, steps=5)
+@pytest.mark.parametrize(("k", "extra"), [(1, {}), (2, {}), (2, dict(g_steps=2, pack=2))])
+def test_flops_per_step_equals_torchs_flop_counter_on_one_trainer_step(k, extra):
+    config = tiny(k=k, replicas=1, steps=5, **extra)
     t = Trainer(config)
     t.train(1)  # fill the randomness block first: the count is of one step only
     with FlopCounterMode(display=False) as counter:
@@ -218,6 +218,10 @@ REPLICA_CASES = {
     "r1": dict(r1=1.0, loss="minimax"),
     "spectral_norm": dict(d_spectral_norm=True),
     "d_batch_norm_16x16": dict(k=2, target16=True),
+    # PacGAN's stacked channels and the Unrolled GAN's functional look-ahead through grouped
+    # convolutions, D's BatchNorm included (16x16), and with R1's double backward.
+    "pack2_unroll1_16x16": dict(pack=2, unroll=1, target16=True),
+    "pack2_unroll2_r1_simultaneous": dict(pack=2, unroll=2, r1=1.0, updates="simultaneous"),
 }
 
 
@@ -229,7 +233,7 @@ def test_replicas_trained_together_equal_replicas_trained_alone(case, monkeypatc
     config = tiny(**changes, dtype="float64", steps=40, eval_every=20, replicas=2, seed=5)
     together = Trainer(config)
     list(together.run())
-    if case == "d_batch_norm_16x16":
+    if case.endswith("16x16"):
         assert together.discriminator.batch_statistics
     for r in range(2):
         alone = Trainer(config.replace(replicas=1, seed=5 + r))

@@ -68,10 +68,20 @@ def assert_rows_equal(a: dict, b: dict, tol: float = 0.0, skip=()) -> None:
 
 
 # ----------------------------------------------------------------------- Algorithm 1
-@pytest.mark.parametrize("k", [1, 2, 5])
-def test_k_discriminator_steps_then_one_generator_step(k):
+def expected_steps(updates: str, k: int, g_steps: int) -> list[str]:
+    """The optimizer steps of one iteration, in order: alternating is D·k then G·g_steps;
+    simultaneous is rounds of (D if j < k) then (G if j < g_steps)."""
+    if updates == "alternating":
+        return ["D"] * k + ["G"] * g_steps
+    rounds = [["D"] * (j < k) + ["G"] * (j < g_steps) for j in range(max(k, g_steps))]
+    return [name for r in rounds for name in r]
+
+
+@pytest.mark.parametrize("updates", ["alternating", "simultaneous"])
+@pytest.mark.parametrize(("k", "g_steps"), [(1, 1), (2, 1), (5, 1), (1, 3), (2, 3), (3, 2)])
+def test_update_counts_of_each_schedule(updates, k, g_steps):
     n = 7
-    t = Trainer(tiny(k=k, steps=n))
+    t = Trainer(tiny(k=k, g_steps=g_steps, updates=updates, steps=n))
     calls: list[str] = []
     real_batches: list[torch.Tensor] = []
     for name, opt in (("D", t.opt_d), ("G", t.opt_g)):
@@ -87,11 +97,11 @@ def test_k_discriminator_steps_then_one_generator_step(k):
     t.discriminator.forward = spy
     t.train(n)
 
-    assert calls == (["D"] * k + ["G"]) * n
-    assert t.d_updates == n * k and t.step == n
-    # Adam's own step counters: every D parameter stepped n·k times, every G one n times.
+    assert calls == expected_steps(updates, k, g_steps) * n
+    assert t.d_updates == n * k and t.step == n and t.g_updates == n * g_steps
+    # Adam's own step counters: every D parameter stepped n·k times, every G one n·g times.
     assert {int(s["step"]) for s in t.opt_d.state.values()} == {n * k}
-    assert {int(s["step"]) for s in t.opt_g.state.values()} == {n}
+    assert {int(s["step"]) for s in t.opt_g.state.values()} == {n * g_steps}
     assert len(t.opt_d.state) == len(list(t.discriminator.parameters()))
     # Each D step trains on a fresh real batch.
     assert len(real_batches) == n * k
@@ -132,6 +142,25 @@ REPLICA_CASES = {
     "wgan_gp": (dict(loss="wgan_gp"), 100),
     "sgd_minimax_r1": (dict(optimizer="sgd", loss="minimax", r1=1.0, lr_d=0.02), 100),
     "wasserstein_curves": (dict(loss="wasserstein", target="curves"), 100),
+    "simultaneous_k2_g3": (dict(updates="simultaneous", k=2, g_steps=3), 100),
+    "g_steps2_wgan_gp": (dict(g_steps=2, loss="wgan_gp"), 100),
+    "pack2_unroll2_spectral": (dict(pack=2, unroll=2, d_spectral_norm=True), 100),
+    "unroll3_sgd_r1_simultaneous": (
+        dict(unroll=3, optimizer="sgd", r1=1.0, updates="simultaneous", lr_d=0.02),
+        100,
+    ),
+    "pack4_wasserstein_unroll1": (dict(pack=4, loss="wasserstein", unroll=1), 100),
+    "papers_networks": (
+        dict(
+            g_activation="tanh",
+            d_activation="maxout",
+            maxout_pieces=3,
+            g_batch_norm=True,
+            hidden_bias=False,
+            init_std=0.1,
+        ),
+        100,
+    ),
 }
 
 
@@ -159,6 +188,9 @@ CHECKPOINT_CASES = {
     "default_float32": dict(),
     "k2_spectral_wgan_gp": dict(k=2, d_spectral_norm=True, loss="wgan_gp"),
     "sgd_r1_float64": dict(optimizer="sgd", r1=0.5, dtype="float64", target="gaussian1d"),
+    "simultaneous_k2_g_steps3": dict(updates="simultaneous", k=2, g_steps=3),
+    "pack2_unroll2_wgan_gp": dict(pack=2, unroll=2, loss="wgan_gp"),
+    "maxout_batch_norm_g": dict(d_activation="maxout", g_batch_norm=True, init_std=0.05),
 }
 
 
@@ -178,6 +210,7 @@ def test_checkpoint_resume_is_bit_exact(case, first_steps, tmp_path):
     resumed.train(66 - first_steps)
 
     assert resumed.step == straight.step and resumed.d_updates == straight.d_updates
+    assert resumed.g_updates == straight.g_updates == 66 * config.g_steps
     assert_same_state(resumed, straight)
     assert_rows_equal(resumed.evaluate().rows[0], straight.evaluate().rows[0])
 
@@ -341,7 +374,7 @@ def test_reported_gradient_norms_and_losses_are_the_last_steps():
         out = d0(torch.cat([real, fake], 1))[..., 0]
         loss_d = t.loss.d_loss(out[:, :32], out[:, 32:])
         # The G step sees the D just updated and the G not yet updated.
-        loss_g = t.loss.g_loss(t.discriminator(g0(batch["z_g"]))[..., 0])
+        loss_g = t.loss.g_loss(t.discriminator(g0(batch["z_g"][0]))[..., 0])
     rows = t.evaluate().rows
     for r in range(2):
         norm_g = math.sqrt(sum(float(p.grad[r].pow(2).sum()) for p in t.generator.parameters()))

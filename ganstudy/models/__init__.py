@@ -15,6 +15,7 @@ import torch
 from ganstudy.config import ModelName, TrialConfig
 from ganstudy.models.base import ModelFamily, ReplicaModule
 from ganstudy.models.dcgan import DCGANDiscriminator, DCGANFamily, DCGANGenerator
+from ganstudy.models.dirac import DiracDiscriminator, DiracFamily, DiracGenerator
 from ganstudy.models.mlp import BatchedMLP, MLPFamily, discriminator_mlp, generator_mlp
 from ganstudy.targets import Target
 
@@ -23,6 +24,8 @@ __all__ = [
     "BatchedMLP",
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "DiracDiscriminator",
+    "DiracGenerator",
     "ModelFamily",
     "ReplicaModule",
     "discriminator_mlp",
@@ -32,7 +35,7 @@ __all__ = [
 ]
 
 FAMILIES: dict[str, type[ModelFamily]] = {
-    family.name: family for family in (MLPFamily, DCGANFamily)
+    family.name: family for family in (MLPFamily, DCGANFamily, DiracFamily)
 }
 if set(FAMILIES) != set(typing.get_args(ModelName)):  # a name declared without a family
     raise ImportError(f"models/ and config.ModelName disagree: {sorted(FAMILIES)}")

@@ -56,6 +56,11 @@ class ReplicaModule(nn.Module, ABC):
                 total = total + p.grad.pow(2).flatten(1).sum(1)
         return total.sqrt()
 
+    def scalar(self) -> torch.Tensor | None:
+        """The module's one parameter per replica, (R,), where it has exactly one (the
+        Dirac-GAN's θ and ψ: the trainer reports them); None for every real network."""
+        return None
+
     def replica_finite(self) -> torch.Tensor:
         """Whether every parameter of each replica is finite, (R,) bool."""
         first = next(self.parameters())

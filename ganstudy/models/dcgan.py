@@ -262,8 +262,14 @@ class DCGANFamily(ModelFamily):
     ) -> DCGANDiscriminator:
         c = config
         penalty = get_loss(c.loss).gradient_penalty or c.r1 > 0
+        channels, height, width = image_shape(target)
+        # PacGAN: D reads `pack` samples' channels stacked (updates.pack).
         return DCGANDiscriminator(
-            c.d_width, image_shape(target), init_generators, c.d_spectral_norm, not penalty
+            c.d_width,
+            (c.pack * channels, height, width),
+            init_generators,
+            c.d_spectral_norm,
+            not penalty,
         )
 
     def flops_per_step(self, config: TrialConfig, target_dim: int) -> float:
@@ -274,9 +280,10 @@ class DCGANFamily(ModelFamily):
         counted: BatchNorm, activations, losses, optimizer, penalties' double backward."""
         c = config
         shape = IMAGE_SHAPES[c.target]  # target_dim alone cannot say (C, H, W)
-        g, d = layer_flops(c, shape)
-        b = c.batch_size
+        g, _ = layer_flops(c, shape)
+        _, d = layer_flops(c, (c.pack * shape[0], *shape[1:]))  # D reads packs
+        b, n = c.batch_size, c.batch_size // c.pack  # samples; packs D judges per batch
         g_all, d_all = sum(g), sum(d)
-        d_step = g_all * b + 3 * d_all * 2 * b - d[0] * 2 * b
-        g_step = 3 * g_all * b - g[0] * b + 2 * d_all * b
-        return c.replicas * (c.k * d_step + g_step)
+        d_step = g_all * b + 3 * d_all * 2 * n - d[0] * 2 * n
+        g_step = 3 * g_all * b - g[0] * b + 2 * d_all * n
+        return c.replicas * (c.k * d_step + c.g_steps * g_step)

@@ -13,6 +13,7 @@ from ganstudy.config import IMAGE_SHAPES, TargetName
 from ganstudy.targets.base import Binning, Picture, Target
 from ganstudy.targets.curves import Curves, curves
 from ganstudy.targets.digits import Digits, digits
+from ganstudy.targets.dirac import Dirac, dirac
 from ganstudy.targets.mixtures import GaussianMixture, gaussian1d, grid25, mixture1d, ring8
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Binning",
     "Curves",
     "Digits",
+    "Dirac",
     "GaussianMixture",
     "Picture",
     "Target",
@@ -34,6 +36,7 @@ TARGETS: dict[str, Callable[[float | None, float | None], Target]] = {
     "grid25": grid25,
     "curves": curves,
     "digits": digits,
+    "dirac": dirac,
 }
 if set(TARGETS) != set(typing.get_args(TargetName)):  # a name declared without a target
     raise ImportError(f"targets/ and config.TargetName disagree: {sorted(TARGETS)}")

@@ -1,0 +1,254 @@
+"""One training iteration for R replicas: the update schedules and the remedies.
+
+- `updates: alternating` (Algorithm 1 of Goodfellow et al. 2014): k D steps, each on a
+  fresh real batch and fakes of fresh noise, then `g_steps` G steps, each on fresh noise,
+  against the D just updated.
+- `updates: simultaneous`: rounds j = 0 .. max(k, g_steps) - 1; in round j, D (if j < k)
+  and G (if j < g_steps) both take their gradients at the same parameters, then both step.
+  With k = g_steps = 1 this is simultaneous gradient descent (Mescheder et al. 2017, 2018).
+- `pack: m` (PacGAN, Lin et al. 2018): D judges m samples at once. A batch (R, B, *shape)
+  becomes B // m packs (R, B // m, m·shape[0], *shape[1:]): concatenated features for the
+  MLP, stacked channels for DCGAN (B % m samples sit out). The data drawn is unchanged
+  (m = 1 is a view of the same tensor: today's D exactly); a gradient penalty's mixing
+  weights are the first B // m of the batch's, one per pack, and its norm runs over the
+  whole pack. G's loss is over the B // m packs of its own B fakes.
+- `unroll: n` (Unrolled GAN, Metz et al. 2017): G's loss is taken against D after n
+  differentiable updates of D (its own objective, penalties and clipping included, with
+  the D optimizer's update rule and current state written out), and G's gradient flows
+  through those updates. The unrolled D is a copy: D itself trains only in its k steps.
+  The unrolled steps reuse the real batch of the iteration's last D step and the G step's
+  own fakes, as Metz et al.'s reference code feeds one batch to every unrolled step.
+
+Replicas stay independent throughout: losses are summed over the replica axis, and every
+optimizer (also the written-out one) acts element-wise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch.func import functional_call
+
+from ganstudy.config import TrialConfig
+from ganstudy.losses import Loss, gradient_penalty, r1_penalty
+from ganstudy.models import ReplicaModule
+
+Critic = Callable[[torch.Tensor], torch.Tensor]  # (R, B', *packed shape) -> (R, B', 1)
+
+
+@dataclass
+class Players:
+    """What an iteration updates: the config, the loss, G and D and their optimizers."""
+
+    config: TrialConfig
+    loss: Loss
+    generator: ReplicaModule
+    discriminator: ReplicaModule
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+@dataclass
+class Stats:
+    """One iteration's numbers: summed losses over its D and G steps, and the gradient
+    norms of its last D and G steps where asked for (else None)."""
+
+    loss_d: torch.Tensor  # (R,) summed over the k D steps
+    loss_g: torch.Tensor  # (R,) summed over the g_steps G steps
+    grad_norm_d: torch.Tensor | None = None  # (R,)
+    grad_norm_g: torch.Tensor | None = None  # (R,)
+
+
+@contextmanager
+def frozen(module: torch.nn.Module) -> Iterator[None]:
+    """No parameter gradients for `module` inside (D during the G step: half the backward)."""
+    params = list(module.parameters())
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def pack(x: torch.Tensor, m: int) -> torch.Tensor:
+    """(R, B, C, ...) -> (R, B // m, m·C, ...): each run of m samples as one; the last
+    B % m samples sit out (m = 1: a view of x itself)."""
+    r, b, c, *rest = x.shape
+    n = b // m
+    return x[:, : n * m].reshape(r, n, m * c, *rest)
+
+
+def pack_mix(mix: torch.Tensor, m: int) -> torch.Tensor:
+    """A penalty's mixing weights (R, B, 1, ...) -> (R, B // m, 1, ...): one per pack."""
+    return mix[:, : mix.shape[1] // m]
+
+
+def d_objective(
+    p: Players, critic: Critic, real: torch.Tensor, fake: torch.Tensor, mix: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, loss + penalties), each (R,), of D on packed real and fake (R, B', ...)."""
+    c, n = p.config, real.shape[1]
+    if p.discriminator.batch_statistics:  # BatchNorm: real and fake normalised apart
+        out = torch.cat([critic(real), critic(fake)], dim=1)[..., 0]  # (R, 2B')
+    else:
+        out = critic(torch.cat([real, fake], dim=1))[..., 0]  # (R, 2B'): one pass for both
+    loss = p.loss.d_loss(out[:, :n], out[:, n:])  # (R,)
+    objective = loss
+    if p.loss.gradient_penalty:
+        objective = objective + c.gp_weight * gradient_penalty(critic, real, fake, mix)
+    if c.r1 > 0:
+        objective = objective + 0.5 * c.r1 * r1_penalty(critic, real)
+    return loss, objective
+
+
+def _d_batch(
+    p: Players, batch: dict[str, torch.Tensor], j: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """D step j's packed real batch (R, B/m, ...) and mixing weights (or None)."""
+    m = p.config.pack
+    mix = pack_mix(batch["mix"][j], m) if "mix" in batch else None
+    return pack(batch["real"][j], m), mix
+
+
+def d_gradient(p: Players, batch: dict[str, torch.Tensor], j: int) -> torch.Tensor:
+    """D's gradient of D step j into .grad (G untouched); returns D's loss (R,)."""
+    G, m = p.generator, p.config.pack
+    real, mix = _d_batch(p, batch, j)
+    with torch.no_grad():
+        fake = pack(G(batch["z_d"][j]), m)  # (R, B/m, ...), detached: trains D only
+    loss, objective = d_objective(p, p.discriminator, real, fake, mix)
+    p.opt_d.zero_grad(set_to_none=True)
+    objective.sum().backward()  # summed over replicas: each replica's gradient is its own
+    return loss.detach()
+
+
+def d_apply(p: Players) -> None:
+    """Step D with the gradient in .grad (then clip its weights if the loss clips)."""
+    p.opt_d.step()
+    if p.loss.clip_weights:
+        p.discriminator.clamp_(p.config.clip)
+
+
+def g_gradient(p: Players, batch: dict[str, torch.Tensor], i: int) -> torch.Tensor:
+    """G's gradient of G step i into .grad (D untouched); returns G's loss (R,)."""
+    c, D = p.config, p.discriminator
+    with frozen(D):
+        fake = p.generator(batch["z_g"][i])  # (R, B, *shape)
+        critic: Critic = D
+        if c.unroll > 0:
+            real, mix = _d_batch(p, batch, c.k - 1)  # the iteration's last real batch
+            critic = unrolled(p, real, pack(fake, c.pack), mix)
+        loss = p.loss.g_loss(critic(pack(fake, c.pack))[..., 0])  # (R,)
+        p.opt_g.zero_grad(set_to_none=True)
+        loss.sum().backward()
+    return loss.detach()
+
+
+def iteration(p: Players, batch: dict[str, torch.Tensor], measure: bool) -> Stats:
+    """One iteration of the configured schedule; gradient norms of the last steps if
+    `measure` (an eval follows)."""
+    c, D, G = p.config, p.discriminator, p.generator
+    stats = Stats(_zeros(D), _zeros(D))
+    if c.updates == "alternating":
+        rounds = [(j, None) for j in range(c.k)] + [(None, i) for i in range(c.g_steps)]
+    else:  # simultaneous: D's and G's gradients of a round at the same parameters
+        rounds = [
+            (j if j < c.k else None, j if j < c.g_steps else None)
+            for j in range(max(c.k, c.g_steps))
+        ]
+    for j, i in rounds:
+        if j is not None:
+            stats.loss_d += d_gradient(p, batch, j)
+        if i is not None:
+            stats.loss_g += g_gradient(p, batch, i)
+        if j is not None:
+            if measure and j == c.k - 1:
+                stats.grad_norm_d = D.replica_grad_norm().detach()
+            d_apply(p)
+        if i is not None:
+            if measure and i == c.g_steps - 1:
+                stats.grad_norm_g = G.replica_grad_norm().detach()
+            p.opt_g.step()
+    return stats
+
+
+def _zeros(module: ReplicaModule) -> torch.Tensor:
+    """Zeros (R,) on the module's device, in its dtype."""
+    first = next(module.parameters())
+    return first.new_zeros(first.shape[0])
+
+
+# ------------------------------------------------------------------------------ unrolling
+def unrolled(
+    p: Players, real: torch.Tensor, fake: torch.Tensor, mix: torch.Tensor | None
+) -> Critic:
+    """D after `unroll` differentiable updates on (real, fake) (packed, (R, B/m, ...)),
+    as a function of x. Gradients flow from its parameters back into `fake`'s generator."""
+    values, buffers = unrolled_parameters(p, real, fake, mix)
+    return _critic_of(p.discriminator, values, buffers)
+
+
+def _critic_of(D: ReplicaModule, values: dict, buffers: dict) -> Critic:
+    return lambda x: functional_call(D, (values, buffers), (x,))
+
+
+def unrolled_parameters(
+    p: Players, real: torch.Tensor, fake: torch.Tensor, mix: torch.Tensor | None
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(parameters, buffers) of D after `unroll` differentiable updates (see `unrolled`).
+
+    D's parameters enter as detached copies, so D itself and its optimizer state are not
+    changed; buffers (spectral norm's u) are cloned, so its power iteration is not
+    advanced by the look-ahead either (the look-ahead's own forwards advance the copies,
+    as the real D steps would). So with unroll > 0 the G step leaves D's u alone, where
+    with unroll 0 its one D forward advances u once, as it always has.
+    """
+    c, D = p.config, p.discriminator
+    names = [name for name, _ in D.named_parameters()]
+    values = {name: q.detach().requires_grad_(True) for name, q in D.named_parameters()}
+    buffers = {name: b.clone() for name, b in D.named_buffers()}
+    group = p.opt_d.param_groups[0]
+    # This look-ahead's own copy of each parameter's optimizer state (moments, step).
+    slots = [dict(p.opt_d.state.get(q, {})) for q in D.parameters()]
+    for _ in range(c.unroll):
+        _, objective = d_objective(p, _critic_of(D, values, buffers), real, fake, mix)
+        grads = torch.autograd.grad(
+            objective.sum(), [values[n] for n in names], create_graph=True
+        )  # differentiable: the next step and G's gradient see through this one
+        new = {}
+        for name, grad, slot in zip(names, grads, slots, strict=True):
+            q = _optimizer_step(c, group, values[name], grad, slot)
+            new[name] = q.clamp(-c.clip, c.clip) if p.loss.clip_weights else q
+        values = new
+    return values, buffers
+
+
+def _optimizer_step(
+    c: TrialConfig, group: dict, q: torch.Tensor, grad: torch.Tensor, slot: dict
+) -> torch.Tensor:
+    """D's optimizer update of q written out in differentiable ops (torch's own formulas:
+    SGD with momentum as torch.optim.SGD, Adam as torch.optim.Adam with eps 1e-8); `slot`
+    (this look-ahead's copy of the optimizer state) is advanced in place."""
+    lr = group["lr"]
+    if c.optimizer == "sgd":
+        buf = slot.get("momentum_buffer")
+        buf = grad if buf is None else group["momentum"] * buf + grad  # first step: the grad
+        slot["momentum_buffer"] = buf
+        return q - lr * buf
+    beta1, beta2 = group["betas"]
+    step = float(slot["step"]) + 1 if "step" in slot else 1.0
+    m = beta1 * slot["exp_avg"] + (1 - beta1) * grad if "exp_avg" in slot else (1 - beta1) * grad
+    v = grad * grad * (1 - beta2)
+    if "exp_avg_sq" in slot:
+        v = beta2 * slot["exp_avg_sq"] + v
+    slot.update(step=torch.tensor(step), exp_avg=m, exp_avg_sq=v)
+    # sqrt's derivative is infinite at 0 (a parameter whose gradient is exactly 0 so far):
+    # a floor at the smallest normal number keeps it finite and changes no value that eps
+    # (1e-8) does not already dominate.
+    denom = v.clamp_min(torch.finfo(v.dtype).tiny).sqrt() / (1 - beta2**step) ** 0.5 + group["eps"]
+    return q - (lr / (1 - beta1**step)) * m / denom
