@@ -21,12 +21,17 @@ from ganstudy.columns import LOSS_NAMES
 LossName = Literal[LOSS_NAMES]  # type: ignore[valid-type]
 # The registries (targets.TARGETS, models.FAMILIES) check at import that they hold exactly
 # these names; config stays free of torch, so the names are declared here, once.
-TargetName = Literal["gaussian1d", "mixture1d", "ring8", "grid25", "curves", "digits"]
+TargetName = Literal[
+    "gaussian1d", "mixture1d", "ring8", "grid25", "curves", "digits", "stacked_digits"
+]
 ModelName = Literal["mlp", "dcgan"]
 # The targets whose samples are images, with the (channels, height, width) of one sample:
 # what model=dcgan needs, known here without building the target (targets/ checks at import
 # that each image target's `shape` is the one declared here).
-IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8)}
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
+    "digits": (1, 8, 8),
+    "stacked_digits": (3, 8, 8),
+}
 OptimizerName = Literal["adam", "sgd"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 DtypeName = Literal["float32", "float64"]

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from ganstudy.config import IMAGE_SHAPES, TargetName
 from ganstudy.targets.base import Binning, Picture, Target
 from ganstudy.targets.curves import Curves, curves
-from ganstudy.targets.digits import Digits, digits
+from ganstudy.targets.digits import Digits, StackedDigits, digits, stacked_digits
+from ganstudy.targets.images import ImageTarget
 from ganstudy.targets.mixtures import GaussianMixture, gaussian1d, grid25, mixture1d, ring8
 
 __all__ = [
@@ -21,7 +22,9 @@ __all__ = [
     "Curves",
     "Digits",
     "GaussianMixture",
+    "ImageTarget",
     "Picture",
+    "StackedDigits",
     "Target",
     "make_target",
 ]
@@ -34,6 +37,7 @@ TARGETS: dict[str, Callable[[float | None, float | None], Target]] = {
     "grid25": grid25,
     "curves": curves,
     "digits": digits,
+    "stacked_digits": stacked_digits,
 }
 if set(TARGETS) != set(typing.get_args(TargetName)):  # a name declared without a target
     raise ImportError(f"targets/ and config.TargetName disagree: {sorted(TARGETS)}")
