@@ -212,7 +212,7 @@ class Trainer:
                 "use dtype: float32 unless you need float64's exactness",
                 stacklevel=2,
             )
-        self.target = make_target(c.target, c.target_scale, c.target_std)
+        self.target = make_target(c.target, c.target_scale, c.target_std, c.data_dir)
         self.loss = get_loss(c.loss)
         self.binning = self.target.binning()
         self.data_masses = self.target.bin_masses(self.binning).to(self.device)
