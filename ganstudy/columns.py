@@ -30,6 +30,8 @@ class Column:
     needs_masses: bool = False
     # NaN (or meaningless) unless the target has discrete modes.
     needs_modes: bool = False
+    # NaN unless the target has a classifier whose features describe samples (images).
+    needs_features: bool = False
 
     @property
     def header(self) -> str:
@@ -117,6 +119,26 @@ COLUMNS: tuple[Column, ...] = (
         needs_modes=True,
         meaning="KL(high-quality mode histogram || uniform); NaN without high-quality samples",
     ),
+    # Image metrics in the target's classifier's feature space (targets/images.py): the
+    # penultimate layer of MNIST's MLP, the logits of digits' softmax regression.
+    Column(
+        name="fd",
+        needs_features=True,
+        meaning="Fréchet distance of Gaussian fits of real and generated classifier features "
+        "(FID's formula, not Inception's features)",
+    ),
+    Column(
+        name="precision",
+        unit="fraction",
+        needs_features=True,
+        meaning="generated samples inside the real k-NN feature manifold (Kynkäänniemi 2019)",
+    ),
+    Column(
+        name="recall",
+        unit="fraction",
+        needs_features=True,
+        meaning="real samples inside the generated k-NN feature manifold (Kynkäänniemi 2019)",
+    ),
     Column(name="n_modes", kind="target", unit="count", meaning="modes the target has"),
     Column(name="outcome", kind="label", meaning="outcome label so far (metrics.OUTCOMES)"),
 )
@@ -137,6 +159,8 @@ def why_nan(name: str) -> str:
         return "the target has no known density"
     if column is not None and column.needs_modes:
         return "the target has no discrete modes"
+    if column is not None and column.needs_features:
+        return "the target has no classifier features (image targets only)"
     return "no values recorded"
 
 

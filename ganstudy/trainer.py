@@ -230,6 +230,7 @@ class Trainer:
         self.step = 0  # G steps done
         self.d_updates = 0  # D optimizer steps done (k per G step)
         self.history: list[dict[str, Any]] = []  # every eval row so far, all replicas
+        self._real_features: torch.Tensor | None = None  # held-out features, on first eval
         self._reset_window()
 
     # ----------------------------------------------------------------------------- training
@@ -381,6 +382,7 @@ class Trainer:
         values |= metrics.mode_coverage(
             fake[:, : c.coverage_samples], target, c.quality_sigmas, c.coverage_min_count
         )
+        values |= self._feature_metrics(fake)
         steps = max(self._window_steps, 1)
         values["loss_d"] = (
             self._loss_sum_d / (steps * c.k) if self._window_steps else self._loss_sum_d * math.nan
@@ -411,6 +413,23 @@ class Trainer:
         self.generator.train()
         self.discriminator.train()
         return Evaluation(self.step, rows, samples)
+
+    def _feature_metrics(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """fd, precision and recall of the first metrics.FEATURE_POINTS fakes (R, N, dim) in
+        the target's classifier's feature space, against a fixed held-out sample of the
+        same size (its features computed once per trainer); NaN without features."""
+        n = min(metrics.FEATURE_POINTS, fake.shape[1])
+        fake_features = self.target.features(fake[:, :n])  # (R, n, F) or None
+        if fake_features is None:
+            nan = torch.full((fake.shape[0],), math.nan, device=fake.device, dtype=fake.dtype)
+            return {"fd": nan, "precision": nan, "recall": nan}
+        if self._real_features is None:  # fixed data: the same reference at every eval
+            held_out = self.target.held_out_features(metrics.FEATURE_POINTS)
+            self._real_features = held_out.to(self.device, torch.float64)  # (N, F)
+        real = self._real_features
+        return {"fd": metrics.frechet_distance(real, fake_features)} | (
+            metrics.precision_recall(real, fake_features)
+        )
 
     # ------------------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
