@@ -208,7 +208,41 @@ def test_fashion_mnist_classifier_accuracy(tmp_path):
     """Fashion-MNIST's held-out accuracy (86.5% measured; pixel MLPs reach 85-89%)."""
     import shutil
 
-    shutil.copytree(FASHION, tmp_path / "f")  # the classifier file goes beside the data
+    # Only the IDX files (not a classifier stored beside them): this trains it (minutes).
+    shutil.copytree(FASHION, tmp_path / "f", ignore=shutil.ignore_patterns("ganstudy-*"))
     target = make_target("fashion_mnist", data_dir=str(tmp_path / "f"))
     assert target.held_out()[0].shape == (10_000, 1024)
     assert target.classifier_accuracy() >= 0.85
+    x, y = target.held_out()
+    which, good = target.assign_modes(x, 3.0)
+    assert float((which == y).double().mean()) == target.classifier_accuracy()
+    assert float(good.double().mean()) > 0.5  # 65% at QUALITY_CONFIDENCE = 0.9
+
+
+def test_concurrent_trials_train_the_classifier_once(tmp_path):
+    """Two processes (two trials starting together) need the classifier: one trains it
+    under the lock, the other waits and loads the file."""
+    import subprocess
+    import sys
+
+    folder = write_idx(tmp_path / "d")
+    code = (
+        "import importlib, torch; torch.set_num_threads(1)\n"
+        "m = importlib.import_module('ganstudy.targets.mnist')\n"
+        "train = m._train\n"
+        "def counted(*a):\n"
+        "    print('trained', flush=True)\n"
+        "    return train(*a)\n"
+        "m._train = counted\n"
+        f"t = m.mnist(data_dir={str(folder)!r})\n"
+        "print(float(t.features(t.held_out()[0][:5]).sum()))\n"
+    )
+    runs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=300)[0].split() for run in runs]
+    assert all(run.returncode == 0 for run in runs)
+    assert sum(out.count("trained") for out in outputs) == 1
+    assert outputs[0][-1] == outputs[1][-1]  # the same classifier in both
+    assert len(list(folder.glob("ganstudy-classifier-*.pt"))) == 1

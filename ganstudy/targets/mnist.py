@@ -11,10 +11,11 @@ The classifier (modes, quality, features) is a small MLP on the padded pixels,
 1024 -> 256 -> 64 -> 10 with ReLU (CLASSIFIER_*), trained with Adam on the training split,
 its initial weights and batch order drawn from a generator seeded CLASSIFIER_SEED, so it is
 deterministic on one machine. Its features are the 64 units of the penultimate layer.
-Training (2,345 Adam steps of batch 128) took 9.5 minutes wall, 3 minutes of CPU time, on
-a 2-core machine shared with other jobs; it is done once per dataset and stored in a file
-named by a hash of the training images, labels and the recipe
-(`ganstudy-classifier-<hash>.pt`), in `data_dir`'s folder when that is writable, else in
+Training (2,345 Adam steps of batch 128) on Fashion-MNIST took about a minute with one
+torch thread and 9.5 minutes with two (threads waiting on each other on a 2-core machine
+shared with other jobs), giving bit-identical weights both ways; it is done once per
+dataset and stored in a file named by a hash of the training images, labels and the
+recipe (`ganstudy-classifier-<hash>.pt`), in `data_dir`'s folder when that is writable, else in
 $GANSTUDY_CACHE or ~/.cache/ganstudy (targets/files.cache_folder). The first trial of a
 study trains it while the others wait on a lock file beside it, then every trial loads it:
 once per study, not per trial. On a cluster, `data_dir` must be a path every node sees (a
@@ -30,7 +31,6 @@ has not been measured.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import math
 import os
@@ -136,6 +136,8 @@ def _classifier(data_dir: str, dataset: str) -> dict[str, Any]:
     path = folder / f"ganstudy-classifier-{data['digest']}.pt"
     stored = _load(path, data["digest"])
     if stored is None:
+        import fcntl  # POSIX only: imported where needed, so `import ganstudy` works anywhere
+
         folder.mkdir(parents=True, exist_ok=True)
         with open(path.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another trial may be training it: wait
