@@ -100,7 +100,8 @@ class TrialConfig:
     target_std: float | None = None  # std of each mode; None: literature default (see targets.py)
     # Where mnist / fashion_mnist / stacked_mnist read their images: a folder holding the four
     # IDX files (gzipped or not) or one .npz (x_train, y_train, x_test, y_test), or that
-    # .npz; every node of a cluster must see it. The other targets ignore it.
+    # .npz; an absolute path (or ~/...), which every node of a cluster must see. The other
+    # targets ignore it.
     data_dir: str | None = None
 
     # Algorithm 1.
@@ -276,7 +277,8 @@ PATH_CHARS = 300  # a path in a message is shown whole up to this: it names the 
 
 
 def _check_data(config: TrialConfig) -> None:
-    """A file target has a data_dir that exists (its files are checked when it is read)."""
+    """A file target has a data_dir that is absolute and exists (its files are checked
+    when the target is first sampled)."""
     c = config
     if c.target not in DATA_TARGETS:
         return
@@ -287,7 +289,14 @@ def _check_data(config: TrialConfig) -> None:
             "holding the four MNIST-format IDX files (gzipped or not) or one .npz with "
             "x_train, y_train, x_test, y_test (e.g. Keras' mnist.npz)",
         )
-    if not os.path.exists(os.path.expanduser(c.data_dir)):
+    path = os.path.expanduser(c.data_dir)
+    if not os.path.isabs(path):  # Ray runs each trial in its own folder: relative breaks
+        raise ConfigError(
+            "data_dir",
+            f"{shown(c.data_dir, limit=PATH_CHARS)} is relative, but each trial runs in its "
+            f"own folder; give an absolute path, e.g. {shown(os.path.abspath(path), PATH_CHARS)}",
+        )
+    if not os.path.exists(path):
         raise ConfigError(
             "data_dir",
             f"{shown(c.data_dir, limit=PATH_CHARS)}: no such folder or file (target "

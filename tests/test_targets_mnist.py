@@ -125,6 +125,8 @@ def test_config_requires_an_existing_data_dir(tmp_path):
         TrialConfig(target="mnist")
     with pytest.raises(ConfigError, match="nowhere': no such folder"):
         TrialConfig(target="stacked_mnist", data_dir=str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="is relative, but each trial runs in its own"):
+        TrialConfig(target="mnist", data_dir="data/mnist")
     config = TrialConfig(target="mnist", data_dir=str(tmp_path), model="dcgan")
     assert config.data_dir == str(tmp_path)
     assert TrialConfig(target="ring8", data_dir="/ignored/elsewhere").data_dir  # not read
