@@ -295,8 +295,10 @@ def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     return (mu_r - mu_g).pow(2).sum(-1) + traces - 2 * trace_root
 
 
-def _kth_neighbour_radius(points: torch.Tensor, k: int) -> torch.Tensor:
-    """Distance (R, N) from each point (R, N, F) to its k-th nearest other point."""
+def kth_neighbour_radius(points: torch.Tensor, k: int = PR_NEIGHBOURS) -> torch.Tensor:
+    """Distance (R, N) from each point (R, N, F) to its k-th nearest other point, float64
+    (the radii of precision_recall's balls; a fixed real set's can be computed once)."""
+    points = points.to(torch.float64)
     radii = []
     rows = max(1, PR_CHUNK // (points.shape[0] * points.shape[1]))
     for start in range(0, points.shape[1], rows):
@@ -306,18 +308,11 @@ def _kth_neighbour_radius(points: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat(radii, 1)
 
 
-def _in_some_ball(query: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
-    """(R, Q) bool: query (R, Q, F) lies within radii (R, P) of some centre (R, P, F)."""
-    inside = []
-    rows = max(1, PR_CHUNK // (centres.shape[0] * centres.shape[1]))
-    for start in range(0, query.shape[1], rows):
-        dist = torch.cdist(query[:, start : start + rows], centres)  # (R, rows, P)
-        inside.append((dist <= radii.unsqueeze(1)).any(-1))
-    return torch.cat(inside, 1)
-
-
 def precision_recall(
-    real: torch.Tensor, fake: torch.Tensor, k: int = PR_NEIGHBOURS
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    k: int = PR_NEIGHBOURS,
+    real_radii: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Improved precision and recall (Kynkäänniemi et al. 2019), (R,) each, of generated
     features (R, M, F) against real ones (N, F) (or (R, N, F)), in float64.
@@ -327,15 +322,28 @@ def precision_recall(
     points inside the real manifold (are the samples realistic?); recall: the fraction of
     real points inside the generated manifold (is all of the data covered?). A collapsed
     generator has a tiny manifold: its recall falls towards 0 while its precision can stay
-    near 1.
+    near 1. `real_radii` ((N,) or (R, N), from kth_neighbour_radius with the same k) skips
+    recomputing a fixed real set's radii at every eval.
     """
     fake = fake.to(torch.float64)
-    real = real.to(torch.float64).expand(fake.shape[0], -1, -1)  # (R, N, F)
-    real_radii = _kth_neighbour_radius(real, k)  # (R, N)
-    fake_radii = _kth_neighbour_radius(fake, k)  # (R, M)
+    replicas, n_fake = fake.shape[:2]
+    real = real.to(torch.float64).expand(replicas, -1, -1)  # (R, N, F)
+    if real_radii is None:
+        real_radii = kth_neighbour_radius(real, k)
+    real_radii = real_radii.to(torch.float64).expand(replicas, -1)  # (R, N)
+    fake_radii = kth_neighbour_radius(fake, k)  # (R, M)
+    # One real-fake distance matrix serves both: precision reads it along the real axis,
+    # recall along the fake one. In chunks of fake rows: (R, rows, N) stays ~32 MB.
+    precise = []
+    covered = torch.zeros(real.shape[:2], dtype=torch.bool, device=real.device)  # (R, N)
+    rows = max(1, PR_CHUNK // (replicas * real.shape[1]))
+    for start in range(0, n_fake, rows):
+        dist = torch.cdist(fake[:, start : start + rows], real)  # (R, rows, N)
+        precise.append((dist <= real_radii.unsqueeze(1)).any(-1))  # (R, rows)
+        covered |= (dist <= fake_radii[:, start : start + rows].unsqueeze(-1)).any(1)
     return {
-        "precision": _in_some_ball(fake, real, real_radii).to(torch.float64).mean(-1),
-        "recall": _in_some_ball(real, fake, fake_radii).to(torch.float64).mean(-1),
+        "precision": torch.cat(precise, 1).to(torch.float64).mean(-1),
+        "recall": covered.to(torch.float64).mean(-1),
     }
 
 

@@ -231,6 +231,7 @@ class Trainer:
         self.d_updates = 0  # D optimizer steps done (k per G step)
         self.history: list[dict[str, Any]] = []  # every eval row so far, all replicas
         self._real_features: torch.Tensor | None = None  # held-out features, on first eval
+        self._real_radii: torch.Tensor | None = None  # their k-NN radii (precision_recall)
         self._reset_window()
 
     # ----------------------------------------------------------------------------- training
@@ -426,9 +427,10 @@ class Trainer:
         if self._real_features is None:  # fixed data: the same reference at every eval
             held_out = self.target.held_out_features(metrics.FEATURE_POINTS)
             self._real_features = held_out.to(self.device, torch.float64)  # (N, F)
+            self._real_radii = metrics.kth_neighbour_radius(self._real_features[None])[0]
         real = self._real_features
         return {"fd": metrics.frechet_distance(real, fake_features)} | (
-            metrics.precision_recall(real, fake_features)
+            metrics.precision_recall(real, fake_features, real_radii=self._real_radii)
         )
 
     # ------------------------------------------------------------------------- checkpoints

@@ -70,6 +70,10 @@ def test_precision_recall_known_cases_and_replicas():
     # Far away: neither.
     far = metrics.precision_recall(real, (correlated(800, 4, 3) + 10)[None])
     assert float(far["precision"][0]) == 0.0 and float(far["recall"][0]) == 0.0
+    # Radii of the real set given up front: the same answer.
+    radii = metrics.kth_neighbour_radius(real[None])[0]
+    given = metrics.precision_recall(real, collapsed[None], real_radii=radii)
+    assert all(torch.equal(given[key], one[key]) for key in ("precision", "recall"))
     # Replicas are independent: the batch equals each alone.
     batch = torch.stack([correlated(800, 4, 2), collapsed, correlated(800, 4, 3) + 10])
     together = metrics.precision_recall(real, batch)
