@@ -32,6 +32,8 @@ class Column:
     needs_modes: bool = False
     # NaN unless G and D are one parameter each (model=dirac, the Dirac-GAN).
     needs_dirac: bool = False
+    # NaN unless the target has a classifier whose features describe samples (images).
+    needs_features: bool = False
 
     @property
     def header(self) -> str:
@@ -130,6 +132,26 @@ COLUMNS: tuple[Column, ...] = (
         needs_dirac=True,
         meaning="sqrt(θ² + ψ²): the Dirac-GAN's distance to its equilibrium (0, 0)",
     ),
+    # Image metrics in the target's classifier's feature space (targets/images.py): the
+    # penultimate layer of MNIST's MLP, the logits of digits' softmax regression.
+    Column(
+        name="fd",
+        needs_features=True,
+        meaning="Fréchet distance of Gaussian fits of real and generated classifier features "
+        "(FID's formula, not Inception's features)",
+    ),
+    Column(
+        name="precision",
+        unit="fraction",
+        needs_features=True,
+        meaning="generated samples inside the real k-NN feature manifold (Kynkäänniemi 2019)",
+    ),
+    Column(
+        name="recall",
+        unit="fraction",
+        needs_features=True,
+        meaning="real samples inside the generated k-NN feature manifold (Kynkäänniemi 2019)",
+    ),
     Column(name="n_modes", kind="target", unit="count", meaning="modes the target has"),
     Column(name="outcome", kind="label", meaning="outcome label so far (metrics.OUTCOMES)"),
 )
@@ -152,6 +174,8 @@ def why_nan(name: str) -> str:
         return "the target has no discrete modes"
     if column is not None and column.needs_dirac:
         return "only model=dirac has one parameter per player"
+    if column is not None and column.needs_features:
+        return "the target has no classifier features (image targets only)"
     return "no values recorded"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import reprlib
 import typing
 from dataclasses import dataclass
@@ -21,12 +22,32 @@ from ganstudy.columns import LOSS_NAMES
 LossName = Literal[LOSS_NAMES]  # type: ignore[valid-type]
 # The registries (targets.TARGETS, models.FAMILIES) check at import that they hold exactly
 # these names; config stays free of torch, so the names are declared here, once.
-TargetName = Literal["gaussian1d", "mixture1d", "ring8", "grid25", "curves", "digits", "dirac"]
+TargetName = Literal[
+    "gaussian1d",
+    "mixture1d",
+    "ring8",
+    "grid25",
+    "curves",
+    "digits",
+    "stacked_digits",
+    "mnist",
+    "fashion_mnist",
+    "stacked_mnist",
+    "dirac",
+]
 ModelName = Literal["mlp", "dcgan", "dirac"]
 # The targets whose samples are images, with the (channels, height, width) of one sample:
 # what model=dcgan needs, known here without building the target (targets/ checks at import
 # that each image target's `shape` is the one declared here).
-IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8)}
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
+    "digits": (1, 8, 8),
+    "stacked_digits": (3, 8, 8),
+    "mnist": (1, 32, 32),  # 28x28 zero-padded to 32x32
+    "fashion_mnist": (1, 32, 32),
+    "stacked_mnist": (3, 32, 32),
+}
+# The targets read from local files in `data_dir` (targets/files.py, targets/mnist.py).
+DATA_TARGETS: tuple[str, ...] = ("mnist", "fashion_mnist", "stacked_mnist")
 OptimizerName = Literal["adam", "sgd"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 DtypeName = Literal["float32", "float64"]
@@ -81,6 +102,11 @@ class TrialConfig:
         None  # ring radius / grid spacing / 1-D mean; None: literature default
     )
     target_std: float | None = None  # std of each mode; None: literature default (see targets.py)
+    # Where mnist / fashion_mnist / stacked_mnist read their images: a folder holding the four
+    # IDX files (gzipped or not) or one .npz (x_train, y_train, x_test, y_test), or that
+    # .npz; an absolute path (or ~/...), which every node of a cluster must see. The other
+    # targets ignore it.
+    data_dir: str | None = None
 
     # Algorithm 1.
     loss: LossName = "nonsaturating"
@@ -151,6 +177,7 @@ class TrialConfig:
             if value is not None:
                 limit.check(key, value, integer=float not in _types(_HINTS[key]))
         _check_model(self)
+        _check_data(self)
         _check_footprint(self)
 
     def replace(self, **changes: Any) -> TrialConfig:
@@ -321,6 +348,38 @@ def _check_dirac(c: TrialConfig) -> None:
                     f"does not apply to model=dirac (D(x) = psi·x); leave it at its default "
                     f"{shown(FIELDS[key].default)}",
                 )
+
+
+PATH_CHARS = 300  # a path in a message is shown whole up to this: it names the file to fix
+
+
+def _check_data(config: TrialConfig) -> None:
+    """A file target has a data_dir that is absolute and exists (its files are checked
+    when the target is first sampled)."""
+    c = config
+    if c.target not in DATA_TARGETS:
+        return
+    if c.data_dir is None or not c.data_dir:
+        raise ConfigError(
+            "data_dir",
+            f"target {c.target} reads its images from local files; set data_dir to a folder "
+            "holding the four MNIST-format IDX files (gzipped or not) or one .npz with "
+            "x_train, y_train, x_test, y_test (e.g. Keras' mnist.npz)",
+        )
+    path = os.path.expanduser(c.data_dir)
+    if not os.path.isabs(path):  # Ray runs each trial in its own folder: relative breaks
+        raise ConfigError(
+            "data_dir",
+            f"{shown(c.data_dir, limit=PATH_CHARS)} is relative, but each trial runs in its "
+            f"own folder; give an absolute path, e.g. {shown(os.path.abspath(path), PATH_CHARS)}",
+        )
+    if not os.path.exists(path):
+        raise ConfigError(
+            "data_dir",
+            f"{shown(c.data_dir, limit=PATH_CHARS)}: no such folder or file (target "
+            f"{c.target} needs the four IDX files from the MNIST or Fashion-MNIST site, or "
+            "Keras' mnist.npz)",
+        )
 
 
 # One trial's tensors (all replicas) must fit this: a laptop's memory or a slice of a GPU.

@@ -203,7 +203,7 @@ class Trainer:
                 "use dtype: float32 unless you need float64's exactness",
                 stacklevel=2,
             )
-        self.target = make_target(c.target, c.target_scale, c.target_std)
+        self.target = make_target(c.target, c.target_scale, c.target_std, c.data_dir)
         self.loss = get_loss(c.loss)
         self.binning = self.target.binning()
         self.data_masses = self.target.bin_masses(self.binning).to(self.device)
@@ -225,6 +225,8 @@ class Trainer:
         self.d_updates = 0  # D optimizer steps done (k per iteration)
         self.g_updates = 0  # G optimizer steps done (g_steps per iteration)
         self.history: list[dict[str, Any]] = []  # every eval row so far, all replicas
+        self._real_features: torch.Tensor | None = None  # held-out features, on first eval
+        self._real_radii: torch.Tensor | None = None  # their k-NN radii (precision_recall)
         self._reset_window()
 
     # ----------------------------------------------------------------------------- training
@@ -355,6 +357,7 @@ class Trainer:
         values |= metrics.mode_coverage(
             fake[:, : c.coverage_samples], target, c.quality_sigmas, c.coverage_min_count
         )
+        values |= self._feature_metrics(fake)
         steps = max(self._window_steps, 1)
         values["loss_d"] = (
             self._loss_sum_d / (steps * c.k) if self._window_steps else self._loss_sum_d * math.nan
@@ -393,6 +396,24 @@ class Trainer:
         self.generator.train()
         self.discriminator.train()
         return Evaluation(self.step, rows, samples)
+
+    def _feature_metrics(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """fd, precision and recall of the first metrics.FEATURE_POINTS fakes (R, N, dim) in
+        the target's classifier's feature space, against a fixed held-out sample of the
+        same size (its features computed once per trainer); NaN without features."""
+        n = min(metrics.FEATURE_POINTS, fake.shape[1])
+        fake_features = self.target.features(fake[:, :n])  # (R, n, F) or None
+        if fake_features is None:
+            nan = torch.full((fake.shape[0],), math.nan, device=fake.device, dtype=fake.dtype)
+            return {"fd": nan, "precision": nan, "recall": nan}
+        if self._real_features is None:  # fixed data: the same reference at every eval
+            held_out = self.target.held_out_features(metrics.FEATURE_POINTS)
+            self._real_features = held_out.to(self.device, torch.float64)  # (N, F)
+            self._real_radii = metrics.kth_neighbour_radius(self._real_features[None])[0]
+        real = self._real_features
+        return {"fd": metrics.frechet_distance(real, fake_features)} | (
+            metrics.precision_recall(real, fake_features, real_radii=self._real_radii)
+        )
 
     # ------------------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:

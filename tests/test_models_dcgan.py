@@ -179,6 +179,12 @@ def test_flops_per_step_equals_torchs_flop_counter_on_one_trainer_step(k, extra)
 
 
 # ----------------------------------------------------------------------------- trainer
+def _upsample(x: torch.Tensor) -> torch.Tensor:
+    """(n, 256) 16x16 images from (n, 64) 8x8 ones, each pixel 2x2."""
+    n = len(x)
+    return x.reshape(n, 8, 8).repeat_interleave(2, 1).repeat_interleave(2, 2).reshape(n, 256)
+
+
 class _Digits16(Digits):
     """Digits upsampled to 16x16 (each pixel 2x2): a depth-2 image target with BatchNorm in
     D, for the trainer's batch-statistics path (the classifier reads every second pixel)."""
@@ -193,12 +199,15 @@ class _Digits16(Digits):
 
     def sample_labeled(self, n, generator):
         x, y = super().sample_labeled(n, generator)
-        x = x.reshape(n, 8, 8).repeat_interleave(2, 1).repeat_interleave(2, 2)
-        return x.reshape(n, 256), y
+        return _upsample(x), y
 
-    def class_probabilities(self, samples):
+    def held_out_sample(self, n):  # the reference of fd, precision and recall
+        x, y = super().held_out_sample(n)
+        return _upsample(x), y
+
+    def _channels(self, samples):  # what the classifier reads: every second pixel
         small = samples.reshape(*samples.shape[:-1], 16, 16)[..., ::2, ::2]
-        return super().class_probabilities(small.reshape(*samples.shape[:-1], 64))
+        return small.reshape(*samples.shape[:-1], 1, 64)
 
 
 def state(t: Trainer) -> dict[str, torch.Tensor]:
@@ -245,8 +254,11 @@ def test_replicas_trained_together_equal_replicas_trained_alone(case, monkeypatc
         assert [row["step"] for row in rows] == [0, 20, 40]
         for row, ref in zip(rows, alone.history, strict=True):
             for name, value in row.items():
+                # fd (~150 here) goes through two eigendecompositions, whose square roots
+                # of tiny eigenvalues magnify 1e-12 feature differences: relative 1e-8.
+                tol = 1e-8 * abs(value) if name == "fd" else 1e-10
                 if isinstance(value, float):
-                    assert same(value, ref[name], 1e-10), (name, value, ref[name])
+                    assert same(value, ref[name], tol), (name, value, ref[name])
 
 
 CHECKPOINT_CASES = {

@@ -8,12 +8,24 @@ import math
 import numpy as np
 import pytest
 import torch
+from mnist_files import write_idx  # tests/mnist_files.py
 
-from ganstudy.config import IMAGE_SHAPES, TargetName
+from ganstudy.config import DATA_TARGETS, IMAGE_SHAPES, TargetName
 from ganstudy.targets import TARGETS, Curves, GaussianMixture, Target, make_target
 
 ALL = list(TARGETS)
 MIXTURES = ["gaussian1d", "mixture1d", "ring8", "grid25"]
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory) -> str:
+    """Synthetic MNIST files for the targets read from data_dir (tests/mnist_files.py)."""
+    return str(write_idx(tmp_path_factory.mktemp("mnist")))
+
+
+def build(name: str, data_dir: str) -> Target:
+    """make_target(name), with data_dir for the targets that read files."""
+    return make_target(name, data_dir=data_dir if name in DATA_TARGETS else None)
 
 
 def gen(seed: int) -> torch.Generator:
@@ -37,8 +49,8 @@ def test_curves_reject_scale_and_std():
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_sampling_is_seeded(name):
-    target = make_target(name)
+def test_sampling_is_seeded(name, mnist_dir):
+    target = build(name, mnist_dir)
     a = target.sample(500, gen(3))
     b = target.sample(500, gen(3))
     c = target.sample(500, gen(4))
@@ -87,8 +99,8 @@ def test_curves_sample_moments():
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_bin_masses_sum_to_one(name):
-    target = make_target(name)
+def test_bin_masses_sum_to_one(name, mnist_dir):
+    target = build(name, mnist_dir)
     binning = target.binning()
     masses = target.bin_masses(binning)
     assert masses.shape == (binning.n_cells + 1,)
@@ -223,8 +235,8 @@ def test_curves_fit_is_least_squares():
 
 # ----------------------------------------------------------------------------- interface
 @pytest.mark.parametrize("name", ALL)
-def test_every_target_speaks_the_interface(name):
-    target = make_target(name)
+def test_every_target_speaks_the_interface(name, mnist_dir):
+    target = build(name, mnist_dir)
     assert isinstance(target, Target)
     assert math.prod(target.shape) == target.dim
     assert target.picture in ("points", "curves", "images")
@@ -238,8 +250,8 @@ def test_every_target_speaks_the_interface(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_sample_is_the_labeled_sample_without_labels(name):
-    target = make_target(name)
+def test_sample_is_the_labeled_sample_without_labels(name, mnist_dir):
+    target = build(name, mnist_dir)
     x, labels = target.sample_labeled(500, gen(3))
     assert torch.equal(target.sample(500, gen(3)), x)
     assert labels.shape == (500,) and labels.dtype == torch.long

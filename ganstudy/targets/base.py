@@ -110,3 +110,15 @@ class Target(ABC):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(mode index (long), is high quality (bool)) of each sample (..., dim), for mode
         coverage; `quality_sigmas` is the radius in stds where a target has stds."""
+
+    def features(self, samples: torch.Tensor) -> torch.Tensor | None:
+        """A classifier's feature vectors (..., F) of samples (..., dim), the space fd,
+        precision and recall compare in; None for a target without a classifier (the toys:
+        those columns are NaN)."""
+        return None
+
+    def held_out_features(self, n: int) -> torch.Tensor | None:
+        """Features (m <= n, F) of a fixed sample of real held-out data, float64 on the CPU
+        (the reference fd, precision and recall compare generated features with); None
+        where `features` is None."""
+        return None

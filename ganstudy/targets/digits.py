@@ -1,25 +1,31 @@
-"""The `digits` target: scikit-learn's 8x8 handwritten digits, an image target.
+"""The `digits` and `stacked_digits` targets: scikit-learn's 8x8 handwritten digits.
 
 1,797 grey images of the digits 0-9 (UCI optical recognition of handwritten digits, bundled
 with scikit-learn: no download), pixel values 0..16 scaled to [-1, 1] (G ends in tanh).
 A sample is flat, (64,), as every target's; models see it as `shape` (1, 8, 8).
+`stacked_digits` puts three independently drawn digits in the three channels: (3, 8, 8),
+flat (192,), 1,000 modes (the digits' Stacked MNIST; see targets/images.py).
 
 A fixed, stratified 20% of the images (HELD_OUT_FRACTION, SPLIT_SEED) is held out for
 measurement only (`held_out`); `sample_labeled` draws, with replacement, from the other
 80% (1,437 images), which is the distribution G learns.
 
-Modes are the 10 classes, read off samples by a softmax regression (scikit-learn's
-`LogisticRegression`, deterministic L-BFGS) fitted once per process on the training split:
-96.9% held-out accuracy (tests/test_targets_digits.py). A sample is high quality when the
-classifier's confidence (largest class probability) is at least QUALITY_CONFIDENCE;
-`quality_sigmas` does not apply to images (there is no std) and is ignored.
+Modes are the 10 classes (per channel), read off samples by a softmax regression
+(scikit-learn's `LogisticRegression`, deterministic L-BFGS) fitted once per process on the
+training split (about a second, so it is not cached on disk): 96.9% held-out accuracy
+(tests/test_targets_digits.py). A sample is high quality when the classifier's confidence
+(largest class probability) is at least QUALITY_CONFIDENCE on every channel;
+`quality_sigmas` does not apply to images (there is no std) and is ignored. The features
+fd, precision and recall compare are the regression's 10 logits per channel (a linear
+classifier has no hidden layer).
 
-js_binned: each sample maps to its predicted class (a 1-D coordinate, `binned_points`), the
-partition is 10 unit cells centred on 0..9, and `bin_masses` are the training split's class
-frequencies (0 outside). So js_binned is the JS between the generated class histogram and
-the real class masses: a lower bound of JS(p_data, p_g) (the data-processing inequality:
-a function of the samples cannot separate the distributions more than the samples do).
-It sees mode balance, not image quality; js_probe (k-NN on the 64 pixels) sees both.
+js_binned: each sample maps to its mode index (a 1-D coordinate, `binned_points`), the
+partition is one unit cell per mode, and `bin_masses` are the training split's class
+frequencies (their products over the channels of a stack; 0 outside). So js_binned is the
+JS between the generated mode histogram and the real mode masses: a lower bound of
+JS(p_data, p_g) (the data-processing inequality: a function of the samples cannot separate
+the distributions more than the samples do). It sees mode balance, not image quality;
+js_probe (k-NN on the pixels) and fd see both.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ganstudy.targets.base import Binning, Target
+from ganstudy.targets.images import ImageTarget
 
 HELD_OUT_FRACTION = 0.2
 SPLIT_SEED = 0  # the held-out split is this seed's, always: the same images in every run
@@ -77,74 +83,35 @@ def _classifier() -> tuple[torch.Tensor, torch.Tensor]:
     return weight, torch.from_numpy(fit.intercept_.astype(np.float64))
 
 
-class Digits(Target):
+class Digits(ImageTarget):
     """scikit-learn's 8x8 digits; see the module docstring."""
 
     name = "digits"
-    picture = "images"  # the report draws a grid of sample images
-    n_classes = 10
+    quality_confidence = QUALITY_CONFIDENCE
+
+    def __init__(self, stack: int = 1) -> None:
+        super().__init__(side=8, stack=stack)
+
+    def _split(self) -> dict[str, torch.Tensor]:
+        return _data()
+
+    def _classify(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Softmax-regression logits (..., 10) of images (..., 64); they are the features too
+        (a linear classifier has no hidden layer)."""
+        weight, bias = _classifier()
+        logits = images @ weight.to(images.device, images.dtype) + bias.to(
+            images.device, images.dtype
+        )  # (..., 10)
+        return logits, logits
+
+
+class StackedDigits(Digits):
+    """Three independently drawn digits as the three channels: 1,000 modes (module doc)."""
+
+    name = "stacked_digits"
 
     def __init__(self) -> None:
-        self.dim = 64
-        self.modes = None
-        self.std = None
-        self._on_device: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    @property
-    def n_modes(self) -> int:
-        return self.n_classes
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (1, 8, 8)
-
-    def sample_labeled(
-        self, n: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """n training images (n, 64), float64 on the generator's device, drawn uniformly with
-        replacement, and their classes (n,)."""
-        device = generator.device
-        if device not in self._on_device:  # one copy per device, not one per draw
-            data = _data()
-            self._on_device[device] = (data["train_x"].to(device), data["train_y"].to(device))
-        images, labels = self._on_device[device]
-        index = torch.randint(len(labels), (n,), generator=generator, device=device)
-        return images[index], labels[index]
-
-    def held_out(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The held-out images (360, 64) and classes: for measurement only, never trained on."""
-        data = _data()
-        return data["test_x"], data["test_y"]
-
-    def class_probabilities(self, samples: torch.Tensor) -> torch.Tensor:
-        """The classifier's class probabilities (..., 10) of samples (..., 64)."""
-        weight, bias = _classifier()
-        logits = samples @ weight.to(samples.device, samples.dtype) + bias.to(
-            samples.device, samples.dtype
-        )  # (..., 10)
-        return logits.softmax(-1)
-
-    def binning(self) -> Binning:
-        """10 unit cells centred on the classes 0..9."""
-        return Binning((torch.arange(self.n_classes + 1, dtype=torch.float64) - 0.5,))
-
-    def bin_masses(self, binning: Binning) -> torch.Tensor:
-        """The training split's class frequencies, then 0 outside: (11,)."""
-        labels = _data()["train_y"]
-        counts = torch.bincount(labels, minlength=self.n_classes).to(torch.float64)
-        return torch.cat([counts / len(labels), torch.zeros(1, dtype=torch.float64)])
-
-    def binned_points(self, samples: torch.Tensor) -> torch.Tensor:
-        """Each sample's predicted class as a coordinate, (R, N, 1) from (R, N, 64)."""
-        return self.class_probabilities(samples).argmax(-1, keepdim=True).to(samples.dtype)
-
-    def assign_modes(
-        self, samples: torch.Tensor, quality_sigmas: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(predicted class, confidence >= QUALITY_CONFIDENCE) of samples (..., 64);
-        `quality_sigmas` does not apply to images and is ignored."""
-        confidence, which = self.class_probabilities(samples).max(-1)
-        return which, confidence >= QUALITY_CONFIDENCE
+        super().__init__(stack=3)
 
 
 def digits(scale: float | None = None, std: float | None = None) -> Digits:
@@ -152,3 +119,12 @@ def digits(scale: float | None = None, std: float | None = None) -> Digits:
     if scale is not None or std is not None:
         raise ValueError("target_scale / target_std do not apply to the digits target; omit them")
     return Digits()
+
+
+def stacked_digits(scale: float | None = None, std: float | None = None) -> StackedDigits:
+    """Three digits as three channels (see `StackedDigits`); scale and std do not apply."""
+    if scale is not None or std is not None:
+        raise ValueError(
+            "target_scale / target_std do not apply to the stacked_digits target; omit them"
+        )
+    return StackedDigits()
