@@ -67,7 +67,7 @@ def test_spectral_norm_converges_to_largest_singular_value():
         d(x)
     for i, w in enumerate(d.weights):
         exact = torch.linalg.matrix_norm(w.detach(), ord=2)  # (R,)
-        torch.testing.assert_close(d._sigma(i, w.detach()), exact, rtol=1e-8, atol=0)
+        torch.testing.assert_close(d.sigma(i, w.detach().mT), exact, rtol=1e-8, atol=0)
     # So the normalised network is 1-Lipschitz per layer: its output matches the explicit
     # computation with W / sigma_max.
     d.eval()

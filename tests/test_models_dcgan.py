@@ -147,7 +147,7 @@ def test_spectral_norm_is_each_conv_weights_largest_singular_value():
         d(x)
     for i, w in enumerate([*d.weights, d.out_weight]):
         exact = torch.linalg.matrix_norm(w.detach().flatten(2), ord=2)  # (R,) of (Cout, Cin·16)
-        torch.testing.assert_close(d._sigma(i, w.detach().flatten(2)), exact, rtol=1e-8, atol=0)
+        torch.testing.assert_close(d.sigma(i, w.detach().flatten(2)), exact, rtol=1e-8, atol=0)
     d.eval()
     before = d.sn_u0.clone()
     d(x)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganstudy.bench.figures import trainer_rate
-from ganstudy.bench.reference import NEVER
+from ganstudy.bench.reference import bench_config
 from ganstudy.bench.settings import Settings
 from ganstudy.bench.timing import Rate, interleave, minus_one, now, ratio_summary
 from ganstudy.config import TrialConfig
@@ -26,22 +26,9 @@ POOL = 8192  # training images the reference loop samples its batches from
 
 
 def dcgan_config(width: int, batch: int, replicas: int = 1, **changes: Any) -> TrialConfig:
-    """dcgan on digits, nonsaturating, Adam, k = 1, both nets `width` channels, metrics off."""
-    return TrialConfig(
-        **{
-            "target": "digits",
-            "model": "dcgan",
-            "loss": "nonsaturating",
-            "k": 1,
-            "g_width": width,
-            "d_width": width,
-            "batch_size": batch,
-            "replicas": replicas,
-            "steps": NEVER,
-            "eval_every": NEVER,
-        }
-        | changes
-    )
+    """bench_config's trainer (nonsaturating, Adam, k = 1, metrics off) as dcgan on digits,
+    both nets `width` channels."""
+    return bench_config(width, batch, replicas, target="digits", model="dcgan", **changes)
 
 
 class ReferenceDCGAN:

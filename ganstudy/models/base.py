@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
@@ -60,6 +61,19 @@ class ReplicaModule(nn.Module, ABC):
         """The module's one parameter per replica, (R,), where it has exactly one (the
         Dirac-GAN's θ and ψ: the trainer reports them); None for every real network."""
         return None
+
+    def sigma(self, i: int, w: torch.Tensor) -> torch.Tensor:
+        """Largest singular value (R,) of each replica's w (R, out, in), for spectral norm:
+        one power iteration per training forward on the buffer `sn_u{i}` (R, out), as
+        torch.nn.utils.spectral_norm does (u and v carry no gradient)."""
+        u = getattr(self, f"sn_u{i}")  # (R, out)
+        with torch.no_grad():
+            v = F.normalize(torch.einsum("roi,ro->ri", w, u), dim=-1)
+            if self.training:
+                u = F.normalize(torch.einsum("roi,ri->ro", w, v), dim=-1)
+                getattr(self, f"sn_u{i}").copy_(u)
+                v = F.normalize(torch.einsum("roi,ro->ri", w, u), dim=-1)
+        return torch.einsum("ro,roi,ri->r", u, w, v)
 
     def replica_finite(self) -> torch.Tensor:
         """Whether every parameter of each replica is finite, (R,) bool."""

@@ -188,7 +188,7 @@ class DCGANDiscriminator(ReplicaModule):
         biases, norms = iter(self.biases), 0
         for i, w in enumerate(self.weights):
             if self.spectral_norm:
-                w = w / self._sigma(i, w.flatten(2))[:, None, None, None, None]
+                w = w / self.sigma(i, w.flatten(2))[:, None, None, None, None]
             normed = self._normed(i)
             bias = None if normed else next(biases).flatten()
             x = F.conv2d(x, w.flatten(0, 1), bias, 2, 1, groups=replicas)  # (B, R·Cout, H/2, W/2)
@@ -199,20 +199,8 @@ class DCGANDiscriminator(ReplicaModule):
         x = _unfold(x, replicas).reshape(replicas, batch, -1)  # (R, B, 16·C)
         w = self.out_weight
         if self.spectral_norm:
-            w = w / self._sigma(self.depth, w)[:, None, None]
+            w = w / self.sigma(self.depth, w)[:, None, None]
         return torch.baddbmm(self.out_bias, x, w.mT)  # (R, B, 1)
-
-    def _sigma(self, i: int, w: torch.Tensor) -> torch.Tensor:
-        """Largest singular value (R,) of each replica's w (R, out, in): one power iteration
-        per training forward, as the MLP's (u and v carry no gradient)."""
-        u = getattr(self, f"sn_u{i}")  # (R, out)
-        with torch.no_grad():
-            v = F.normalize(torch.einsum("roi,ro->ri", w, u), dim=-1)
-            if self.training:
-                u = F.normalize(torch.einsum("roi,ri->ro", w, v), dim=-1)
-                getattr(self, f"sn_u{i}").copy_(u)
-                v = F.normalize(torch.einsum("roi,ro->ri", w, u), dim=-1)
-        return torch.einsum("ro,roi,ri->r", u, w, v)
 
 
 def image_shape(target: Target) -> tuple[int, int, int]:

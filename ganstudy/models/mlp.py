@@ -125,7 +125,7 @@ class BatchedMLP(ReplicaModule):
         for i, w in enumerate(self.weights):
             b = next(biases) if self.has_bias[i] else None
             if self.spectral_norm:
-                w = w / self._sigma(i, w)[:, None, None]
+                w = w / self.sigma(i, w.mT)[:, None, None]  # w is (R, in, out)
             if w.shape[-1] == 1 and w.shape[0] > 1 and w.device.type == "cpu":
                 # A one-output layer (D's score) of several replicas: CPU batched matmuls
                 # whose result has a last axis of 1 run ~10x below their usual speed (torch
@@ -153,18 +153,6 @@ class BatchedMLP(ReplicaModule):
         if self.out_shape is not None:
             x = x.reshape(*x.shape[:2], *self.out_shape)  # (R, B, *out_shape)
         return x
-
-    def _sigma(self, i: int, w: torch.Tensor) -> torch.Tensor:
-        """Largest singular value of each replica's W (one power iteration per training
-        forward, as torch.nn.utils.spectral_norm does; u and v carry no gradient)."""
-        u = getattr(self, f"sn_u{i}")
-        with torch.no_grad():
-            v = F.normalize(torch.einsum("rio,ro->ri", w, u), dim=-1)
-            if self.training:
-                u = F.normalize(torch.einsum("rio,ri->ro", w, v), dim=-1)
-                getattr(self, f"sn_u{i}").copy_(u)
-                v = F.normalize(torch.einsum("rio,ro->ri", w, u), dim=-1)
-        return torch.einsum("ri,rio,ro->r", v, w, u)
 
 
 def _batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
