@@ -265,7 +265,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  {key}: {dim.to_plain()}")
         return 0
     from ganstudy.run.folder import StudyError  # imports Ray: only when running
-    from ganstudy.run.study import StudyInterrupted, run_study
+    from ganstudy.run.study import StudyInterrupted, StudyIOError, run_study
 
     resume = f"ganstudy run {args.file} --resume" + (
         f" --results {args.results}" if args.results else ""
@@ -282,7 +282,9 @@ def _run(args: argparse.Namespace) -> int:
         )
     except StudyError as error:
         return _fail(str(error))
-    except OSError as error:  # a disk fault (StudyIOError), or one while writing the tables
+    except StudyIOError as error:  # a disk fault: run_study's own bounded message says all
+        return _fail(str(error), IO_FAULT)
+    except OSError as error:  # one while writing the tables
         where = f"{clip_middle(error.filename)}: " if error.filename else ""
         return _fail(f"{where}{error.strerror or detail(error)}", IO_FAULT)
     except StudyInterrupted as interrupted:
