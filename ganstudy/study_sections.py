@@ -71,6 +71,10 @@ class PbtScheduler:
     mutable: tuple[str, ...] = ("lr_d", "lr_g")
     quantile_fraction: float = 0.25  # Ray's default
     resample_probability: float = 0.25  # Ray's default
+    # false (Ray's default): a trial is compared with the others' latest results when it
+    # reports; true: the population waits at each interval and its bottom quantile exploits
+    # then (the generations of Jaderberg et al. 2017; every interval has its exploits).
+    synchronous: bool = False
 
 
 Scheduler = FifoScheduler | AshaScheduler | PbtScheduler

@@ -34,13 +34,14 @@ def pbt(tmp_path_factory) -> Path:
         eval_every=EVERY,
         losses=("nonsaturating",),
         search={"algorithm": "random", "num_samples": 4},
-        # Half the population exploits the other half at every eval: several exploits per
-        # trial, some in the last interval.
+        # Half the population exploits the other half at every eval, the population in step:
+        # several exploits per trial, some in the last interval.
         scheduler={
             "name": "pbt",
             "perturbation_interval": EVERY,
             "quantile_fraction": 0.5,
             "mutable": ["lr_d", "lr_g"],
+            "synchronous": True,  # every interval, the last one included, has its exploits
         },
         params={"lr_d": {"loguniform": [1e-4, 3e-2]}, "lr_g": {"loguniform": [1e-4, 3e-2]}},
     )
@@ -72,6 +73,8 @@ def test_exploits_are_recorded_with_donor_and_settings(pbt: Path):
     # earlier state back (with new settings).
     assert (exploits["trial_id"] != exploits["donor"]).any()
     assert exploits["step"].between(EVERY, STEPS).all()
+    # One in the last interval: a state taken at the last perturbation, trained to the end.
+    assert (exploits["step"] == STEPS - EVERY).any(), sorted(exploits["step"])
 
 
 def test_each_row_equals_its_attempt_recomputed(pbt: Path):

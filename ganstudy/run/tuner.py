@@ -122,6 +122,7 @@ def _scheduler(spec: StudySpec) -> tune.schedulers.TrialScheduler | None:
             hyperparam_mutations=hyperparam_mutations(spec),
             quantile_fraction=s.quantile_fraction,
             resample_probability=s.resample_probability,
+            synch=s.synchronous,
         )
     return None  # FIFO
 
