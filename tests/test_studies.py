@@ -37,6 +37,18 @@ MUST_DRAW = {
 ALWAYS = ["01_js_trajectories", "02_d_outputs", "07_sample_snapshots", "08_grad_norms"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def ray_once():
+    """One embedded Ray for every study here (run_study uses a Ray already running and
+    leaves it running): Ray's start-up, paid once, is most of a reduced study's time."""
+    from ganstudy.run import session
+
+    started = session.start()
+    yield
+    if started:
+        session.stop()
+
+
 def test_every_study_file_is_covered():
     """A new study file gets its entry in MUST_DRAW or is knowingly left to ALWAYS."""
     names = {load_spec(path).name for path in STUDIES}
