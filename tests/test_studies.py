@@ -2,8 +2,9 @@
 embedded local Ray, then `ganstudy report` (slow: each study starts Ray).
 
 What is shrunk: steps, eval_every, replicas, widths and the metric sample sizes; every grid
-or choice keeps at most its first two values (a swept width keeps two small widths, so a
-width ratio is still swept); num_samples at most 3; ASHA's grace period and PBT's interval
+or choice keeps its first and last values (a swept width keeps two small widths, so a width
+ratio is still swept), grids only while the grid stays within MAX_GRID trials (later
+grids keep their first value); num_samples at most 3; ASHA's grace period and PBT's interval
 one eval. Everything else (target, losses, k, optimizer settings, search, scheduler) is the
 file's own, so a setting a study file uses that breaks a trial, the tables or a figure fails
 here.
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
 STEPS, EVERY, REPLICAS = 60, 30, 2  # 3 evals per (trial, replica): steps 0, 30, 60
 WIDTHS = (8, 16)
+MAX_GRID = 8  # grids keep 2 values each (TrialConfig field order) while the product is <= this
 # The figure each study is there for must be drawn, not skipped, even at the reduced size.
 MUST_DRAW = {
     "balance": ["03_phase_diagram", "04_final_heatmaps"],
@@ -61,12 +63,15 @@ def reduced(path: Path) -> dict:
     study = load_spec(path).to_dict()
     study.update(steps=STEPS, eval_every=EVERY, replicas=REPLICAS, storage=None)
     params = study["params"]
+    trials = 1
     for key, value in params.items():
         if isinstance(value, dict):
             ((kind, args),) = value.items()
             if kind in ("grid", "choice"):
-                args = list(WIDTHS) if key in ("d_width", "g_width") else args[:2]
-                params[key] = {kind: args}
+                keep = 2 if kind == "choice" or trials * 2 <= MAX_GRID else 1
+                args = list(WIDTHS) if key in ("d_width", "g_width") else args
+                params[key] = {kind: [args[0], args[-1]][:keep] if len(args) > 1 else args}
+                trials *= keep if kind == "grid" else 1
     for key in ("d_width", "g_width"):
         if not isinstance(params[key], dict):
             params[key] = WIDTHS[-1]
