@@ -11,11 +11,10 @@ import statistics
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganstudy.bench.figures import trainer_rate
-from ganstudy.bench.reference import bench_config
+from ganstudy.bench.reference import ReferenceGAN, bench_config
 from ganstudy.bench.settings import Settings
 from ganstudy.bench.timing import Rate, interleave, minus_one, now, ratio_summary
 from ganstudy.config import TrialConfig
@@ -31,7 +30,7 @@ def dcgan_config(width: int, batch: int, replicas: int = 1, **changes: Any) -> T
     return bench_config(width, batch, replicas, target="digits", model="dcgan", **changes)
 
 
-class ReferenceDCGAN:
+class ReferenceDCGAN(ReferenceGAN):
     """The obvious plain-PyTorch DCGAN loop (pytorch/examples' dcgan/main.py) at the sizes of
     ganstudy's dcgan family for an 8x8 target (one block per network).
 
@@ -70,23 +69,9 @@ class ReferenceDCGAN:
         self.ones = torch.ones(c.batch_size, 1, device=device)  # (B, 1)
         self.zeros = torch.zeros(c.batch_size, 1, device=device)  # (B, 1)
 
-    def train(self, steps: int) -> None:
-        """Run `steps` iterations (k D-steps, then one G-step each)."""
-        B, dev = self.batch, self.device
-        for _ in range(steps):
-            for _ in range(self.k):
-                real = self.images[torch.randint(len(self.images), (B,), device=dev)]
-                fake = self.G(torch.randn(B, self.z_dim, device=dev))  # (B, 1, 8, 8)
-                self.opt_d.zero_grad()
-                loss_d = F.binary_cross_entropy_with_logits(
-                    self.D(real), self.ones
-                ) + F.binary_cross_entropy_with_logits(self.D(fake.detach()), self.zeros)
-                loss_d.backward()
-                self.opt_d.step()
-            self.opt_g.zero_grad()
-            fake = self.G(torch.randn(B, self.z_dim, device=dev))  # (B, 1, 8, 8)
-            F.binary_cross_entropy_with_logits(self.D(fake), self.ones).backward()
-            self.opt_g.step()
+    def real_batch(self) -> torch.Tensor:
+        """B training images from the pool, (B, 1, 8, 8); `train` is ReferenceGAN's."""
+        return self.images[torch.randint(len(self.images), (self.batch,), device=self.device)]
 
 
 def dcgan_figure(s: Settings, device: torch.device) -> dict[str, Any]:

@@ -67,14 +67,19 @@ class ReferenceGAN:
             layers += [nn.Linear(fan_in, fan_out), activation()]
         return nn.Sequential(*layers[:-1])
 
+    def real_batch(self) -> torch.Tensor:
+        """B fresh samples of the ring, (B, dim)."""
+        B, dev = self.batch, self.device
+        which = torch.randint(len(self.modes), (B,), device=dev)
+        noise = torch.randn(B, self.modes.shape[1], device=dev)
+        return self.modes[which] + self.std * noise  # (B, dim)
+
     def train(self, steps: int) -> None:
         """Run `steps` iterations (k D-steps, then one G-step each)."""
         B, dev = self.batch, self.device
         for _ in range(steps):
             for _ in range(self.k):
-                which = torch.randint(len(self.modes), (B,), device=dev)
-                noise = torch.randn(B, self.modes.shape[1], device=dev)
-                real = self.modes[which] + self.std * noise  # (B, dim)
+                real = self.real_batch()  # (B, dim)
                 fake = self.G(torch.randn(B, self.z_dim, device=dev))  # (B, dim)
                 self.opt_d.zero_grad()
                 loss_d = F.binary_cross_entropy_with_logits(
