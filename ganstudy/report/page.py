@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from ganstudy.report.figures import HEADLINE
+from ganstudy.report.sampled import value_summary
 from ganstudy.report.study import LABELS, RATIOS, Study, fmt
 
 
@@ -121,13 +122,13 @@ def page(
 
 
 def swept_line(s: Study) -> str:
-    """'Swept: k ∈ {1, 5}; loss ∈ {...}', from the tables, or from spec.yaml without them."""
+    """'Swept: k ∈ {1, 5}; loss ∈ {...}' (a sampled setting as its range), from the tables,
+    or from spec.yaml without them."""
     swept = []
     for c in s.swept:
         if c in RATIOS:
             continue
-        values = sorted(s.runs[c].dropna().unique(), key=lambda v: (str(type(v)), v))
-        swept.append(f"{c} ∈ {{{', '.join(fmt(v) for v in values)}}}")
+        swept.append(value_summary(s, c, s.runs[c]))
     if swept:
         return "Swept: " + "; ".join(swept)
     if s.spec_swept:

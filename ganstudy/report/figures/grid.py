@@ -15,6 +15,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from ganstudy.columns import OUTCOMES
 from ganstudy.report.cells import cells, grid_axes, majority
+from ganstudy.report.sampled import bins_note
 from ganstudy.report.study import LABELS, NO_OUTCOME, Study, fmt, has
 from ganstudy.report.style import OUTCOME_COLORS, OUTCOME_SHORT, Skip, figure, note, pooled
 
@@ -105,7 +106,9 @@ def fig_phase(s: Study) -> tuple[Figure, str]:
     caption = (
         "Phase diagram: the majority outcome over replicas in each cell (count annotated, "
         "ties go to the worse outcome; '?' marks a cell whose replicas disagree, an uncertain "
-        f"label); {_phase_hint(s)}" + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
+        f"label); {_phase_hint(s)}"
+        + bins_note(s, {c: s.runs[c] for c in grid_axes(s) if c})
+        + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
     )
     return fig, caption
 
@@ -179,6 +182,8 @@ def fig_final_heatmaps(s: Study) -> tuple[Figure, str]:
     caption = (
         f"Final {' and '.join(metrics)} averaged over replicas on the phase-diagram grid "
         "(darker = larger); read it against the phase diagram: converged cells should be the "
-        "light ones." + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
+        "light ones."
+        + bins_note(s, {c: s.runs[c] for c in grid_axes(s) if c})
+        + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
     )
     return fig, caption

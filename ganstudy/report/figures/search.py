@@ -1,0 +1,117 @@
+"""Optuna's own views of an Optuna study's search: optimisation history and parameter
+importances, drawn by `optuna.visualization.matplotlib` from the study's `optuna.db`.
+
+Optuna draws through pyplot (`plt.subplots`) and sets its ggplot style sheet globally
+(`plt.style.use`), so each call runs inside `matplotlib.rc_context` (the style goes when it
+ends, later figures and a caller's notebook keep theirs) and its figure is closed in pyplot
+at once (pyplot forgets it, no notebook shows it; the Figure itself still saves). The
+database is opened read-only: a report never writes into the study it reads.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure
+
+from ganstudy.report.study import Study
+from ganstudy.report.style import Skip
+from ganstudy.results import OPTUNA_FILE
+
+
+def load_optuna(s: Study) -> Any:
+    """The study's optuna.Study (read-only), or Skip saying why there is none."""
+    search = s.spec.get("search") if isinstance(s.spec.get("search"), dict) else {}
+    if search.get("algorithm") != "optuna":
+        raise Skip(f"not an Optuna search (search algorithm {search.get('algorithm', 'grid')})")
+    path = s.path / OPTUNA_FILE
+    if not path.is_file():
+        raise Skip(f"the study folder has no {OPTUNA_FILE}, Optuna's record of the search")
+    import optuna  # about a second: only Optuna studies pay it
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
+    try:
+        return optuna.load_study(study_name=s.name, storage=storage)
+    except KeyError:
+        raise Skip(f"{OPTUNA_FILE} holds no Optuna study named {s.name}") from None
+
+
+def _counts(study: Any) -> dict[str, int]:
+    """Trials per Optuna state, e.g. {'COMPLETE': 12, 'PRUNED': 18}."""
+    counts: dict[str, int] = {}
+    for trial in study.trials:
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
+
+
+def _optuna_figure(draw: Callable[[], Any]) -> Figure:
+    """Run one optuna.visualization.matplotlib call; its Figure, out of pyplot's hands."""
+    import matplotlib.pyplot as plt
+    import optuna
+
+    with matplotlib.rc_context(), warnings.catch_warnings():
+        # The matplotlib views are marked experimental; the warning says nothing to a reader.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        before = set(plt.get_fignums())
+        try:
+            ax = draw()
+        except (ValueError, RuntimeError) as err:  # e.g. too few completed trials
+            for number in set(plt.get_fignums()) - before:  # a figure it opened, half drawn
+                plt.close(number)
+            raise Skip(f"Optuna cannot draw it: {err}") from None
+        fig = ax.figure
+        plt.close(fig)
+    return fig
+
+
+def _states(s: Study, study: Any) -> str:
+    counts = _counts(study)
+    listed = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    pruned = counts.get("PRUNED", 0)
+    text = f" Optuna's trials: {listed}."
+    if pruned:
+        text += (
+            f" The {pruned} PRUNED trials were stopped early by the scheduler and have no "
+            "final value, so Optuna leaves them out."
+        )
+    return text
+
+
+def fig_optuna_history(s: Study) -> tuple[Figure, str]:
+    """9. Optuna's optimisation history: each completed trial's objective and the best so far."""
+    study = load_optuna(s)
+    from optuna.visualization.matplotlib import plot_optimization_history
+
+    if not any(t.state.name == "COMPLETE" for t in study.trials):
+        raise Skip("no Optuna trial completed (every one was pruned or failed)")
+    fig = _optuna_figure(lambda: plot_optimization_history(study, target_name=f"final {s.metric}"))
+    direction = "lowest" if s.mode == "min" else "highest"
+    caption = (
+        f"Optuna's optimisation history (from {OPTUNA_FILE}): the objective, final {s.metric} "
+        f"(as the trial reported it to Ray Tune), of each completed trial in the order Optuna "
+        f"proposed them, and the {direction} so far; a search that learns moves the best "
+        "value early and then samples near it." + _states(s, study)
+    )
+    return fig, caption
+
+
+def fig_optuna_importance(s: Study) -> tuple[Figure, str]:
+    """10. Optuna's parameter importances over the completed trials."""
+    study = load_optuna(s)
+    from optuna.visualization.matplotlib import plot_param_importances
+
+    complete = sum(t.state.name == "COMPLETE" for t in study.trials)
+    if complete < 2:
+        raise Skip(f"{complete} Optuna trial completed; importances need at least 2")
+    fig = _optuna_figure(lambda: plot_param_importances(study, target_name=f"final {s.metric}"))
+    caption = (
+        f"Optuna's parameter importances (its default evaluator, PED-ANOVA) over the "
+        f"{complete} completed trials: how much of the spread of final {s.metric} each "
+        "sampled setting explains. With a few dozen trials these are rough: read them "
+        "with the phase diagram, not instead of it." + _states(s, study)
+    )
+    return fig, caption
