@@ -21,6 +21,7 @@ PANEL = 2.3  # inches: square panels, θ and ψ on one scale
 # Final distance to (0, 0) below this fraction of the start's: the run has converged (R1
 # reaches 1e-9 and below in 2000 steps; a circling run keeps its distance).
 CONVERGED_FRACTION = 0.01
+ALL = "all runs"  # the one column when nothing but the loss is swept
 REPLICA_COLORS = ("#3b6ea5", "#d1495b", "#3a9e5f", "#edae49", "#8e6bbf", "#30343f")
 
 
@@ -70,7 +71,7 @@ def _settings(s: Study) -> list[str]:
 
 
 def _label(run: pd.Series, settings: list[str]) -> str:
-    return " · ".join(f"{c}={fmt(run[c])}" for c in settings) or "all runs"
+    return " · ".join(f"{c}={fmt(run[c])}" for c in settings) or ALL
 
 
 def fig_dirac_plane(s: Study) -> tuple[Figure, str]:
@@ -112,16 +113,20 @@ def fig_dirac_plane(s: Study) -> tuple[Figure, str]:
                     if end > start
                     else "other"
                 )
-                ends[which].append(f"{panel} {column}")
+                ends[which].append(panel if column == ALL else f"{panel} {column}")
             ax.plot(0, 0, "*", color="black", ms=9, zorder=5)
             lim = 1.1 * reach if reach > 0 else 1.0
-            ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
+            # Equal limits in a square box: one scale for θ and ψ (aspect="equal" would fight
+            # the constrained layout and clip the labels).
+            ax.set(xlim=(-lim, lim), ylim=(-lim, lim))
+            ax.set_box_aspect(1)
             ax.axhline(0, color="0.85", lw=0.6, zorder=0)
             ax.axvline(0, color="0.85", lw=0.6, zorder=0)
             first = runs.groupby(RUN).head(1)
             last = runs.groupby(RUN).tail(1)
             d0, d1 = first["dirac_distance"].median(), last["dirac_distance"].median()
-            ax.set_title(f"{panel}\n{column}\n|(θ,ψ)| {d0:.2g} → {d1:.2g}", fontsize="small")
+            name = panel if column == ALL else f"{panel}\n{column}"
+            ax.set_title(f"{name}\n|(θ,ψ)| {d0:.2g} → {d1:.2g}", fontsize="small")
             ax.set_xlabel("θ (G)" if i == len(s.panels) - 1 else "")
             ax.set_ylabel("ψ (D)" if j == 0 else "")
     n_replicas = int(s.runs.groupby("trial_id").size().max())
