@@ -59,10 +59,10 @@ def test_dirac_plane_has_a_panel_per_configuration_and_says_which_converged(tmp_
         assert len(ax.lines) == 2 * 3 + 1 + 2
         (star,) = [line for line in ax.lines if line.get_marker() == "*"]
         assert list(star.get_xdata()) == [0] and list(star.get_ydata()) == [0]
-    assert "Measured, of 4 runs: 2 end within 1% of their start distance (nonsaturating (2))" in (
+    assert "Measured, of 4 runs: 2 end within 1% of their start distance (nonsaturating ×2)" in (
         caption
     )
-    assert "0 end farther out than they started; 2 in between." in caption
+    assert "0 end farther out than they started; 2 in between (minimax ×2)." in caption
 
 
 def test_dirac_report_skips_what_a_point_mass_cannot_show(tmp_path: Path):
@@ -73,8 +73,15 @@ def test_dirac_report_skips_what_a_point_mass_cannot_show(tmp_path: Path):
         ("06_mode_coverage", "coverage"),
         ("05_estimator_calibration", "calibration"),
         ("07_sample_snapshots", "samples"),
+        ("03_phase_diagram", "grid"),
+        ("04_final_heatmaps", "grid"),
     ]:
         assert not (out.parent / f"{key}.png").exists(), key
         section = html.split(f"<h3 id='{key}'>", 1)[1].split("<h3 ", 1)[0]
         assert "Skipped: " + html_escape(SKIPS[reason]) + ".</p>" in section
     assert "js_binned is log 2 until |θ| &lt; 0.025" in html  # JS figure says how to read it
+    assert (out.parent / "01c_dirac_distance.png").stat().st_size > 5_000
+    # Without a phase diagram the page opens with the (θ, ψ) figure.
+    assert html.index("<h3 id='01b_dirac_plane'>") < html.index("<h2>Best configurations")
+    findings = (out.parent / "findings.md").read_text(encoding="utf-8")
+    assert "Dirac-GAN, distance to the equilibrium (0, 0) at the end, of 4 runs: 2 end" in findings

@@ -36,12 +36,18 @@ MUST_DRAW = {
     "capacity": ["03_phase_diagram", "06b_coverage_vs_capacity"],
     "losses": ["01_js_trajectories", "06_mode_coverage"],
     "critics": ["01_js_trajectories", "06_mode_coverage"],
-    "dirac": ["01b_dirac_plane", "08_grad_norms"],
+    "dirac": ["01b_dirac_plane", "01c_dirac_distance", "08_grad_norms"],
     "tpe": ["03_phase_diagram", "09_optuna_history"],
 }
 ALWAYS = ["01_js_trajectories", "02_d_outputs", "07_sample_snapshots", "08_grad_norms"]
-# Figures a study must skip (with its reason): a point mass has one mode and one sample.
-MUST_SKIP = {"dirac": ["05_estimator_calibration", "06_mode_coverage", "07_sample_snapshots"]}
+# Figures a study must skip (with its reason): dirac sweeps neither k nor lr_d/lr_g, and a
+# point mass has one mode and one sample.
+MUST_SKIP = {
+    "dirac": [
+        *("03_phase_diagram", "04_final_heatmaps", "05_estimator_calibration"),
+        *("06_mode_coverage", "07_sample_snapshots"),
+    ]
+}
 
 
 @pytest.fixture(scope="module", autouse=True)

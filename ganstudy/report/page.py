@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ganstudy.report.figures import HEADLINE
+from ganstudy.report.figures import HEADLINES
 from ganstudy.report.sampled import value_summary
 from ganstudy.report.study import LABELS, RATIOS, Study, fmt
 
@@ -96,7 +96,9 @@ def page(
     parts.append("<h2>Findings</h2><ul>")
     parts += [f"<li>{esc(line)}</li>" for line in text]
     parts.append("</ul>")
-    order = sorted(rendered, key=lambda r: r.key != HEADLINE)  # headline first, rest in order
+    drawn = [r.key for r in rendered if r.png is not None]
+    first = next((key for key in HEADLINES if key in drawn), drawn[0] if drawn else HEADLINES[0])
+    order = sorted(rendered, key=lambda r: r.key != first)  # headline first, rest in order
     for item in order[:1]:
         parts.append(_figure_html(item))
     parts.append(f"<h2>Best configurations by {esc(s.metric)}</h2>")

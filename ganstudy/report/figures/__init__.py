@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ganstudy.report.figures.calibration import fig_calibration
 from ganstudy.report.figures.capacity import fig_coverage_capacity
-from ganstudy.report.figures.dirac import fig_dirac_plane
+from ganstudy.report.figures.dirac import fig_dirac_distance, fig_dirac_plane
 from ganstudy.report.figures.grid import fig_final_heatmaps, fig_phase
 from ganstudy.report.figures.samples import fig_samples
 from ganstudy.report.figures.search import fig_optuna_history, fig_optuna_importance
@@ -20,6 +20,7 @@ FIGURES: tuple[FigureEntry, ...] = (
     FigureEntry(
         "01b_dirac_plane", "1b. Dirac-GAN: trajectories in the (θ, ψ) plane", fig_dirac_plane
     ),
+    FigureEntry("01c_dirac_distance", "1c. Dirac-GAN: distance to equilibrium", fig_dirac_distance),
     FigureEntry("02_d_outputs", "2. Discriminator outputs", fig_d_outputs),
     FigureEntry("03_phase_diagram", "3. Phase diagram: balance or collapse?", fig_phase),
     FigureEntry("04_final_heatmaps", "4. Final metric heatmaps", fig_final_heatmaps),
@@ -33,4 +34,6 @@ FIGURES: tuple[FigureEntry, ...] = (
     FigureEntry("09_optuna_history", "9. Optuna: optimisation history", fig_optuna_history),
     FigureEntry("10_optuna_importance", "10. Optuna: parameter importances", fig_optuna_importance),
 )
-HEADLINE = "03_phase_diagram"  # shown first on the page
+# Shown first on the page: the first of these that was drawn (the Dirac-GAN study has no
+# k × lr grid, its (θ, ψ) figure is its headline), else the first figure drawn.
+HEADLINES = ("03_phase_diagram", "01b_dirac_plane")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ganstudy.columns import why_nan
 from ganstudy.report.study import RATIOS, RUN, Study, fmt, has
-from ganstudy.report.style import Skip, figure
+from ganstudy.report.style import Skip, figure, hue_kw, legend
 
 PANEL = 2.3  # inches: square panels, θ and ψ on one scale
 # Final distance to (0, 0) below this fraction of the start's: the run has converged (R1
@@ -35,6 +36,9 @@ SKIPS = {
     "or 0), not a reference to calibrate js_d and js_probe against",
     "samples": "every fake of the Dirac-GAN is the one point θ, which the (θ, ψ) figure "
     "(1b) draws at every evaluation",
+    "grid": "this Dirac-GAN study sweeps neither k nor lr_d/lr_g, so the grid would be one "
+    "cell per loss, pooled over everything else; each configuration's trajectory is a panel "
+    "of the (θ, ψ) figure (1b) and its outcome a row of the summary table",
 }
 NOTES = {
     "js": " On the Dirac-GAN these are coarse: js_binned is log 2 until |θ| < 0.025 and 0 "
@@ -54,6 +58,12 @@ def skip_for_dirac(s: Study, figure_name: str) -> None:
     """Skip a figure that says nothing about a Dirac-GAN study (the reason in SKIPS)."""
     if dirac_only(s):
         raise Skip(SKIPS[figure_name])
+
+
+def skip_dirac_grid(s: Study) -> None:
+    """Skip the k × lr_d/lr_g grid figures of a Dirac-GAN study that sweeps neither."""
+    if dirac_only(s) and not {"k", "lr_ratio"} & set(s.swept):
+        raise Skip(SKIPS["grid"])
 
 
 def dirac_note(s: Study, figure_name: str) -> str:
@@ -84,7 +94,6 @@ def fig_dirac_plane(s: Study) -> tuple[Figure, str]:
     configs["_column"] = [_label(run, settings) for _, run in configs.iterrows()]
     columns = list(dict.fromkeys(configs.sort_values(settings or "trial_id")["_column"]))
     fig, axes = figure(len(s.panels), len(columns), w=PANEL, h=PANEL)
-    ends = {"converged": [], "away": [], "other": []}
     for i, panel in enumerate(s.panels):
         for j, column in enumerate(columns):
             ax = axes[i, j]
@@ -105,15 +114,6 @@ def fig_dirac_plane(s: Study) -> tuple[Figure, str]:
                 ax.plot(theta[0], psi[0], "o", mfc="white", mec=color, ms=5)
                 ax.plot(theta[-1], psi[-1], "o", color=color, ms=4)
                 reach = max(reach, float(np.abs(theta).max()), float(np.abs(psi).max()))
-                start, end = np.hypot(theta[0], psi[0]), np.hypot(theta[-1], psi[-1])
-                which = (
-                    "converged"
-                    if end < CONVERGED_FRACTION * start
-                    else "away"
-                    if end > start
-                    else "other"
-                )
-                ends[which].append(panel if column == ALL else f"{panel} {column}")
             ax.plot(0, 0, "*", color="black", ms=9, zorder=5)
             lim = 1.1 * reach if reach > 0 else 1.0
             # Equal limits in a square box: one scale for θ and ψ (aspect="equal" would fight
@@ -152,24 +152,92 @@ def fig_dirac_plane(s: Study) -> tuple[Figure, str]:
         "the equilibrium (0, 0) ★; each title gives the distance to it at the start and the "
         "end (median over replicas). Theory: without a regulariser the minimax game circles "
         "(alternating steps) or spirals out (simultaneous), WGAN with clipping circles, R1 "
-        "spirals in." + _ends_sentence(ends)
+        "spirals in. Measured, of " + ends_sentence(s)
     )
     return fig, caption
 
 
-def _ends_sentence(ends: dict[str, list[str]]) -> str:
-    """Which runs ended near (0, 0) and which farther than they started, from the tables."""
+def run_ends(s: Study) -> pd.DataFrame:
+    """Per run: its configuration's name and whether it ended near (0, 0) ('converged':
+    below CONVERGED_FRACTION of its start distance), farther out ('away') or in between."""
+    h = s.hist[np.isfinite(s.hist["theta"]) & np.isfinite(s.hist["psi"])]
+    h = h.sort_values([*RUN, "step"]).assign(_d=lambda d: np.hypot(d["theta"], d["psi"]))
+    ends = h.groupby(RUN).agg(start=("_d", "first"), end=("_d", "last")).reset_index()
+    configs = s.runs.drop_duplicates("trial_id").set_index("trial_id")
+    settings = _settings(s)
 
-    def listed(runs: list[str]) -> str:
-        counts = pd.Series(runs).value_counts(sort=False)
-        return "; ".join(f"{name} ({n})" if n > 1 else name for name, n in counts.items())
+    def name(trial: str) -> str:
+        run = configs.loc[trial]
+        column = _label(run, settings)
+        return run["panel"] if column == ALL else f"{run['panel']} {column}"
 
-    total = sum(len(v) for v in ends.values())
-    text = (
-        f" Measured, of {total} runs: {len(ends['converged'])} end within "
-        f"{CONVERGED_FRACTION:.0%} of their start distance"
+    ends["name"] = ends["trial_id"].map(name)
+    ends["which"] = np.select(
+        [ends["end"] < CONVERGED_FRACTION * ends["start"], ends["end"] > ends["start"]],
+        ["converged", "away"],
+        "other",
     )
-    text += f" ({listed(ends['converged'])})" if ends["converged"] else ""
-    text += f"; {len(ends['away'])} end farther out than they started"
-    text += f" ({listed(ends['away'])})" if ends["away"] else ""
-    return text + f"; {len(ends['other'])} in between."
+    return ends
+
+
+def ends_sentence(s: Study) -> str:
+    """'36 runs: 20 end within 1% of their start distance (...); 4 end farther out ...'."""
+    ends = run_ends(s)
+
+    def listed(which: str) -> str:
+        names = ends.loc[ends["which"] == which, "name"].value_counts(sort=False)
+        if names.empty:
+            return ""
+        return " (" + "; ".join(f"{n} ×{k}" if k > 1 else n for n, k in names.items()) + ")"
+
+    count = ends["which"].value_counts()
+    return (
+        f"{len(ends)} runs: {count.get('converged', 0)} end within "
+        f"{CONVERGED_FRACTION:.0%} of their start distance{listed('converged')}; "
+        f"{count.get('away', 0)} end farther out than they started{listed('away')}; "
+        f"{count.get('other', 0)} in between{listed('other')}."
+    )
+
+
+def dirac_findings(s: Study) -> list[str]:
+    """The findings' sentence on where a Dirac-GAN study's runs ended ([] for others)."""
+    if not (has(s.hist, "theta") and has(s.hist, "psi")):
+        return []
+    return ["Dirac-GAN, distance to the equilibrium (0, 0) at the end, of " + ends_sentence(s)]
+
+
+def fig_dirac_distance(s: Study) -> tuple[Figure, str]:
+    """1c. Distance to the equilibrium (0, 0) vs step, log scale, one panel per loss."""
+    h = s.hist
+    if not has(h, "dirac_distance"):
+        raise Skip(f"dirac_distance has no values: {why_nan('dirac_distance')}")
+    # The other swept setting (after the hue) as the line style, e.g. updates.
+    style = next((c for c in _settings(s) if c != s.hue and h[c].nunique() > 1), None)
+    positive = h[h["dirac_distance"] > 0]  # an exact 0 has no place on a log axis
+    fig, axes = figure(1, len(s.panels), sharey=True)
+    for j, panel in enumerate(s.panels):
+        ax = axes[0, j]
+        d = positive[positive["panel"] == panel]
+        sns.lineplot(
+            d,
+            x="step",
+            y="dirac_distance",
+            style=style,
+            estimator="median",
+            errorbar=None,
+            legend=j == len(s.panels) - 1 and style is not None,
+            ax=ax,
+            **hue_kw(s),
+        )
+        ax.set_yscale("log")
+        ax.set_title(panel, fontsize="medium")
+        ax.set_ylabel("distance to (0, 0)" if j == 0 else "")
+    legend(fig, s)
+    caption = (
+        "Distance of (θ, ψ) to the equilibrium (0, 0) per evaluation (log scale; median over "
+        "replicas, which coincide here): a straight falling line is exponential convergence, "
+        "at the slope the linearised dynamics predict for R1 (tests/test_dirac.py checks the "
+        "rate to 2%); a flat line is a circling game, a rising one spirals out, a slowly "
+        "bending one creeps in." + (f" Line style: {style}." if style else "")
+    )
+    return fig, caption

@@ -15,6 +15,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from ganstudy.columns import OUTCOMES
 from ganstudy.report.cells import cells, grid_axes, majority
+from ganstudy.report.figures.dirac import skip_dirac_grid
 from ganstudy.report.sampled import bins_note
 from ganstudy.report.study import LABELS, NO_OUTCOME, Study, fmt, has
 from ganstudy.report.style import OUTCOME_COLORS, OUTCOME_SHORT, Skip, figure, note, pooled
@@ -61,6 +62,7 @@ def grid_figure(
 
 def fig_phase(s: Study) -> tuple[Figure, str]:
     """3. Majority outcome over k x lr_d/lr_g, one panel per loss (and capacity ratio)."""
+    skip_dirac_grid(s)
     names = [*OUTCOMES, NO_OUTCOME]
     cmap = ListedColormap([OUTCOME_COLORS[o] for o in names])
 
@@ -138,6 +140,7 @@ def _heat_metrics(s: Study) -> list[str]:
 
 def fig_final_heatmaps(s: Study) -> tuple[Figure, str]:
     """4. Final js_binned (and the study metric) over the same grid as the phase diagram."""
+    skip_dirac_grid(s)
     metrics = _heat_metrics(s)
     if not metrics:
         raise Skip(f"no final value of js_binned or {s.metric}")
