@@ -37,7 +37,7 @@ MUST_DRAW = {
     "losses": ["01_js_trajectories", "06_mode_coverage"],
     "critics": ["01_js_trajectories", "06_mode_coverage"],
     "dirac": ["01b_dirac_plane", "01c_dirac_distance", "08_grad_norms"],
-    "tpe": ["03_phase_diagram", "09_optuna_history"],
+    "tpe": ["03_phase_diagram", "03b_sampled_runs", "09_optuna_history"],
 }
 ALWAYS = ["01_js_trajectories", "02_d_outputs", "07_sample_snapshots", "08_grad_norms"]
 # Figures a study must skip (with its reason): dirac sweeps neither k nor lr_d/lr_g, and a

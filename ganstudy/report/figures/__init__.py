@@ -11,7 +11,11 @@ from ganstudy.report.figures.capacity import fig_coverage_capacity
 from ganstudy.report.figures.dirac import fig_dirac_distance, fig_dirac_plane
 from ganstudy.report.figures.grid import fig_final_heatmaps, fig_phase
 from ganstudy.report.figures.samples import fig_samples
-from ganstudy.report.figures.search import fig_optuna_history, fig_optuna_importance
+from ganstudy.report.figures.search import (
+    fig_optuna_history,
+    fig_optuna_importance,
+    fig_sampled_runs,
+)
 from ganstudy.report.figures.trajectories import fig_coverage, fig_d_outputs, fig_grad_norms, fig_js
 from ganstudy.report.style import FigureEntry
 
@@ -23,6 +27,7 @@ FIGURES: tuple[FigureEntry, ...] = (
     FigureEntry("01c_dirac_distance", "1c. Dirac-GAN: distance to equilibrium", fig_dirac_distance),
     FigureEntry("02_d_outputs", "2. Discriminator outputs", fig_d_outputs),
     FigureEntry("03_phase_diagram", "3. Phase diagram: balance or collapse?", fig_phase),
+    FigureEntry("03b_sampled_runs", "3b. Sampled search: every run", fig_sampled_runs),
     FigureEntry("04_final_heatmaps", "4. Final metric heatmaps", fig_final_heatmaps),
     FigureEntry("05_estimator_calibration", "5. Estimator calibration", fig_calibration),
     FigureEntry("06_mode_coverage", "6. Mode coverage over training", fig_coverage),

@@ -42,6 +42,7 @@ def grid_figure(
     keys = []
     for b, block in enumerate(blocks):
         for i, rv in enumerate(rows):
+            labelled = False  # the row's first drawn panel keeps the y labels ("not run" has none)
             for j, panel in enumerate(s.panels):
                 ax = axes[b * len(rows) + i, j]
                 d = r[(r["_row"] == rv) & (r["panel"] == panel)]
@@ -53,9 +54,10 @@ def grid_figure(
                 title = panel + (f"\n{LABELS[row]} = {fmt(rv)}" if row else "")
                 ax.set_title(title, fontsize="medium")
                 ax.set_xlabel("k (D steps per G step)" if x else "")
-                ax.set_ylabel("lr_d / lr_g" if (y and j == 0) else "")
-                if j:
+                ax.set_ylabel("lr_d / lr_g" if (y and not labelled) else "")
+                if labelled:
                     ax.set_yticklabels([])
+                labelled = True
             keys.append((block, rv))
     return fig, axes, keys
 

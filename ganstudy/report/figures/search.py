@@ -1,5 +1,6 @@
-"""Optuna's own views of an Optuna study's search: optimisation history and parameter
-importances, drawn by `optuna.visualization.matplotlib` from the study's `optuna.db`.
+"""Figures of a sampled search (random or Optuna): every run as a point over the sampled
+settings, and Optuna's own views of an Optuna study (optimisation history and parameter
+importances, drawn by `optuna.visualization.matplotlib` from the study's `optuna.db`).
 
 Optuna draws through pyplot (`plt.subplots`) and sets its ggplot style sheet globally
 (`plt.style.use`), so each call runs inside `matplotlib.rc_context` (the style goes when it
@@ -16,10 +17,65 @@ from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from ganstudy.report.study import Study
-from ganstudy.report.style import Skip
+from ganstudy.columns import OUTCOMES
+from ganstudy.report.sampled import is_sampled
+from ganstudy.report.study import NO_OUTCOME, Study, has
+from ganstudy.report.style import OUTCOME_COLORS, Skip, figure, pooled
 from ganstudy.results import OPTUNA_FILE
+
+
+def fig_sampled_runs(s: Study) -> tuple[Figure, str]:
+    """3b. A sampled study's runs as points: outcome over (lr_d/lr_g, k) and the final
+    study metric over lr_d/lr_g, one column per loss."""
+    if not is_sampled(s):
+        raise Skip("a grid study: the phase diagram (3) has a cell for each of its settings")
+    if "lr_ratio" not in s.runs or s.runs["lr_ratio"].isna().all():
+        raise Skip("the tables have no lr_d/lr_g")
+    r = s.runs[s.runs["lr_ratio"] > 0]
+    rows = ["k", s.metric] if "k" in r and has(r, s.metric) else ["k" if "k" in r else s.metric]
+    fig, axes = figure(len(rows), len(s.panels), sharex=True, sharey="row")
+    present = [o for o in [*OUTCOMES, NO_OUTCOME] if (r["outcome"] == o).any()]
+    # Replicas of one trial share (lr_d/lr_g, k): offset them a little so each run shows.
+    offset = (r["replica"] - r["replica"].max() / 2) * 0.12 if "replica" in r else 0.0
+    for j, panel in enumerate(s.panels):
+        d = r[r["panel"] == panel]
+        for i, row in enumerate(rows):
+            ax = axes[i, j]
+            y = d[row] + (offset[d.index] if row == "k" and "replica" in r else 0.0)
+            for outcome in present:
+                hit = d["outcome"] == outcome
+                ax.scatter(
+                    d.loc[hit, "lr_ratio"],
+                    y[hit],
+                    s=18,
+                    color=OUTCOME_COLORS.get(outcome, "0.5"),
+                    edgecolors="white",
+                    linewidths=0.4,
+                )
+            ax.set_xscale("log")
+            ax.axvline(1, color="0.85", lw=0.6, zorder=0)
+            label = "k (D steps per G step)" if row == "k" else f"final {row}"
+            ax.set_ylabel(label if j == 0 else "")
+            ax.set_xlabel("lr_d / lr_g" if i == len(rows) - 1 else "")
+        axes[0, j].set_title(panel, fontsize="medium")
+    fig.legend(
+        [Line2D([], [], ls="", marker="o", color=OUTCOME_COLORS.get(o, "0.5")) for o in present],
+        present,
+        loc="outside right upper",
+        frameon=False,
+        fontsize="small",
+        title="outcome",
+    )
+    caption = (
+        "Every run of the sampled search as a point: its outcome over the sampled lr_d/lr_g "
+        "(log axis) and k (replicas of a trial side by side)"
+        + (f", and its final {s.metric} against lr_d/lr_g" if len(rows) > 1 else "")
+        + "; the phase diagram (3) bins the same runs."
+        + pooled(s, ["k", "lr_ratio", "loss"])
+    )
+    return fig, caption
 
 
 def load_optuna(s: Study) -> Any:
