@@ -181,21 +181,36 @@ def run_ends(s: Study) -> pd.DataFrame:
 
 
 def ends_sentence(s: Study) -> str:
-    """'36 runs: 20 end within 1% of their start distance (...); 4 end farther out ...'."""
+    """'36 runs: 24 end within 1% of their start distance (every configuration with r1 in
+    {1/2, 2}); 2 end farther out than they started (minimax updates=simultaneous r1=0); ...'."""
     ends = run_ends(s)
+    configs = s.runs.drop_duplicates("trial_id").set_index("trial_id")
+    keys = [c for c in ("loss", *_settings(s)) if c in configs]
 
-    def listed(which: str) -> str:
-        names = ends.loc[ends["which"] == which, "name"].value_counts(sort=False)
-        if names.empty:
+    def members(which: str) -> str:
+        trials = set(ends.loc[ends["which"] == which, "trial_id"])
+        if not trials:
             return ""
-        return " (" + "; ".join(f"{n} ×{k}" if k > 1 else n for n, k in names.items()) + ")"
+        # A class that one setting defines is named by it: "every configuration with r1 in
+        # {1/2, 2}"; else its configurations, when few enough to read.
+        for key in keys:
+            values = set(configs.loc[list(trials), key])
+            if set(configs.index[configs[key].isin(values)]) == trials and len(values) < len(
+                set(configs[key])
+            ):
+                shown = ", ".join(fmt(v) for v in sorted(values, key=str))
+                return f" (every configuration with {key} in {{{shown}}})"
+        names = ends.loc[ends["trial_id"].isin(trials)].drop_duplicates("trial_id")["name"]
+        if len(names) <= 4:
+            return " (" + "; ".join(names) + ")"
+        return f" ({len(names)} configurations)"
 
     count = ends["which"].value_counts()
     return (
         f"{len(ends)} runs: {count.get('converged', 0)} end within "
-        f"{CONVERGED_FRACTION:.0%} of their start distance{listed('converged')}; "
-        f"{count.get('away', 0)} end farther out than they started{listed('away')}; "
-        f"{count.get('other', 0)} in between{listed('other')}."
+        f"{CONVERGED_FRACTION:.0%} of their start distance{members('converged')}; "
+        f"{count.get('away', 0)} end farther out than they started{members('away')}; "
+        f"{count.get('other', 0)} in between{members('other')}."
     )
 
 
