@@ -229,7 +229,10 @@ def fig_dirac_distance(s: Study) -> tuple[Figure, str]:
     # The other swept setting (after the hue) as the line style, e.g. updates.
     style = next((c for c in _settings(s) if c != s.hue and h[c].nunique() > 1), None)
     positive = h[h["dirac_distance"] > 0]  # an exact 0 has no place on a log axis
-    fig, axes = figure(1, len(s.panels), sharey=True)
+    styles = sorted(h[style].dropna().unique(), key=str) if style else []
+    dashes = dict(zip(styles, ["", (4, 2), (1, 1), (3, 1, 1, 1)] * len(styles), strict=False))
+    # Each panel its own decades: R1 under WGAN reaches 1e-40 while minimax's stop at 1e-11.
+    fig, axes = figure(1, len(s.panels))
     for j, panel in enumerate(s.panels):
         ax = axes[0, j]
         d = positive[positive["panel"] == panel]
@@ -238,16 +241,25 @@ def fig_dirac_distance(s: Study) -> tuple[Figure, str]:
             x="step",
             y="dirac_distance",
             style=style,
+            style_order=styles or None,
+            dashes=dashes or True,
             estimator="median",
             errorbar=None,
-            legend=j == len(s.panels) - 1 and style is not None,
+            legend=False,
             ax=ax,
             **hue_kw(s),
         )
         ax.set_yscale("log")
         ax.set_title(panel, fontsize="medium")
         ax.set_ylabel("distance to (0, 0)" if j == 0 else "")
-    legend(fig, s)
+    legend(
+        fig,
+        s,
+        [
+            (f"{style}={v}", Line2D([], [], color="0.3", dashes=dashes[v] or (None, None)))
+            for v in styles
+        ],
+    )
     caption = (
         "Distance of (θ, ψ) to the equilibrium (0, 0) per evaluation (log scale; median over "
         "replicas, which coincide here): a straight falling line is exponential convergence, "
