@@ -88,7 +88,6 @@ def load_optuna(s: Study) -> Any:
         raise Skip(f"the study folder has no {OPTUNA_FILE}, Optuna's record of the search")
     import optuna  # about a second: only Optuna studies pay it
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
     try:
         return optuna.load_study(study_name=s.name, storage=storage)
