@@ -33,8 +33,13 @@ from ganstudy.report import (
 from ganstudy.report.cells import majority
 from ganstudy.results import LOCK_NAME
 
-# Figures each module study cannot draw: the smoke study sweeps no d_width/g_width.
-EXPECTED_SKIPS = {"smoke": {"06b_coverage_vs_capacity"}, "synthetic": set()}
+# Figures each module study cannot draw: neither is a Dirac-GAN or a sampled study, and the
+# smoke study sweeps no d_width/g_width.
+NEITHER = {
+    *("01b_dirac_plane", "01c_dirac_distance", "03b_sampled_runs"),
+    *("09_optuna_history", "10_optuna_importance"),
+}
+EXPECTED_SKIPS = {"smoke": {"06b_coverage_vs_capacity", *NEITHER}, "synthetic": NEITHER}
 RUN_KEYS = ("trial_id", "replica", "step")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.yaml"

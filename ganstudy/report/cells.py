@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ganstudy.report.sampled import axis_values
 from ganstudy.report.study import NO_OUTCOME, Study, fmt
 
 # A tied majority vote goes to the more severe outcome: a cell that failed in half of its
@@ -28,12 +29,13 @@ def grid_axes(s: Study) -> tuple[str | None, str | None, str | None]:
 
 
 def cells(s: Study) -> pd.DataFrame:
-    """Runs with the grid keys _x, _y, _row filled (a missing axis becomes one 'all' cell)."""
+    """Runs with the grid keys _x, _y, _row filled (a missing axis becomes one 'all' cell;
+    a sampled study's continuous axis becomes log-spaced bins, `sampled.axis_values`)."""
     x, y, row = grid_axes(s)
     r = s.runs.copy()
-    r["_x"] = r[x] if x else "all"
-    r["_y"] = r[y] if y else "all"
-    r["_row"] = r[row] if row else "all"
+    r["_x"] = axis_values(s, r[x]) if x else "all"
+    r["_y"] = axis_values(s, r[y]) if y else "all"
+    r["_row"] = axis_values(s, r[row]) if row else "all"
     r["panel"] = r["panel"].fillna("unknown trial")
     return r
 

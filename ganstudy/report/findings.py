@@ -10,6 +10,7 @@ import pandas as pd
 
 from ganstudy.columns import LOSS_NAMES, OUTCOMES
 from ganstudy.report.cells import SEVERITY, cell_name, cells, majority
+from ganstudy.report.figures.dirac import dirac_findings
 from ganstudy.report.study import LABELS, NO_OUTCOME, RUN, Study, describe, has, partial_sentence
 
 
@@ -81,6 +82,7 @@ def findings(s: Study) -> list[str]:
     out: list[str] = [partial_sentence(s.partial)] if s.partial else []
     r = cells(s)
     out += _headline(s, r)
+    out += dirac_findings(s)  # a Dirac-GAN study: which configurations reach (0, 0)
     total = len(r)
     counts = r["outcome"].value_counts()
     n_cfg = r["trial_id"].nunique()

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ganstudy.report.figures import HEADLINE
+from ganstudy.report.figures import HEADLINES
+from ganstudy.report.sampled import value_summary
 from ganstudy.report.study import LABELS, RATIOS, Study, fmt
 
 
@@ -95,7 +96,9 @@ def page(
     parts.append("<h2>Findings</h2><ul>")
     parts += [f"<li>{esc(line)}</li>" for line in text]
     parts.append("</ul>")
-    order = sorted(rendered, key=lambda r: r.key != HEADLINE)  # headline first, rest in order
+    drawn = [r.key for r in rendered if r.png is not None]
+    first = next((key for key in HEADLINES if key in drawn), drawn[0] if drawn else HEADLINES[0])
+    order = sorted(rendered, key=lambda r: r.key != first)  # headline first, rest in order
     for item in order[:1]:
         parts.append(_figure_html(item))
     parts.append(f"<h2>Best configurations by {esc(s.metric)}</h2>")
@@ -121,13 +124,13 @@ def page(
 
 
 def swept_line(s: Study) -> str:
-    """'Swept: k ∈ {1, 5}; loss ∈ {...}', from the tables, or from spec.yaml without them."""
+    """'Swept: k ∈ {1, 5}; loss ∈ {...}' (a sampled setting as its range), from the tables,
+    or from spec.yaml without them."""
     swept = []
     for c in s.swept:
         if c in RATIOS:
             continue
-        values = sorted(s.runs[c].dropna().unique(), key=lambda v: (str(type(v)), v))
-        swept.append(f"{c} ∈ {{{', '.join(fmt(v) for v in values)}}}")
+        swept.append(value_summary(s, c, s.runs[c]))
     if swept:
         return "Swept: " + "; ".join(swept)
     if s.spec_swept:

@@ -23,7 +23,10 @@ from ganstudy.results import SPEC_FILE, TABLES, ResultsError, StudyResults, clip
 RUN = ["trial_id", "replica"]
 NO_OUTCOME = "no outcome"  # a run still going, or one that crashed before its first eval
 # The hue of trajectory plots: the first of these that the study actually swept.
-HUE_PRIORITY = ("k", "lr_ratio", "cap_ratio", "lr_d", "lr_g", "optimizer", "batch_size", "z_dim")
+HUE_PRIORITY = (
+    *("k", "lr_ratio", "cap_ratio", "lr_d", "lr_g", "optimizer", "batch_size", "z_dim"),
+    *("r1", "updates"),  # the Dirac-GAN study's knobs: damping, then the schedule
+)
 LABELS = {"lr_ratio": "lr_d/lr_g", "cap_ratio": "d_width/g_width"}
 RATIOS = ("lr_ratio", "cap_ratio")
 # What a missing table costs the report, for the page's notes.

@@ -118,8 +118,9 @@ def title_top(axes: np.ndarray, titles: Sequence[str]) -> None:
 
 
 def pooled(s: Study, used: Sequence[str]) -> str:
-    """Caption clause naming swept settings a figure averages over."""
-    other = [LABELS.get(c, c) for c in s.swept if c not in used and c not in ("lr_d", "lr_g")]
-    if "lr_ratio" not in used and "lr_ratio" not in s.swept:
-        other += [c for c in ("lr_d", "lr_g") if c in s.swept]
+    """Caption clause naming swept settings a figure averages over (a swept ratio stands
+    for its two settings: d_width/g_width, not also d_width)."""
+    parts = {"lr_ratio": ("lr_d", "lr_g"), "cap_ratio": ("d_width", "g_width")}
+    hidden = {c for ratio, pair in parts.items() if ratio in s.swept for c in pair}
+    other = [LABELS.get(c, c) for c in s.swept if c not in used and c not in hidden]
     return f" Pooled over {', '.join(other)}." if other else ""

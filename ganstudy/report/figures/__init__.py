@@ -8,15 +8,26 @@ from __future__ import annotations
 
 from ganstudy.report.figures.calibration import fig_calibration
 from ganstudy.report.figures.capacity import fig_coverage_capacity
+from ganstudy.report.figures.dirac import fig_dirac_distance, fig_dirac_plane
 from ganstudy.report.figures.grid import fig_final_heatmaps, fig_phase
 from ganstudy.report.figures.samples import fig_samples
+from ganstudy.report.figures.search import (
+    fig_optuna_history,
+    fig_optuna_importance,
+    fig_sampled_runs,
+)
 from ganstudy.report.figures.trajectories import fig_coverage, fig_d_outputs, fig_grad_norms, fig_js
 from ganstudy.report.style import FigureEntry
 
 FIGURES: tuple[FigureEntry, ...] = (
     FigureEntry("01_js_trajectories", "1. JS divergence trajectories", fig_js),
+    FigureEntry(
+        "01b_dirac_plane", "1b. Dirac-GAN: trajectories in the (θ, ψ) plane", fig_dirac_plane
+    ),
+    FigureEntry("01c_dirac_distance", "1c. Dirac-GAN: distance to equilibrium", fig_dirac_distance),
     FigureEntry("02_d_outputs", "2. Discriminator outputs", fig_d_outputs),
     FigureEntry("03_phase_diagram", "3. Phase diagram: balance or collapse?", fig_phase),
+    FigureEntry("03b_sampled_runs", "3b. Sampled search: every run", fig_sampled_runs),
     FigureEntry("04_final_heatmaps", "4. Final metric heatmaps", fig_final_heatmaps),
     FigureEntry("05_estimator_calibration", "5. Estimator calibration", fig_calibration),
     FigureEntry("06_mode_coverage", "6. Mode coverage over training", fig_coverage),
@@ -25,5 +36,9 @@ FIGURES: tuple[FigureEntry, ...] = (
     ),
     FigureEntry("07_sample_snapshots", "7. Sample snapshots", fig_samples),
     FigureEntry("08_grad_norms", "8. Gradient norms", fig_grad_norms),
+    FigureEntry("09_optuna_history", "9. Optuna: optimisation history", fig_optuna_history),
+    FigureEntry("10_optuna_importance", "10. Optuna: parameter importances", fig_optuna_importance),
 )
-HEADLINE = "03_phase_diagram"  # shown first on the page
+# Shown first on the page: the first of these that was drawn (the Dirac-GAN study has no
+# k × lr grid, its (θ, ψ) figure is its headline), else the first figure drawn.
+HEADLINES = ("03_phase_diagram", "01b_dirac_plane")

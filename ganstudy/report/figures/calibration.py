@@ -7,12 +7,14 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from ganstudy.columns import why_nan
+from ganstudy.report.figures.dirac import skip_for_dirac
 from ganstudy.report.study import LABELS, Study, has
 from ganstudy.report.style import LOG2, PANEL_H, PANEL_W, Skip, figure, hue_kw, legend
 
 
 def fig_calibration(s: Study) -> tuple[Figure, str]:
     """5. js_d and js_probe against js_binned, coloured by k, with y = x and the gap vs k."""
+    skip_for_dirac(s, "calibration")
     data = s.hist if has(s.hist, "js_binned") else s.runs
     if not has(data, "js_binned"):
         raise Skip(

@@ -15,6 +15,8 @@ from matplotlib.patches import Patch, Rectangle
 
 from ganstudy.columns import OUTCOMES
 from ganstudy.report.cells import cells, grid_axes, majority
+from ganstudy.report.figures.dirac import skip_dirac_grid
+from ganstudy.report.sampled import bins_note
 from ganstudy.report.study import LABELS, NO_OUTCOME, Study, fmt, has
 from ganstudy.report.style import OUTCOME_COLORS, OUTCOME_SHORT, Skip, figure, note, pooled
 
@@ -40,6 +42,7 @@ def grid_figure(
     keys = []
     for b, block in enumerate(blocks):
         for i, rv in enumerate(rows):
+            labelled = False  # the row's first drawn panel keeps the y labels ("not run" has none)
             for j, panel in enumerate(s.panels):
                 ax = axes[b * len(rows) + i, j]
                 d = r[(r["_row"] == rv) & (r["panel"] == panel)]
@@ -51,15 +54,17 @@ def grid_figure(
                 title = panel + (f"\n{LABELS[row]} = {fmt(rv)}" if row else "")
                 ax.set_title(title, fontsize="medium")
                 ax.set_xlabel("k (D steps per G step)" if x else "")
-                ax.set_ylabel("lr_d / lr_g" if (y and j == 0) else "")
-                if j:
+                ax.set_ylabel("lr_d / lr_g" if (y and not labelled) else "")
+                if labelled:
                     ax.set_yticklabels([])
+                labelled = True
             keys.append((block, rv))
     return fig, axes, keys
 
 
 def fig_phase(s: Study) -> tuple[Figure, str]:
     """3. Majority outcome over k x lr_d/lr_g, one panel per loss (and capacity ratio)."""
+    skip_dirac_grid(s)
     names = [*OUTCOMES, NO_OUTCOME]
     cmap = ListedColormap([OUTCOME_COLORS[o] for o in names])
 
@@ -105,7 +110,9 @@ def fig_phase(s: Study) -> tuple[Figure, str]:
     caption = (
         "Phase diagram: the majority outcome over replicas in each cell (count annotated, "
         "ties go to the worse outcome; '?' marks a cell whose replicas disagree, an uncertain "
-        f"label); {_phase_hint(s)}" + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
+        f"label); {_phase_hint(s)}"
+        + bins_note(s, {c: s.runs[c] for c in grid_axes(s) if c})
+        + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
     )
     return fig, caption
 
@@ -135,6 +142,7 @@ def _heat_metrics(s: Study) -> list[str]:
 
 def fig_final_heatmaps(s: Study) -> tuple[Figure, str]:
     """4. Final js_binned (and the study metric) over the same grid as the phase diagram."""
+    skip_dirac_grid(s)
     metrics = _heat_metrics(s)
     if not metrics:
         raise Skip(f"no final value of js_binned or {s.metric}")
@@ -179,6 +187,8 @@ def fig_final_heatmaps(s: Study) -> tuple[Figure, str]:
     caption = (
         f"Final {' and '.join(metrics)} averaged over replicas on the phase-diagram grid "
         "(darker = larger); read it against the phase diagram: converged cells should be the "
-        "light ones." + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
+        "light ones."
+        + bins_note(s, {c: s.runs[c] for c in grid_axes(s) if c})
+        + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
     )
     return fig, caption

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from ganstudy.columns import OUTCOMES
 from ganstudy.report.drawers import DRAWERS, target_of
+from ganstudy.report.figures.dirac import skip_for_dirac
 from ganstudy.report.study import NO_OUTCOME, RUN, Study, describe
 from ganstudy.report.style import Skip, figure
 
@@ -45,6 +46,7 @@ def pick_runs(s: Study, available: pd.DataFrame) -> list[tuple[str, pd.Series]]:
 
 def fig_samples(s: Study) -> tuple[Figure, str]:
     """7. Generated samples at a few steps, for chosen runs, as their target pictures them."""
+    skip_for_dirac(s, "samples")
     if s.samples is None:
         raise Skip("samples.parquet is missing")
     if "target" not in s.runs:

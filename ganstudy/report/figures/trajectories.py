@@ -13,6 +13,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from ganstudy.columns import JS_COLUMNS, why_nan
+from ganstudy.report.figures.dirac import dirac_note, skip_for_dirac
 from ganstudy.report.study import RUN, Study, fmt, has
 from ganstudy.report.style import (
     ERRORBAR,
@@ -57,6 +58,7 @@ def fig_js(s: Study) -> tuple[Figure, str]:
         "js_binned is the reference, js_d and js_probe are lower bounds and should track it "
         "from below; a curve that stalls high marks a failed run. Band: ±1 sd over replicas."
         + pooled(s, [s.hue or "", "loss"])
+        + dirac_note(s, "js")
     )
     return fig, caption
 
@@ -136,6 +138,7 @@ def fig_d_outputs(s: Study) -> tuple[Figure, str]:
             else ""
         )
         + " Band: ±1 sd over replicas."
+        + dirac_note(s, "d_outputs")
     )
     return fig, caption
 
@@ -143,6 +146,7 @@ def fig_d_outputs(s: Study) -> tuple[Figure, str]:
 def fig_coverage(s: Study) -> tuple[Figure, str]:
     """6. Modes captured and high-quality fraction vs step."""
     h = need_history(s)
+    skip_for_dirac(s, "coverage")
     rows = [m for m in ("modes_captured", "high_quality_frac") if has(h, m)]
     if not rows:
         raise Skip(f"modes_captured has no values: {why_nan('modes_captured')}")
