@@ -31,6 +31,7 @@ MISSING = {
     "trials": "final values and parameters are taken from history.parquet",
     "history": "trajectory figures are skipped",
     "samples": "sample snapshots are skipped",
+    "modes": "mode occupancy over time is skipped (a study run before modes.parquet existed)",
 }
 
 
@@ -45,6 +46,7 @@ class Study:
     trials: pd.DataFrame | None
     history: pd.DataFrame | None
     samples: pd.DataFrame | None
+    modes: pd.DataFrame | None = None  # modes.parquet: nonzero occupancy counts per eval
     notes: list[str] = field(default_factory=list)  # what is missing or partial
     runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per (trial, replica)
     hist: pd.DataFrame | None = None  # history joined with the trial parameters
