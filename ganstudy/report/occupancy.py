@@ -122,12 +122,19 @@ def pick_runs(s: Study) -> list[Pick]:
 def label(s: Study, trial_id: str, skip: tuple[str, ...] = ()) -> str:
     """The swept settings of a trial, e.g. 'pack=4, unroll=5, loss=minimax'."""
     run = s.runs[s.runs["trial_id"] == trial_id].iloc[0]
-    keys = [c for c in s.swept if c in run and c not in skip]
-    if "lr_ratio" in keys:  # the ratio says what lr_d and lr_g say together
-        keys = [c for c in keys if c not in ("lr_d", "lr_g")]
-    if "cap_ratio" in keys:
-        keys = [c for c in keys if c not in ("d_width", "g_width")]
+    keys = [c for c in _own_settings(s, keep_target=True) if c in run and c not in skip]
     return ", ".join(f"{LABELS.get(c, c)}={fmt(run[c])}" for c in keys) or trial_id
+
+
+def _own_settings(s: Study, keep_target: bool = False) -> list[str]:
+    """The swept settings that tell configurations apart, each once: a ratio stands for
+    the two settings it divides (lr_d/lr_g for lr_d and lr_g)."""
+    drop = {"target"} - ({"target"} if keep_target else set())
+    if "lr_ratio" in s.swept:
+        drop |= {"lr_d", "lr_g"}
+    if "cap_ratio" in s.swept:
+        drop |= {"d_width", "g_width"}
+    return [c for c in s.swept if c not in drop]
 
 
 def modes_kept(s: Study) -> list[str]:
@@ -145,11 +152,7 @@ def modes_kept(s: Study) -> list[str]:
         if n_modes <= 1:
             continue
         name = f"{target} ({n_modes} modes)" if target else f"{n_modes} modes"
-        settings = [
-            c
-            for c in s.swept
-            if c in d and c != "target" and 1 < d[c].nunique() <= 6 and c not in ("lr_d", "lr_g")
-        ]
+        settings = [c for c in _own_settings(s) if c in d and 1 < d[c].nunique() <= 6]
         parts = []
         for c in settings:
             values = [
@@ -181,23 +184,23 @@ def _per_configuration(s: Study, d: pd.DataFrame, name: str) -> list[str]:
     by = d.groupby("trial_id", sort=False)["modes_captured"]
     if by.ngroups < 2:
         return []
-    order = by.median().sort_values(ascending=False, kind="stable").index
-    shown = list(order)
-    more = ""
-    if len(shown) > MAX_CONFIGS_LISTED:
-        half = MAX_CONFIGS_LISTED // 2
-        more = f" (and {len(shown) - 2 * half} configurations between)"
-        shown = shown[:half] + shown[-half:]
-    items = []
-    for trial in shown:
-        values = sorted(d.loc[d["trial_id"] == trial, "modes_captured"], reverse=True)
-        counts = "/".join(f"{v:g}" for v in values)
-        items.append(f"{label(s, trial, skip=('target',))}: {counts}")
+    order = list(by.median().sort_values(ascending=False, kind="stable").index)
+
+    def listed(trials: list[str]) -> str:
+        items = []
+        for trial in trials:
+            values = sorted(d.loc[d["trial_id"] == trial, "modes_captured"], reverse=True)
+            counts = "/".join(f"{v:g}" for v in values)
+            items.append(f"{label(s, trial, skip=('target',))}: {counts}")
+        return "; ".join(items)
+
+    head = f"Per configuration on {name}, each replica's modes at the end"
+    if len(order) <= MAX_CONFIGS_LISTED:
+        return [f"{head}, best first — {listed(order)}."]
+    half = MAX_CONFIGS_LISTED // 2
     return [
-        f"Per configuration on {name}, each replica's modes at the end, best first — "
-        + "; ".join(items)
-        + more
-        + "."
+        f"{head}: the best {half} — {listed(order[:half])}; the worst {half} — "
+        f"{listed(order[-half:])} ({len(order) - 2 * half} configurations between)."
     ]
 
 
