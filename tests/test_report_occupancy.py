@@ -90,3 +90,18 @@ def test_collapse_onset_in_trials_is_used_as_is(folder):
     assert got.iloc[0] == 100 and got.iloc[1:].isna().all()
     picks = pick_runs(s)
     assert any("latest collapse onset (step 100)" in r for p in picks for r in p.reasons)
+
+
+def test_a_swept_target_gets_its_own_panel_and_findings(folder):
+    trials = pd.read_parquet(folder / "trials.parquet")
+    trials.loc[trials["k"] == 5, "target"] = "grid25"  # as if the study swept the target
+    trials.to_parquet(folder / "trials.parquet")
+    s = load_study(folder)
+    assert "target" in s.swept
+    fig, _ = fig_modes_kept(s)
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()][:2] == [
+        "grid25 (8 modes)",
+        "ring8 (8 modes)",
+    ]
+    text = " ".join(findings(s))
+    assert "Modes kept at the end on grid25" in text and "Modes kept at the end on ring8" in text

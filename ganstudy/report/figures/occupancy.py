@@ -112,6 +112,7 @@ def fig_modes_kept(s: Study) -> tuple[Figure, str]:
     r = s.runs[s.runs["modes_captured"].notna()].copy()
     if r["n_modes"].max() <= 1:
         raise Skip("the target has a single mode")
+    r["_onset"] = onsets(s).reindex(pd.MultiIndex.from_frame(r[RUN])).to_numpy()
     by_target = "target" in s.swept
     groups = list(r.groupby("target")) if by_target else [("", r)]
     n_configs = max(d["trial_id"].nunique() for _, d in groups)
@@ -119,7 +120,6 @@ def fig_modes_kept(s: Study) -> tuple[Figure, str]:
         raise Skip("one configuration per target: nothing to compare")
     if n_configs > 40:
         raise Skip(f"{n_configs} configurations per target: too many to read one by one")
-    r["_onset"] = onsets(s).reindex(pd.MultiIndex.from_frame(r[RUN])).to_numpy()
     finite = r["_onset"].dropna()
     norm = Normalize(finite.min(), finite.max()) if len(finite) else Normalize(0, 1)
     cmap = sns.color_palette("rocket", as_cmap=True)
