@@ -184,7 +184,8 @@ def _per_configuration(s: Study, d: pd.DataFrame, name: str) -> list[str]:
     by = d.groupby("trial_id", sort=False)["modes_captured"]
     if by.ngroups < 2:
         return []
-    order = list(by.median().sort_values(ascending=False, kind="stable").index)
+    rank = pd.DataFrame({"median": by.median(), "mean": by.mean()})  # the mean breaks ties
+    order = list(rank.sort_values(["median", "mean"], ascending=False, kind="stable").index)
 
     def listed(trials: list[str]) -> str:
         items = []

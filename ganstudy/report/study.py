@@ -282,6 +282,10 @@ def fmt(v: Any) -> str:
 
 def describe(s: Study, run: pd.Series) -> str:
     """The settings that tell a run apart: the swept ones among loss, k and the ratios."""
+    # The remedies and the target too: a remedies study's configurations differ in them.
     main = [c for c in ("loss", "k", "lr_ratio", "cap_ratio") if c in run]
-    keys = [c for c in main if c in s.swept] or [c for c in s.swept if c in run][:3] or main
+    # The target and the remedies too, where swept: a remedies study's configurations differ
+    # in them.
+    told = [c for c in (*main, "target", "pack", "unroll") if c in run and c in s.swept]
+    keys = told or [c for c in s.swept if c in run][:3] or main
     return ", ".join(f"{LABELS.get(c, c)}={fmt(run[c])}" for c in keys) or str(run["trial_id"])
