@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ganstudy.columns import BY_NAME, FINISHED, RESUMABLE, STATUSES
-from ganstudy.config import ConfigError, from_dict, shown
-from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR, clip_middle, detail
+from ganstudy.config import ConfigError, from_dict
+from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR, clip_middle, detail, shown
 from ganstudy.messages import fail as _fail
 from ganstudy.messages import say as _say
 from ganstudy.run import cluster  # address forms only here; it imports Ray when it connects

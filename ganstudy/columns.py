@@ -36,6 +36,8 @@ class Column:
     needs_dirac: bool = False
     # NaN unless the target has a classifier whose features describe samples (images).
     needs_features: bool = False
+    # NaN unless G generates for a requested label (conditional: true).
+    needs_conditional: bool = False
 
     @property
     def header(self) -> str:
@@ -125,6 +127,13 @@ COLUMNS: tuple[Column, ...] = (
         needs_modes=True,
         meaning="KL(high-quality mode histogram || uniform); NaN without high-quality samples",
     ),
+    Column(
+        name="class_accuracy",
+        unit="fraction",
+        needs_conditional=True,
+        meaning="samples whose assigned mode (classifier or nearest mode) is the label G "
+        "was asked for",
+    ),
     # The Dirac-GAN (model=dirac, target=dirac): the players' parameters and the distance
     # to the game's equilibrium (0, 0), Mescheder, Geiger & Nowozin 2018.
     Column(name="theta", needs_dirac=True, meaning="the Dirac-GAN's G parameter: p_g = δ_θ"),
@@ -202,6 +211,8 @@ def why_nan(name: str) -> str:
         return "the target has no discrete modes"
     if column is not None and column.needs_dirac:
         return "only model=dirac has one parameter per player"
+    if column is not None and column.needs_conditional:
+        return "only conditional: true runs generate for a requested label"
     if column is not None and column.needs_features:
         return "the target has no classifier features (image targets only)"
     return "no values recorded"

@@ -11,12 +11,12 @@ import dataclasses
 import difflib
 import math
 import os
-import reprlib
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ganstudy.columns import LOSS_NAMES
+from ganstudy.messages import shown, shown_key
 
 # Subscripting with the tuple is Literal["minimax", "nonsaturating", ...]: one list of names.
 LossName = Literal[LOSS_NAMES]  # type: ignore[valid-type]
@@ -66,32 +66,6 @@ class ConfigError(ValueError):
         return ConfigError, (self.key, self.message)
 
 
-SHOWN_CHARS = 60  # the most characters of an input value that a message echoes
-
-
-def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
-    """repr(value) for a message, at most `limit` characters (input can be huge or deep)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 190:
-        # repr of a huge int is slow (quadratic) and refused past 4300 digits.
-        text = f"<an integer of {int(value.bit_length() * math.log10(2)) + 1} digits>"
-    else:
-        text = _REPR.repr(value)  # bounded in depth and length, whatever the value holds
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def shown_key(key: Any) -> str:
-    """A key as a message shows it: plain when short and printable, else shown() (an
-    empty or blank key too: it must be visible)."""
-    if isinstance(key, str) and key.strip() and len(key) <= SHOWN_CHARS and key.isprintable():
-        return key
-    return shown(key)
-
-
-_REPR = reprlib.Repr()
-_REPR.maxstring = _REPR.maxother = SHOWN_CHARS
-_REPR.maxlevel = 3
-
-
 @dataclass(frozen=True, kw_only=True)
 class TrialConfig:
     """One GAN training configuration (Goodfellow et al. 2014, Algorithm 1, plus knobs)."""
@@ -138,6 +112,9 @@ class TrialConfig:
 
     # Capacity.
     model: ModelName = "mlp"  # the family of G and D (models.FAMILIES)
+    # Conditional GAN: G and D see each sample's label, the target's mode index (Mirza &
+    # Osindero 2014; D a projection, Miyato & Koyama 2018: models/conditional.py).
+    conditional: bool = False
     z_dim: int = 8
     g_width: int = 128
     g_depth: int = 2  # hidden layers
@@ -280,6 +257,13 @@ def dcgan_depth(height: int) -> int:
 MLP_ONLY = ("g_activation", "d_activation", "g_batch_norm", "hidden_bias", "init_std")
 
 
+# What a conditional GAN refuses, and why (models/conditional.py).
+CONDITIONAL_OFF = {
+    "pack": "a pack would mix labels",
+    "unroll": "an unrolled D step's real and fake batches carry different labels",
+}
+
+
 def _check_model(config: TrialConfig) -> None:
     """The model family fits the target and the settings apply to it: dcgan needs square
     images of 4·2^n pixels and takes its depth from them, so the MLP's depth settings
@@ -300,6 +284,10 @@ def _check_model(config: TrialConfig) -> None:
                     f"{shown(FIELDS[key].default)}",
                 )
     _check_dirac(c)
+    if c.conditional:
+        for key, why in CONDITIONAL_OFF.items():
+            if getattr(c, key) != FIELDS[key].default:
+                raise ConfigError(key, f"does not combine with conditional: true ({why})")
     if c.model != "dcgan":
         return
     if c.target not in IMAGE_SHAPES:
@@ -337,6 +325,8 @@ def _check_dirac(c: TrialConfig) -> None:
             f"got target {shown(c.target)}; use model=mlp",
         )
     if c.target == "dirac":
+        if c.conditional:
+            raise ConfigError("conditional", "does not apply to target dirac: one point, no labels")
         for key in ("target_scale", "target_std"):
             if getattr(c, key) is not None:
                 raise ConfigError(key, "does not apply to target dirac (a point mass at 0)")

@@ -7,7 +7,10 @@ multi-line the text it quotes.
 
 from __future__ import annotations
 
+import math
+import reprlib
 import sys
+from typing import Any
 
 IO_FAULT = 1  # a read, write or disk fault while doing what was asked
 USAGE_ERROR = 2  # bad input: one line on stderr, nothing written
@@ -54,3 +57,29 @@ def fail(message: str, code: int = USAGE_ERROR) -> int:
     """Every error of every command: `say("error", message)`; returns the exit code."""
     say("error", message)
     return code
+
+
+SHOWN_CHARS = 60  # the most characters of an input value that a message echoes
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """repr(value) for a message, at most `limit` characters (input can be huge or deep)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 190:
+        # repr of a huge int is slow (quadratic) and refused past 4300 digits.
+        text = f"<an integer of {int(value.bit_length() * math.log10(2)) + 1} digits>"
+    else:
+        text = _REPR.repr(value)  # bounded in depth and length, whatever the value holds
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shown_key(key: Any) -> str:
+    """A key as a message shows it: plain when short and printable, else shown() (an
+    empty or blank key too: it must be visible)."""
+    if isinstance(key, str) and key.strip() and len(key) <= SHOWN_CHARS and key.isprintable():
+        return key
+    return shown(key)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = SHOWN_CHARS
+_REPR.maxlevel = 3

@@ -268,6 +268,14 @@ def coverage_of_counts(
     }
 
 
+def class_accuracy(samples: torch.Tensor, labels: torch.Tensor, target: Target) -> torch.Tensor:
+    """Fraction (R,) of samples (R, N, dim) that the target assigns to the label (R, N) G
+    was asked for: the classifier's class (mode) for images, the nearest mode for mixtures,
+    the a-bin for curves (`Target.assign_modes`; quality does not enter)."""
+    which, _ = target.assign_modes(samples, math.inf)  # (R, N)
+    return (which == labels).to(samples.dtype).mean(-1)
+
+
 # ---------------------------------------------------------------------------------------
 # Image metrics in a classifier's feature space (Target.features; NaN for the toys).
 # ---------------------------------------------------------------------------------------

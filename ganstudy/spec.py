@@ -36,12 +36,10 @@ from ganstudy.config import (
     coerce,
     convert,
     did_you_mean,
-    shown,
-    shown_key,
     to_dict,
     unknown_key_error,
 )
-from ganstudy.messages import clip_middle
+from ganstudy.messages import clip_middle, shown, shown_key
 from ganstudy.study_sections import (  # noqa: F401 (spec's API still)
     MAX_TRIALS,
     SCHEDULERS,

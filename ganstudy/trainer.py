@@ -33,8 +33,9 @@ from ganstudy.updates import Players, pack
 BLOCK_STEPS = 16  # training randomness is drawn 16 steps at a time: R calls, not 16·R
 SNAPSHOT_POINTS = 256  # generated points kept per replica per eval (samples.parquet)
 
-# Distinct purposes get independent seed streams from one (seed + replica).
-_INIT, _TRAIN, _EVAL = 0, 1, 2
+# Distinct purposes get independent seed streams from one (seed + replica):
+# mixed_seed(seed + r, STREAM_...).
+STREAM_INIT, STREAM_TRAIN, STREAM_EVAL, STREAM_SNAPSHOT = 0, 1, 2, 3
 
 
 def mixed_seed(*words: int) -> int:
@@ -87,16 +88,22 @@ class ReplicaStreams:
     ):
         self.config, self.target, self.dtype = config, target, dtype
         self.generators = [
-            torch.Generator(device).manual_seed(mixed_seed(config.seed + r, _TRAIN))
+            torch.Generator(device).manual_seed(mixed_seed(config.seed + r, STREAM_TRAIN))
             for r in range(config.replicas)
         ]
         self.block_start: list[torch.Tensor] = []
         self.block: dict[str, torch.Tensor] = {}
+        # A conditional G step's labels come in the data's class proportions.
+        self.label_frequencies = (
+            target.label_frequencies().to(device) if config.conditional else None
+        )
 
     def draw(self, step: int) -> dict[str, torch.Tensor]:
         """Step `step`'s randomness: real (k, R, B, *shape), z_d (k, R, B, z), z_g (g_steps,
-        R, B, z),
-        mix (k, R, B, 1, ...) (one weight per sample, broadcast over its axes)."""
+        R, B, z), mix (k, R, B, 1, ...) (one weight per sample, broadcast over its axes);
+        for a conditional GAN also the labels y_d (k, R, B) of the real batches (a D step's
+        fakes are generated for them) and y_g (g_steps, R, B), drawn after the rest so an
+        unconditional trial's numbers are the same as ever."""
         if not self.block or step % BLOCK_STEPS == 0:
             self._refill()
         i = step % BLOCK_STEPS
@@ -105,10 +112,11 @@ class ReplicaStreams:
     def _refill(self) -> None:
         c, shape = self.config, self.target.shape
         self.block_start = [g.get_state() for g in self.generators]
-        parts: dict[str, list[torch.Tensor]] = {"real": [], "z_d": [], "z_g": [], "mix": []}
+        names = ("real", "z_d", "z_g", "mix", "y_d", "y_g")
+        parts: dict[str, list[torch.Tensor]] = {name: [] for name in names}
         for g in self.generators:
             kwargs = {"generator": g, "device": g.device, "dtype": self.dtype}
-            real = self.target.sample(BLOCK_STEPS * c.k * c.batch_size, g)
+            real, labels = self.target.sample_labeled(BLOCK_STEPS * c.k * c.batch_size, g)
             parts["real"].append(
                 real.to(self.dtype).reshape(BLOCK_STEPS, c.k, c.batch_size, *shape)
             )
@@ -119,9 +127,14 @@ class ReplicaStreams:
             if get_loss(c.loss).gradient_penalty:
                 ones = (1,) * len(shape)
                 parts["mix"].append(torch.rand(BLOCK_STEPS, c.k, c.batch_size, *ones, **kwargs))
-        # Replica axis just before the batch axis, so each step's slice is contiguous.
-        batch_axis = {"real": 2, "z_d": 2, "z_g": 2, "mix": 2}
-        self.block = {name: torch.stack(p, dim=batch_axis[name]) for name, p in parts.items() if p}
+            if self.label_frequencies is not None:
+                parts["y_d"].append(labels.reshape(BLOCK_STEPS, c.k, c.batch_size))
+                n_g = BLOCK_STEPS * c.g_steps * c.batch_size
+                y_g = torch.multinomial(self.label_frequencies, n_g, True, generator=g)
+                parts["y_g"].append(y_g.reshape(BLOCK_STEPS, c.g_steps, c.batch_size))
+        # Replica axis just before the batch axis (axis 2 of every part), so each step's
+        # slice is contiguous.
+        self.block = {name: torch.stack(p, dim=2) for name, p in parts.items() if p}
 
     def state_dict(self) -> dict[str, Any]:
         device = self.generators[0].device.type
@@ -151,7 +164,7 @@ class ReplicaStreams:
             )
             start = step - step % BLOCK_STEPS  # the block the checkpoint's step is in
             for r, g in enumerate(self.generators):
-                g.manual_seed(mixed_seed(self.config.seed + r, _TRAIN, start))
+                g.manual_seed(mixed_seed(self.config.seed + r, STREAM_TRAIN, start))
         self._refill()
 
 
@@ -178,8 +191,11 @@ def make_optimizer(
 EVAL_CHUNK_ROWS = {"cpu": 4096, "cuda": 1 << 20}
 
 
-def chunked(module: ReplicaModule, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """module(x) for x (R, N, ...) in chunks along N of about EVAL_CHUNK_ROWS[device] points.
+def chunked(
+    module: ReplicaModule, x: torch.Tensor, batch_size: int, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """module(x) (or module(x, labels), labels (R, N), for a conditional module) for x
+    (R, N, ...) in chunks along N of about EVAL_CHUNK_ROWS[device] points.
 
     Why: the eval passes over 20k points per replica make activations of ~10 MB per layer
     that spill out of the CPU caches; chunks that stay in cache are 1.4x (R = 1) to 2x
@@ -189,9 +205,12 @@ def chunked(module: ReplicaModule, x: torch.Tensor, batch_size: int) -> torch.Te
     """
     rows = EVAL_CHUNK_ROWS.get(x.device.type, EVAL_CHUNK_ROWS["cpu"])
     size = batch_size if module.batch_statistics else max(256, rows // x.shape[0])
-    if x.shape[1] <= size:
-        return module(x)
-    return torch.cat([module(part) for part in x.split(size, dim=1)], dim=1)
+    if labels is None:
+        parts = [module(part) for part in x.split(size, dim=1)]
+    else:
+        pairs = zip(x.split(size, 1), labels.split(size, 1), strict=True)
+        parts = [module(part, part_labels) for part, part_labels in pairs]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
 
 class Trainer:
@@ -213,7 +232,8 @@ class Trainer:
         self.data_masses = self.target.bin_masses(self.binning).to(self.device)
 
         inits = [
-            torch.Generator().manual_seed(mixed_seed(c.seed + r, _INIT)) for r in range(c.replicas)
+            torch.Generator().manual_seed(mixed_seed(c.seed + r, STREAM_INIT))
+            for r in range(c.replicas)
         ]
         self.generator, self.discriminator = make_models(c, self.target, inits)
         self.generator.to(self.device, self.dtype)
@@ -231,6 +251,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []  # every eval row so far, all replicas
         self._real_features: torch.Tensor | None = None  # held-out features, on first eval
         self._real_radii: torch.Tensor | None = None  # their k-NN radii (precision_recall)
+        self._snapshot_inputs: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._reset_window()
 
     # ----------------------------------------------------------------------------- training
@@ -315,38 +336,49 @@ class Trainer:
         self.generator.eval()
         self.discriminator.eval()
         gens = [
-            torch.Generator(self.device).manual_seed(mixed_seed(c.seed + r, _EVAL, self.step))
+            torch.Generator(self.device).manual_seed(mixed_seed(c.seed + r, STREAM_EVAL, self.step))
             for r in range(c.replicas)
         ]
-        n_fake = max(c.eval_samples, c.eval_batch, c.coverage_samples, SNAPSHOT_POINTS)
+        n_fake = max(c.eval_samples, c.eval_batch, c.coverage_samples)
         # One convention: models see samples as (R, N, *target.shape), metrics and the
         # snapshots as flat (R, N, dim) rows, as target.sample gives them.
-        real = torch.stack([target.sample(c.eval_batch, g) for g in gens])
-        real = real.to(self.dtype)  # (R, Ne, dim)
+        drawn = [target.sample_labeled(c.eval_batch, g) for g in gens]
+        real = torch.stack([x for x, _ in drawn]).to(self.dtype)  # (R, Ne, dim)
         z = torch.stack(
             [
                 torch.randn(n_fake, c.z_dim, generator=g, device=g.device, dtype=self.dtype)
                 for g in gens
             ]
         )
-        fake_shaped = chunked(self.generator, z, c.batch_size)  # (R, n_fake, *shape)
+        # A conditional trial: the real points' own labels, and labels for the fakes drawn
+        # in the data's proportions (after z, so an unconditional eval draws as ever).
+        real_labels = fake_labels = None
+        if c.conditional:
+            real_labels = torch.stack([y for _, y in drawn])  # (R, Ne)
+            freq = self.streams.label_frequencies
+            fake_labels = torch.stack(
+                [torch.multinomial(freq, n_fake, True, generator=g) for g in gens]
+            )  # (R, n_fake)
+        fake_shaped = chunked(self.generator, z, c.batch_size, fake_labels)  # (R, n_fake, ...)
         fake = fake_shaped.flatten(2)  # (R, n_fake, dim)
         n = c.eval_batch
         real_shaped = real.reshape(*real.shape[:2], *target.shape)  # (R, Ne, *shape)
         D, m = self.discriminator, c.pack  # D judges packs of m samples (PacGAN)
         real_packed = pack(real_shaped, m)  # (R, n // m, m·shape[0], ...)
         fake_packed = pack(fake_shaped[:, :n], m)
+        fake_labels_n = None if fake_labels is None else fake_labels[:, :n]  # (pack is 1)
         if D.batch_statistics:  # as in training: real and fake batches apart
             out = torch.cat(
                 [
-                    chunked(D, real_packed, c.batch_size // m),
-                    chunked(D, fake_packed, c.batch_size // m),
+                    chunked(D, real_packed, c.batch_size // m, real_labels),
+                    chunked(D, fake_packed, c.batch_size // m, fake_labels_n),
                 ],
                 dim=1,
             )[..., 0]  # (R, 2·(n // m))
         else:
             both = torch.cat([real_packed, fake_packed], dim=1)
-            out = chunked(D, both, c.batch_size // m)[..., 0]  # (R, 2·(n // m))
+            labels = None if real_labels is None else torch.cat([real_labels, fake_labels_n], 1)
+            out = chunked(D, both, c.batch_size // m, labels)[..., 0]  # (R, 2·(n // m))
         p = n // m
         values = metrics.discriminator_outputs(out[:, :p], out[:, p:], self.loss.probability)
         half = n // 2
@@ -362,6 +394,13 @@ class Trainer:
         counts = metrics.mode_counts(coverage, target, c.quality_sigmas)  # (R, n_modes)
         values |= metrics.coverage_of_counts(
             counts, coverage.shape[1], c.coverage_min_count, coverage.dtype
+        )
+        values["class_accuracy"] = (
+            metrics.class_accuracy(
+                fake[:, : c.coverage_samples], fake_labels[:, : c.coverage_samples], target
+            )
+            if fake_labels is not None
+            else torch.full_like(values["js_binned"], math.nan)
         )
         values |= self._feature_metrics(fake)
         steps = max(self._window_steps, 1)
@@ -387,7 +426,7 @@ class Trainer:
             [values[name].to(torch.float64) for name in METRIC_COLUMNS], 1
         )  # (R, M)
         table = torch.where(finite[:, None], table, torch.full_like(table, math.nan)).cpu().tolist()
-        samples = fake[:, :SNAPSHOT_POINTS].float().cpu().numpy()
+        samples = self._snapshot().float().cpu().numpy()
         modes = torch.where(finite[:, None], counts, 0).cpu().numpy()  # (R, n_modes)
 
         rows = []
@@ -403,6 +442,34 @@ class Trainer:
         self.generator.train()
         self.discriminator.train()
         return Evaluation(self.step, rows, samples, modes)
+
+    def _snapshot(self) -> torch.Tensor:
+        """G's samples (R, SNAPSHOT_POINTS, dim) of a fixed noise per replica (drawn once
+        from its own stream), so the snapshots of successive evals show the same z as
+        training moves G; a conditional G asks sample i for label i mod n_modes."""
+        c = self.config
+        if self._snapshot_inputs is None:
+            z = torch.stack(
+                [
+                    torch.randn(
+                        SNAPSHOT_POINTS,
+                        c.z_dim,
+                        generator=torch.Generator(self.device).manual_seed(
+                            mixed_seed(c.seed + r, STREAM_SNAPSHOT)
+                        ),
+                        device=self.device,
+                        dtype=self.dtype,
+                    )
+                    for r in range(c.replicas)
+                ]
+            )  # (R, SNAPSHOT_POINTS, z_dim)
+            labels = None
+            if c.conditional:
+                index = torch.arange(SNAPSHOT_POINTS, device=self.device) % self.target.n_modes
+                labels = index.expand(c.replicas, -1)  # (R, SNAPSHOT_POINTS)
+            self._snapshot_inputs = (z, labels)
+        z, labels = self._snapshot_inputs
+        return chunked(self.generator, z, c.batch_size, labels).flatten(2)
 
     def _feature_metrics(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """fd, precision and recall of the first metrics.FEATURE_POINTS fakes (R, N, dim) in

@@ -88,21 +88,40 @@ def pack_mix(mix: torch.Tensor, m: int) -> torch.Tensor:
     return mix[:, : mix.shape[1] // m]
 
 
+def with_labels(critic: Callable, labels: torch.Tensor | None) -> Critic:
+    """x -> critic(x, labels) for a conditional D (labels (R, B) of x's B samples), else
+    the critic itself."""
+    return critic if labels is None else (lambda x: critic(x, labels))
+
+
+def generate(G: Callable, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """G's samples of noise z (R, B, z_dim), for labels (R, B) if G is conditional."""
+    return G(z) if labels is None else G(z, labels)
+
+
 def d_objective(
-    p: Players, critic: Critic, real: torch.Tensor, fake: torch.Tensor, mix: torch.Tensor | None
+    p: Players,
+    critic: Callable,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    mix: torch.Tensor | None,
+    labels: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, loss + penalties), each (R,), of D on packed real and fake (R, B', ...)."""
+    """(loss, loss + penalties), each (R,), of D on packed real and fake (R, B', ...);
+    `labels` (R, B'): a conditional D's labels of real sample i and fake sample i alike."""
     c, n = p.config, real.shape[1]
+    both_labels = None if labels is None else labels.repeat(1, 2)  # (R, 2B'): real, fake
+    judge = with_labels(critic, labels)
     if p.discriminator.batch_statistics:  # BatchNorm: real and fake normalised apart
-        out = torch.cat([critic(real), critic(fake)], dim=1)[..., 0]  # (R, 2B')
-    else:
-        out = critic(torch.cat([real, fake], dim=1))[..., 0]  # (R, 2B'): one pass for both
+        out = torch.cat([judge(real), judge(fake)], dim=1)[..., 0]  # (R, 2B')
+    else:  # one pass for both: (R, 2B')
+        out = with_labels(critic, both_labels)(torch.cat([real, fake], dim=1))[..., 0]
     loss = p.loss.d_loss(out[:, :n], out[:, n:])  # (R,)
     objective = loss
     if p.loss.gradient_penalty:
-        objective = objective + c.gp_weight * gradient_penalty(critic, real, fake, mix)
+        objective = objective + c.gp_weight * gradient_penalty(judge, real, fake, mix)
     if c.r1 > 0:
-        objective = objective + 0.5 * c.r1 * r1_penalty(critic, real)
+        objective = objective + 0.5 * c.r1 * r1_penalty(judge, real)
     return loss, objective
 
 
@@ -119,9 +138,10 @@ def d_gradient(p: Players, batch: dict[str, torch.Tensor], j: int) -> torch.Tens
     """D's gradient of D step j into .grad (G untouched); returns D's loss (R,)."""
     G, m = p.generator, p.config.pack
     real, mix = _d_batch(p, batch, j)
-    with torch.no_grad():
-        fake = pack(G(batch["z_d"][j]), m)  # (R, B/m, ...), detached: trains D only
-    loss, objective = d_objective(p, p.discriminator, real, fake, mix)
+    labels = batch["y_d"][j] if "y_d" in batch else None  # conditional: the real batch's
+    with torch.no_grad():  # detached: trains D only
+        fake = pack(generate(G, batch["z_d"][j], labels), m)  # (R, B/m, ...)
+    loss, objective = d_objective(p, p.discriminator, real, fake, mix, labels)
     p.opt_d.zero_grad(set_to_none=True)
     objective.sum().backward()  # summed over replicas: each replica's gradient is its own
     return loss.detach()
@@ -137,9 +157,10 @@ def d_apply(p: Players) -> None:
 def g_gradient(p: Players, batch: dict[str, torch.Tensor], i: int) -> torch.Tensor:
     """G's gradient of G step i into .grad (D untouched); returns G's loss (R,)."""
     c, D = p.config, p.discriminator
+    labels = batch["y_g"][i] if "y_g" in batch else None  # conditional: asked-for labels
     with frozen(D):
-        fake = p.generator(batch["z_g"][i])  # (R, B, *shape)
-        critic: Critic = D
+        fake = generate(p.generator, batch["z_g"][i], labels)  # (R, B, *shape)
+        critic = with_labels(D, labels)
         if c.unroll > 0:
             real, mix = _d_batch(p, batch, c.k - 1)  # the iteration's last real batch
             critic = unrolled(p, real, pack(fake, c.pack), mix)

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ganstudy.config import shown_key
+from ganstudy.messages import shown_key
 
 
 class YamlFileError(ValueError):

@@ -17,13 +17,12 @@ from ganstudy.config import (
     FIELDS,
     LIMITS,
     MEMORY_LIMIT_BYTES,
-    SHOWN_CHARS,
     ConfigError,
     TrialConfig,
     footprint_bytes,
     from_dict,
-    shown,
 )
+from ganstudy.messages import SHOWN_CHARS, shown
 
 FLOAT_KEYS = [k for k in LIMITS if FIELDS[k].type in ("float", "float | None")]
 INT_KEYS = [k for k in LIMITS if FIELDS[k].type == "int"]

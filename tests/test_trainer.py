@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -359,6 +360,24 @@ def test_evaluation_rows():
     assert math.isnan(first[0]["loss_d"]) and math.isnan(first[0]["grad_norm_g"])
     assert all(math.isfinite(r[m]) for r in last for m in ("loss_d", "loss_g", "grad_norm_d"))
     assert evaluations[-1].samples.shape == (2, trainer_module.SNAPSHOT_POINTS, 2)
+
+
+def test_snapshots_are_g_of_one_fixed_noise_per_replica():
+    """The samples.parquet snapshot is G of a noise fixed per replica (not the eval's
+    step-seeded noise): an unchanged G gives the same snapshot at another step, and
+    replica r's noise is its own stream's whatever R."""
+    config = TrialConfig(target="ring8", g_width=8, d_width=8, replicas=2, seed=3, device="cpu")
+    t = Trainer(config)
+    first = t.evaluate().samples
+    t.step = 250  # same weights, a later step: the eval's own noise changes, not this
+    assert np.array_equal(t.evaluate().samples, first)
+    g = torch.Generator().manual_seed(
+        trainer_module.mixed_seed(3 + 1, trainer_module.STREAM_SNAPSHOT)
+    )
+    z = torch.randn(trainer_module.SNAPSHOT_POINTS, config.z_dim, generator=g)
+    with torch.no_grad():
+        expected = t.generator(z.expand(2, -1, -1))[1]  # replica 1 on its own noise
+    np.testing.assert_allclose(first[1], expected.numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_reported_gradient_norms_and_losses_are_the_last_steps():

@@ -10,5 +10,7 @@ from ganstudy.targets import make_target
 def step_flops(config: TrialConfig) -> float:
     """Matmul FLOPs of one iteration of Algorithm 1, all replicas (the family's count; for
     the MLP see models.mlp.MLPFamily.flops_per_step)."""
-    dim = make_target(config.target, config.target_scale, config.target_std).dim
-    return get_family(config.model).flops_per_step(config, dim)
+    target = make_target(config.target, config.target_scale, config.target_std)
+    if config.conditional:  # G reads [z, one_hot(label)]; D's projection is no matmul
+        config = config.replace(z_dim=config.z_dim + target.n_modes)
+    return get_family(config.model).flops_per_step(config, target.dim)

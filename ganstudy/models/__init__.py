@@ -14,6 +14,7 @@ import torch
 
 from ganstudy.config import ModelName, TrialConfig
 from ganstudy.models.base import ModelFamily, ReplicaModule
+from ganstudy.models.conditional import conditional_models
 from ganstudy.models.dcgan import DCGANDiscriminator, DCGANFamily, DCGANGenerator
 from ganstudy.models.dirac import DiracDiscriminator, DiracFamily, DiracGenerator
 from ganstudy.models.mlp import BatchedMLP, MLPFamily, discriminator_mlp, generator_mlp
@@ -53,10 +54,19 @@ def make_models(
 ) -> tuple[ReplicaModule, ReplicaModule]:
     """(G, D) of config.model for `target`, replica r initialised from init_generators[r].
 
-    G is built first, then D, from the same generators (each continues its stream), so a
-    replica's initial weights depend only on its own generator.
+    G is built first, then D (then a conditional D's label embedding), from the same
+    generators (each continues its stream), so a replica's initial weights depend only on
+    its own generator.
     """
     family = get_family(config.model)
-    generator = family.generator(config, target, init_generators)
+    if not config.conditional:
+        generator = family.generator(config, target, init_generators)
+        return generator, family.discriminator(config, target, init_generators)
+    # A conditional G reads [z, one_hot(label)] (models/conditional.py).
+    n_classes = target.n_modes
+    wide = config.replace(z_dim=config.z_dim + n_classes)
+    generator = family.generator(wide, target, init_generators)
     discriminator = family.discriminator(config, target, init_generators)
-    return generator, discriminator
+    return conditional_models(
+        generator, discriminator, n_classes, init_generators, config.d_spectral_norm
+    )

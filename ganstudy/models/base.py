@@ -57,6 +57,21 @@ class ReplicaModule(nn.Module, ABC):
                 total = total + p.grad.pow(2).flatten(1).sum(1)
         return total.sqrt()
 
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """(R, B, ...) -> (R, B, F): a discriminator's features before its linear output
+        layer, so that `forward(x) == head(hidden(x))` (the projection discriminator of a
+        conditional GAN reads them). A family without the split cannot be conditional."""
+        raise NotImplementedError(f"{type(self).__name__} has no hidden/head split")
+
+    @property
+    def hidden_width(self) -> int:
+        """F, the last axis of `hidden`'s output."""
+        raise NotImplementedError(f"{type(self).__name__} has no hidden/head split")
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """(R, B, F) -> (R, B, 1): the linear output layer on `hidden`'s features."""
+        raise NotImplementedError(f"{type(self).__name__} has no hidden/head split")
+
     def scalar(self) -> torch.Tensor | None:
         """The module's one parameter per replica, (R,), where it has exactly one (the
         Dirac-GAN's θ and ψ: the trainer reports them); None for every real network."""

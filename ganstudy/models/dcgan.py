@@ -183,6 +183,11 @@ class DCGANDiscriminator(ReplicaModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(R, B, C, H, W) -> (R, B, 1)."""
+        return self.head(self.hidden(x))
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """(R, B, C, H, W) -> (R, B, 16·C_last): the conv blocks' output, flattened (the
+        features a projection discriminator reads)."""
         replicas, batch = x.shape[:2]
         x = _fold(x)  # (B, R·C, H, W)
         biases, norms = iter(self.biases), 0
@@ -196,11 +201,18 @@ class DCGANDiscriminator(ReplicaModule):
                 x = _batch_norm(x, self.norm_weights[norms], self.norm_biases[norms])
                 norms += 1
             x = F.leaky_relu(x, 0.2)
-        x = _unfold(x, replicas).reshape(replicas, batch, -1)  # (R, B, 16·C)
+        return _unfold(x, replicas).reshape(replicas, batch, -1)  # (R, B, 16·C)
+
+    @property
+    def hidden_width(self) -> int:
+        return 16 * self.channels[-1]  # 4x4 pixels of the last block's channels
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """(R, B, 16·C_last) -> (R, B, 1): the linear output."""
         w = self.out_weight
         if self.spectral_norm:
             w = w / self.sigma(self.depth, w)[:, None, None]
-        return torch.baddbmm(self.out_bias, x, w.mT)  # (R, B, 1)
+        return torch.baddbmm(self.out_bias, h, w.mT)  # (R, B, 1)
 
 
 def image_shape(target: Target) -> tuple[int, int, int]:

@@ -89,6 +89,7 @@ class BatchedMLP(ReplicaModule):
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()  # one per layer that has a bias, in order
         self.has_bias: list[bool] = []
+        self.bias_slots: list[int] = []  # layer i's bias is biases[bias_slots[i]]
         self.norm_weights = nn.ParameterList()  # BatchNorm scale and shift, (R, 1, width)
         self.norm_biases = nn.ParameterList()
         last = len(sizes) - 2
@@ -98,6 +99,7 @@ class BatchedMLP(ReplicaModule):
             bias = i == last or layers.hidden_bias
             w, b = _init_layer(fan_in, fan_out, bias, layers.init_std, init_generators)
             self.weights.append(nn.Parameter(w))  # (R, fan_in, fan_out)
+            self.bias_slots.append(len(self.biases))
             self.has_bias.append(bias)
             if b is not None:
                 self.biases.append(nn.Parameter(b))  # (R, 1, fan_out)
@@ -118,41 +120,56 @@ class BatchedMLP(ReplicaModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(R, B, sizes[0]) -> (R, B, sizes[-1]); an input (R, B, *shape) is flattened first
         and the output reshaped to (R, B, *out_shape) where given (the MLP on images)."""
-        if x.dim() > 3:
-            x = x.flatten(2)  # (R, B, dim)
-        last = len(self.weights) - 1
-        biases = iter(self.biases)
-        for i, w in enumerate(self.weights):
-            b = next(biases) if self.has_bias[i] else None
-            if self.spectral_norm:
-                w = w / self.sigma(i, w.mT)[:, None, None]  # w is (R, in, out)
-            if w.shape[-1] == 1 and w.shape[0] > 1 and w.device.type == "cpu":
-                # A one-output layer (D's score) of several replicas: CPU batched matmuls
-                # whose result has a last axis of 1 run ~10x below their usual speed (torch
-                # 2.13 / MKL); multiply-and-sum is 3-5x faster, with elementwise gradients:
-                # +8-11% per step at R = 8..128. R = 1 keeps BLAS's fast matrix-vector path.
-                # Same math; the dot product's summation order (last bit) may differ.
-                x = torch.sum(x * w.mT, -1, keepdim=True)  # (R, B, 1)
-                x = x + b if b is not None else x
-            elif b is not None:
-                x = torch.baddbmm(b, x, w)  # (R, B, fan_out)
-            else:
-                x = torch.bmm(x, w)  # (R, B, fan_out)
-            if i < last:
-                if self.batch_norm:
-                    x = _batch_norm(x, self.norm_weights[i], self.norm_biases[i])
-                if self.maxout:
-                    pieces = self.layers.pieces
-                    x = x.unflatten(-1, (-1, pieces)).amax(-1)  # (R, B, fan_out / pieces)
-                else:
-                    # In place on the fresh matmul output (whose backward does not need
-                    # it): one activation-sized allocation less per layer; relu's and leaky
-                    # relu's gradient is read from the output's sign, which is the input's,
-                    # and tanh's from its output, so the numbers are bit-identical.
-                    x = self.activation(x, inplace=True)
+        x = self.head(self.hidden(x))
         if self.out_shape is not None:
             x = x.reshape(*x.shape[:2], *self.out_shape)  # (R, B, *out_shape)
         return x
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """(R, B, sizes[0]) or (R, B, *shape) -> (R, B, sizes[-2]): every layer but the last,
+        activations included (the features a projection discriminator reads)."""
+        if x.dim() > 3:
+            x = x.flatten(2)  # (R, B, dim)
+        for i in range(len(self.weights) - 1):
+            x = self._linear(i, x)  # (R, B, fan_out)
+            if self.batch_norm:
+                x = _batch_norm(x, self.norm_weights[i], self.norm_biases[i])
+            if self.maxout:
+                pieces = self.layers.pieces
+                x = x.unflatten(-1, (-1, pieces)).amax(-1)  # (R, B, fan_out / pieces)
+            else:
+                # In place on the fresh matmul output (whose backward does not need it):
+                # one activation-sized allocation less per layer; relu's and leaky relu's
+                # gradient is read from the output's sign, which is the input's, and tanh's
+                # from its output, so the numbers are bit-identical.
+                x = self.activation(x, inplace=True)
+        return x
+
+    @property
+    def hidden_width(self) -> int:
+        return self.sizes[-2]
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """(R, B, sizes[-2]) -> (R, B, sizes[-1]): the last (linear) layer."""
+        return self._linear(len(self.weights) - 1, h)
+
+    def _linear(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Layer i's affine map (spectrally normalised where asked): (R, B, in) -> (R, B, out)."""
+        w = self.weights[i]
+        b = self.biases[self.bias_slots[i]] if self.has_bias[i] else None
+        if self.spectral_norm:
+            w = w / self.sigma(i, w.mT)[:, None, None]  # w is (R, in, out)
+        if w.shape[-1] == 1 and w.shape[0] > 1 and w.device.type == "cpu":
+            # A one-output layer (D's score) of several replicas: CPU batched matmuls whose
+            # result has a last axis of 1 run ~10x below their usual speed (torch 2.13 /
+            # MKL); multiply-and-sum is 3-5x faster, with elementwise gradients: +8-11% per
+            # step at R = 8..128. R = 1 keeps BLAS's fast matrix-vector path. Same math;
+            # the dot product's summation order (last bit) may differ.
+            x = torch.sum(x * w.mT, -1, keepdim=True)  # (R, B, 1)
+            return x + b if b is not None else x
+        if b is not None:
+            return torch.baddbmm(b, x, w)  # (R, B, fan_out)
+        return torch.bmm(x, w)  # (R, B, fan_out)
 
 
 def _batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

@@ -28,8 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ganstudy.config import shown
-from ganstudy.messages import clip_middle
+from ganstudy.messages import clip_middle, shown
 
 PROBE_FOLDER = ".ganstudy-probe"  # inside the study folder while the storage is checked
 PROBE_TIMEOUT_S = 60.0  # a node that cannot run a tiny task in this long is not usable

@@ -90,6 +90,13 @@ class Target(ABC):
         """n samples (n, dim), float64 on the generator's device."""
         return self.sample_labeled(n, generator)[0]
 
+    def label_frequencies(self) -> torch.Tensor:
+        """How often each label (the mode index `sample_labeled` gives, 0..n_modes-1) occurs
+        in the data, (n_modes,) float64: a conditional G is asked for labels in these
+        proportions. Uniform here: a mixture's modes are equally likely and a curve
+        family's a-bins equally wide."""
+        return torch.full((self.n_modes,), 1.0 / self.n_modes, dtype=torch.float64)
+
     @abstractmethod
     def binning(self) -> Binning:
         """The partition js_binned histograms `binned_points` over."""

@@ -153,6 +153,10 @@ class ImageTarget(Target):
             masses = (masses[:, None] * freq[None, :]).flatten()
         return torch.cat([masses, torch.zeros(1, dtype=torch.float64)])
 
+    def label_frequencies(self) -> torch.Tensor:
+        """The training split's class (stack: mode) frequencies, (n_modes,)."""
+        return self.bin_masses(self.binning())[:-1]
+
     def binned_points(self, samples: torch.Tensor) -> torch.Tensor:
         """Each sample's mode index as a coordinate, (R, N, 1) from (R, N, dim)."""
         which, _ = self.assign_modes(samples, math.nan)
