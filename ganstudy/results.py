@@ -158,11 +158,11 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
         if history_frames
         else pd.DataFrame(),
         "samples": _concat(sample_frames),
-        "modes": _concat(mode_frames).sort_values(
-            ["trial_id", "replica", "step", "mode"], ignore_index=True
-        )
-        if mode_frames
-        else pd.DataFrame(),
+        # Every column even with no rows: no mode held a high-quality sample at any eval
+        # (a G still a cloud) is a result, not a missing table.
+        "modes": _concat(mode_frames or [_occupancy(None, 0, np.zeros((0, 0), np.int64))])
+        .astype({"replica": np.int32, "step": np.int64, "mode": np.int32, "count": np.int32})
+        .sort_values(["trial_id", "replica", "step", "mode"], ignore_index=True),
     } | _exploits_table(records)
 
 
@@ -266,6 +266,9 @@ def load_results(path: str | os.PathLike) -> StudyResults:
     frames, missing = {}, []
     for name in TABLES:
         frame = _read_table(folder, name) if name in found else None
+        if name == "modes" and frame is not None and set(KEY_COLUMNS[name]) <= set(frame):
+            frames[name] = frame  # no rows: no mode was ever occupied, still the table
+            continue
         if frame is not None and frame.empty:
             notes.append(f"{name}.parquet is empty.")
             frame = None

@@ -147,3 +147,13 @@ def test_collapse_onset_reaches_the_trials_table():
     ]
     trials = build_tables([record({}, history)])["trials"]
     assert trials["collapse_onset"].iloc[0] == 20 and math.isnan(trials["collapse_onset"].iloc[1])
+
+
+def test_no_occupied_mode_is_an_empty_table_not_a_missing_one(tmp_path):
+    history = [{"step": 0, "replica": r, "modes_captured": 0.0} for r in (0, 1)]
+    (tmp_path / "spec.yaml").write_text("name: s\n")
+    write_tables([record({0: np.zeros((2, 3), np.int64)}, history)], None, tmp_path)
+    res = load_results(tmp_path)
+    assert "modes" not in res.missing and res.modes.empty
+    assert list(res.modes.columns) == ["trial_id", "replica", "step", "mode", "count"]
+    assert not any("modes" in note for note in res.notes)

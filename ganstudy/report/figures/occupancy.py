@@ -33,8 +33,10 @@ NEVER = "0.75"  # grey: a run that never lost a mode it had held
 
 def fig_occupancy(s: Study) -> tuple[Figure, str]:
     """9. Mode x step heatmaps of high-quality counts for the runs pick_runs chooses."""
-    if s.modes is None or s.modes.empty:
-        raise Skip("modes.parquet is missing or empty (a study run before it existed)")
+    if s.modes is None:
+        raise Skip("modes.parquet is missing (a study run before it existed)")
+    if s.modes.empty:
+        raise Skip("no mode held a high-quality sample at any eval (modes.parquet has no rows)")
     if not has_occupancy(s):
         raise Skip(f"the target has one mode or none: {why_nan('modes_captured')}")
     picks = pick_runs(s)
