@@ -299,7 +299,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         return INTERRUPTED
     if isinstance(out, str):  # a URI: the tables are there, not on this machine
-        print(f"tables: {out}/trials.parquet, history.parquet, samples.parquet")
+        print(_tables_line(out))
         return 0
     _summarize_study(out, resume)
     return 0
@@ -476,8 +476,16 @@ def _summarize_study(out, resume_command: str) -> None:
         )
     if any(s in not_finished for s in RESUMABLE_RUNS):
         print(f"continue with: {resume_command}")
-    print(f"tables: {out}/trials.parquet, history.parquet, samples.parquet")
+    print(_tables_line(out))
     print(f"next: ganstudy report {out}")
+
+
+def _tables_line(out: object) -> str:
+    """`tables: OUT/trials.parquet, history.parquet, ...`: what a run wrote."""
+    from ganstudy.results import TABLES  # lazily: pandas only once a study has run
+
+    first, *rest = (f"{name}.parquet" for name in TABLES)
+    return f"tables: {out}/{first}, {', '.join(rest)}"
 
 
 def _steps_reached(runs) -> str:

@@ -1,4 +1,5 @@
-"""Names declared once: every column of the history table and every loss. No torch, no Ray.
+"""Names declared once: every column of the history table (and of trials.parquet's run
+summaries and modes.parquet) and every loss. No torch, no Ray.
 
 Config, study validation, the trainer, the run layer, the report and the command line all
 read these tables; nothing else spells a metric or a loss name out as a list. Adding a
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ColumnKind = Literal["key", "metric", "target", "label"]
+ColumnKind = Literal["key", "metric", "target", "label", "run"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,7 +23,8 @@ class Column:
     name: str
     meaning: str
     unit: str = ""  # "nats", "probability", "count", ... ("" where there is none)
-    kind: ColumnKind = "metric"  # key: identifies the row; metric: measured per eval
+    kind: ColumnKind = "metric"  # key: identifies the row; metric: measured per eval;
+    # run: one value per (trial, replica) from its whole history (trials.parquet only)
     label: str = ""  # short header for terminal tables ("" = the name)
     # NaN unless the loss makes D's output a probability (a logit of P(real)).
     needs_probability: bool = False
@@ -164,7 +166,33 @@ COLUMNS: tuple[Column, ...] = (
     Column(name="n_modes", kind="target", unit="count", meaning="modes the target has"),
     Column(name="outcome", kind="label", meaning="outcome label so far (metrics.OUTCOMES)"),
 )
-BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
+# Columns of trials.parquet beyond the final history row: read off a run's whole history
+# (results.collapse_onset computes this one).
+RUN_COLUMNS: tuple[Column, ...] = (
+    Column(
+        name="collapse_onset",
+        kind="run",
+        unit="step",
+        needs_modes=True,
+        meaning="first eval step s from which modes_captured stays below its maximum before "
+        "s at every eval to the end (the eval after the last one at the run's peak); NaN if "
+        "the last eval is at the peak (no collapse), NaN evals (diverged) left out",
+    ),
+)
+# modes.parquet: one row per (trial_id, replica, step, mode) with a nonzero count. Only
+# nonzero counts are stored (a missing row is 0, which keeps a 1,000-mode stacked target's
+# table small); a diverged replica has no rows at that step.
+OCCUPANCY_COLUMNS: tuple[Column, ...] = (
+    Column(name="mode", kind="key", meaning="the mode's index (Target.assign_modes), from 0"),
+    Column(
+        name="count",
+        unit="count",
+        needs_modes=True,
+        meaning="high-quality samples of the coverage_samples in this mode, the count "
+        "modes_captured thresholds at coverage_min_count; a low-quality sample counts nowhere",
+    ),
+)
+BY_NAME: dict[str, Column] = {c.name: c for c in (*COLUMNS, *RUN_COLUMNS, *OCCUPANCY_COLUMNS)}
 
 # The numbers measured at every eval, in table order (a study's `metric` is one of these).
 METRIC_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.kind == "metric")

@@ -228,6 +228,14 @@ def _cross_entropy(votes: torch.Tensor, n_real: int, k: torch.Tensor) -> torch.T
     return -0.5 * (p_real[:, :n_real].log().mean(1) + (-p_real[:, n_real:]).log1p().mean(1))
 
 
+def mode_counts(samples: torch.Tensor, target: Target, quality_sigmas: float = 3.0) -> torch.Tensor:
+    """High-quality samples per mode (R, M) int64 of samples (R, N, dim): what
+    `mode_coverage` counts a mode's capture by (a low-quality sample counts nowhere)."""
+    which, good = target.assign_modes(samples, quality_sigmas)  # (R, N) each
+    counts = torch.zeros(*which.shape[:-1], target.n_modes, dtype=torch.int64, device=which.device)
+    return counts.scatter_add_(-1, which, good.to(torch.int64))  # (R, M)
+
+
 def mode_coverage(
     samples: torch.Tensor, target: Target, quality_sigmas: float = 3.0, min_count: int = 1
 ) -> dict[str, torch.Tensor]:
@@ -239,16 +247,23 @@ def mode_coverage(
     captured if it holds at least `min_count` high-quality samples. mode_kl is
     KL(histogram of high-quality samples over modes || uniform), NaN when there are none.
     """
-    which, good = target.assign_modes(samples, quality_sigmas)  # (R, N) each
-    n_modes = target.n_modes
-    one_hot = F.one_hot(which, n_modes).to(samples.dtype) * good.unsqueeze(-1)  # (R, N, M)
-    counts = one_hot.sum(1)  # (R, M)
-    n_good = counts.sum(-1)
-    freq = counts / n_good.clamp(min=1).unsqueeze(-1)
+    counts = mode_counts(samples, target, quality_sigmas)
+    return coverage_of_counts(counts, samples.shape[1], min_count, samples.dtype)
+
+
+def coverage_of_counts(
+    counts: torch.Tensor, n_samples: int, min_count: int = 1, dtype: torch.dtype = torch.float32
+) -> dict[str, torch.Tensor]:
+    """`mode_coverage`'s numbers from `mode_counts` (R, M) of `n_samples` samples per
+    replica (the trainer counts once and keeps the counts for modes.parquet)."""
+    n_modes = counts.shape[-1]
+    counts_f = counts.to(dtype)
+    n_good = counts_f.sum(-1)
+    freq = counts_f / n_good.clamp(min=1).unsqueeze(-1)
     kl = (torch.xlogy(freq, freq) + freq * math.log(n_modes)).sum(-1)
     return {
-        "modes_captured": (counts >= min_count).sum(-1).to(samples.dtype),
-        "high_quality_frac": good.to(samples.dtype).mean(-1),
+        "modes_captured": (counts >= min_count).sum(-1).to(dtype),
+        "high_quality_frac": n_good / n_samples,
         "mode_kl": torch.where(n_good > 0, kl, torch.full_like(kl, math.nan)),
     }
 

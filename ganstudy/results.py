@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ganstudy.columns import FINISHED, METRIC_COLUMNS, STATUSES
+from ganstudy.columns import FINISHED, METRIC_COLUMNS, OCCUPANCY_COLUMNS, STATUSES
 from ganstudy.config import FIELDS
 from ganstudy.messages import clip_middle, detail
 from ganstudy.yamlfile import MAX_FILE_BYTES, YamlFileError, file_kind, read_yaml
 
-TABLES = ("trials", "history", "samples")
+TABLES = ("trials", "history", "samples", "modes")  # modes: columns.OCCUPANCY_COLUMNS
 # PBT studies also write exploits.parquet: one row per exploit (trial_id, step, donor, and
 # `<setting>_before` / `<setting>_after` for each setting PBT changed; `order` numbers a
 # trial's exploits, oldest first, as two can take states of the same step).
@@ -60,6 +60,7 @@ class TrialRecord:
     wall_s: float
     history: list[dict[str, Any]]  # trainer.history: one row per (replica, eval step)
     samples: dict[int, np.ndarray] = field(default_factory=dict)  # step -> (R, n, ...)
+    modes: dict[int, np.ndarray] = field(default_factory=dict)  # step -> (R, n_modes) counts
     exploits: list[dict[str, Any]] = field(default_factory=list)  # PBT: step, donor, before, after
     # What its latest attempt trained on ("cpu" or the GPU's name) and torch's CUDA version
     # there; a trial's `device` setting says only what it asked for ("auto").
@@ -76,6 +77,7 @@ KEY_COLUMNS = {
     "trials": ("trial_id", "replica", "status"),
     "history": ("trial_id", "replica", "step"),
     "samples": ("trial_id", "replica", "step", "x0"),
+    "modes": ("trial_id", "replica", "step", *(c.name for c in OCCUPANCY_COLUMNS)),
     EXPLOITS: ("trial_id", "step", "donor"),
 }
 # Studies written before ganstudy named its own statuses carry Ray's names.
@@ -96,6 +98,9 @@ class StudyResults:
     samples: pd.DataFrame
     spec: dict[str, Any]
     path: Path
+    # Each mode's occupancy per eval (nonzero counts only); empty for a study run before
+    # modes.parquet existed.
+    modes: pd.DataFrame = field(default_factory=pd.DataFrame)
     exploits: pd.DataFrame = field(default_factory=pd.DataFrame)  # PBT studies only
     environment: dict[str, Any] = field(default_factory=dict)
     missing: tuple[str, ...] = ()  # tables (of TABLES) with no file or no rows
@@ -103,8 +108,9 @@ class StudyResults:
 
 
 def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
-    """trials (one row per trial x replica), history (x step) and samples (x step x point)."""
-    trial_rows, history_frames, sample_frames = [], [], []
+    """trials (one row per trial x replica), history (x step), samples (x step x point) and
+    modes (x step x occupied mode)."""
+    trial_rows, history_frames, sample_frames, mode_frames = [], [], [], []
     for record in records:
         params = {key: record.config[key] for key in FIELDS if key in record.config}
         history = pd.DataFrame(record.history)
@@ -114,6 +120,7 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
             history.insert(0, "trial_id", record.trial_id)
             history_frames.append(history)
         final = history.sort_values("step").groupby("replica").tail(1)
+        onsets = _collapse_onsets(history)
         for row in final.to_dict("records"):
             metrics = {
                 k: v for k, v in row.items() if k not in ("trial_id", "replica", "step", "seed")
@@ -127,6 +134,7 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
                     "seed": params.get("seed", 0) + int(row["replica"]),
                     "steps_done": max(int(row["step"]), 0),
                     **metrics,
+                    "collapse_onset": onsets.get(int(row["replica"]), np.nan),
                     "status": record.status,
                     "error": record.error,
                     "wall_s": record.wall_s,
@@ -141,6 +149,7 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
             frame.insert(0, "replica", np.repeat(np.arange(replicas), n))
             frame.insert(0, "trial_id", record.trial_id)
             sample_frames.append(frame)
+        mode_frames += [_occupancy(record.trial_id, step, c) for step, c in record.modes.items()]
     return {
         "trials": pd.DataFrame(trial_rows),
         "history": _concat(history_frames).sort_values(
@@ -149,7 +158,56 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
         if history_frames
         else pd.DataFrame(),
         "samples": _concat(sample_frames),
+        # Every column even with no rows: no mode held a high-quality sample at any eval
+        # (a G still a cloud) is a result, not a missing table.
+        "modes": _concat(mode_frames or [_occupancy(None, 0, np.zeros((0, 0), np.int64))])
+        .astype({"replica": np.int32, "step": np.int64, "mode": np.int32, "count": np.int32})
+        .sort_values(["trial_id", "replica", "step", "mode"], ignore_index=True),
     } | _exploits_table(records)
+
+
+def _occupancy(trial_id: str | None, step: int, counts: np.ndarray) -> pd.DataFrame:
+    """modes.parquet's rows of one eval: the nonzero counts of (R, n_modes), long."""
+    replica, mode = np.nonzero(counts)
+    return pd.DataFrame(
+        {
+            "trial_id": trial_id,
+            "replica": replica.astype(np.int32),
+            "step": np.int64(step),
+            "mode": mode.astype(np.int32),
+            "count": counts[replica, mode].astype(np.int32),  # <= coverage_samples
+        }
+    )
+
+
+def collapse_onset(steps: Any, modes_captured: Any) -> float:
+    """columns.RUN_COLUMNS' collapse_onset of one run's evals (steps ascending): the first
+    step s with modes_captured below max(before s) at every eval from s to the end; NaN
+    when none (the last eval is at the peak). NaN evals (a diverged replica) are left out.
+
+    The set of such s is closed upwards (a later s has a smaller maximum after it and a
+    larger one before), so this is the eval right after the last one at the run's peak.
+    """
+    steps, counts = np.asarray(steps, dtype=float), np.asarray(modes_captured, dtype=float)
+    keep = np.isfinite(counts)
+    steps, counts = steps[keep], counts[keep]
+    if len(counts) < 2:
+        return np.nan
+    best_before = np.maximum.accumulate(counts)[:-1]  # max of evals 0..i, for s = i + 1
+    best_after = np.maximum.accumulate(counts[::-1])[::-1][1:]  # max of evals s..end
+    below = np.nonzero(best_after < best_before)[0]
+    return float(steps[below[0] + 1]) if len(below) else np.nan
+
+
+def _collapse_onsets(history: pd.DataFrame) -> dict[int, float]:
+    """replica -> collapse_onset over its history rows (none without modes_captured)."""
+    if "modes_captured" not in history:
+        return {}
+    ordered = history.sort_values("step")
+    return {
+        int(replica): collapse_onset(rows["step"], rows["modes_captured"])
+        for replica, rows in ordered.groupby("replica")
+    }
 
 
 def _exploits_table(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
@@ -169,7 +227,7 @@ def _exploits_table(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
 
 
 def write_tables(records: list[TrialRecord], spec: Any, out: Path) -> dict[str, Path]:
-    """Write trials/history/samples(/exploits).parquet into `out`: every table to a temporary
+    """Write trials/history/samples/modes(/exploits).parquet into `out`: every table to a temporary
     file first, then each renamed into place, so a fault while writing (a full disk) leaves
     the old tables whole and no table of the new set beside them."""
     tables = build_tables(records)
@@ -208,6 +266,9 @@ def load_results(path: str | os.PathLike) -> StudyResults:
     frames, missing = {}, []
     for name in TABLES:
         frame = _read_table(folder, name) if name in found else None
+        if name == "modes" and frame is not None and set(KEY_COLUMNS[name]) <= set(frame):
+            frames[name] = frame  # no rows: no mode was ever occupied, still the table
+            continue
         if frame is not None and frame.empty:
             notes.append(f"{name}.parquet is empty.")
             frame = None

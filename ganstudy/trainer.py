@@ -63,11 +63,15 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass
 class Evaluation:
-    """One eval step: a metrics row per replica and a snapshot of generated points."""
+    """One eval step: a metrics row per replica, a snapshot of generated points and each
+    mode's occupancy."""
 
     step: int
     rows: list[dict[str, Any]]
     samples: np.ndarray  # (replicas, SNAPSHOT_POINTS, dim) float32, flat like target.sample
+    # (replicas, n_modes) int64: high-quality samples of the coverage_samples per mode, the
+    # counts modes_captured thresholds (metrics.mode_counts); all 0 for a diverged replica.
+    modes: np.ndarray
 
 
 class ReplicaStreams:
@@ -386,8 +390,10 @@ class Trainer:
         )
         points = target.binned_points(fake[:, : c.eval_samples])
         values["js_binned"] = metrics.js_binned(points, self.binning, self.data_masses)
-        values |= metrics.mode_coverage(
-            fake[:, : c.coverage_samples], target, c.quality_sigmas, c.coverage_min_count
+        coverage = fake[:, : c.coverage_samples]
+        counts = metrics.mode_counts(coverage, target, c.quality_sigmas)  # (R, n_modes)
+        values |= metrics.coverage_of_counts(
+            counts, coverage.shape[1], c.coverage_min_count, coverage.dtype
         )
         values["class_accuracy"] = (
             metrics.class_accuracy(
@@ -421,6 +427,7 @@ class Trainer:
         )  # (R, M)
         table = torch.where(finite[:, None], table, torch.full_like(table, math.nan)).cpu().tolist()
         samples = self._snapshot().float().cpu().numpy()
+        modes = torch.where(finite[:, None], counts, 0).cpu().numpy()  # (R, n_modes)
 
         rows = []
         for r, numbers in enumerate(table):
@@ -434,7 +441,7 @@ class Trainer:
         self._reset_window()
         self.generator.train()
         self.discriminator.train()
-        return Evaluation(self.step, rows, samples)
+        return Evaluation(self.step, rows, samples, modes)
 
     def _snapshot(self) -> torch.Tensor:
         """G's samples (R, SNAPSHOT_POINTS, dim) of a fixed noise per replica (drawn once

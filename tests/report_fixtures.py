@@ -82,12 +82,13 @@ def write_study(
     n_samples: int = 150,
     seed: int = 0,
 ) -> Path:
-    """Write trials/history/samples parquet, spec.yaml and environment.json under root/name."""
+    """Write trials/history/samples/modes parquet, spec.yaml and environment.json under
+    root/name."""
     rng = np.random.default_rng(seed)
     folder = Path(root) / name
     folder.mkdir(parents=True, exist_ok=True)
     lr_g = 2e-4
-    trial_rows, hist_rows, sample_frames = [], [], []
+    trial_rows, hist_rows, sample_frames, mode_rows = [], [], [], []
     evals = list(range(0, steps + 1, eval_every))
     n_modes = {
         "ring8": 8,
@@ -127,6 +128,7 @@ def write_study(
                         for row in rows:
                             row.update(trial_id=trial_id, replica=replica)
                         hist_rows += rows
+                        mode_rows += _occupancy(trial_id, replica, outcome, rows, n_modes)
                         final = {key: v for key, v in rows[-1].items() if key != "step"}
                         trial_rows.append(
                             params
@@ -160,6 +162,8 @@ def write_study(
         pd.concat(sample_frames, ignore_index=True).to_parquet(
             folder / "samples.parquet", index=False
         )
+    if mode_rows:
+        pd.DataFrame(mode_rows).to_parquet(folder / "modes.parquet", index=False)
     spec = {
         "name": name,
         "metric": "js_binned",
@@ -177,6 +181,22 @@ def write_study(
     (folder / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     (folder / "environment.json").write_text(json.dumps({"torch": "synthetic", "device": "cpu"}))
     return folder
+
+
+def _occupancy(
+    trial_id: str, replica: int, outcome: str, rows: list[dict], n_modes: int
+) -> list[dict]:
+    """modes.parquet rows of one run: its modes_captured modes, 20 samples each, a window
+    that moves one mode per eval in a collapsing run (a G hopping between modes)."""
+    out = []
+    for i, row in enumerate(rows):
+        shift = i if outcome == "mode_collapse" else 0
+        for j in range(int(row["modes_captured"])):
+            mode = (shift + j) % n_modes
+            out.append(
+                dict(trial_id=trial_id, replica=replica, step=row["step"], mode=mode, count=20)
+            )
+    return out
 
 
 def _history(

@@ -37,7 +37,7 @@ from ganstudy.results import LOCK_NAME
 # smoke study sweeps no d_width/g_width.
 NEITHER = {
     *("01b_dirac_plane", "01c_dirac_distance", "03b_sampled_runs"),
-    *("09_optuna_history", "10_optuna_importance"),
+    *("10_optuna_history", "11_optuna_importance"),
 }
 EXPECTED_SKIPS = {"smoke": {"06b_coverage_vs_capacity", *NEITHER}, "synthetic": NEITHER}
 RUN_KEYS = ("trial_id", "replica", "step")

@@ -153,7 +153,7 @@ def test_an_optuna_studys_report_has_optunas_views(tmp_path: Path):
 
     style = dict(matplotlib.rcParams)
     out = build_report(folder, progress=None)
-    for key in ("03b_sampled_runs", "09_optuna_history", "10_optuna_importance"):
+    for key in ("03b_sampled_runs", "10_optuna_history", "11_optuna_importance"):
         assert (out.parent / f"{key}.png").stat().st_size > 5_000, key
     html = out.read_text(encoding="utf-8")
     assert "Optuna&#x27;s trials: 7 COMPLETE, 3 PRUNED." in html

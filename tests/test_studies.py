@@ -37,7 +37,8 @@ MUST_DRAW = {
     "losses": ["01_js_trajectories", "06_mode_coverage"],
     "critics": ["01_js_trajectories", "06_mode_coverage"],
     "dirac": ["01b_dirac_plane", "01c_dirac_distance", "08_grad_norms"],
-    "tpe": ["03_phase_diagram", "03b_sampled_runs", "09_optuna_history"],
+    "tpe": ["03_phase_diagram", "03b_sampled_runs", "10_optuna_history"],
+    "remedies": ["06c_modes_kept", "09_mode_occupancy", "03c_collapse_onset"],
 }
 ALWAYS = ["01_js_trajectories", "02_d_outputs", "07_sample_snapshots", "08_grad_norms"]
 # Figures a study must skip (with its reason): dirac sweeps neither k nor lr_d/lr_g, and a
@@ -128,6 +129,15 @@ def test_shipped_study_runs_through_tables_and_report(path: Path, tmp_path, caps
     assert history.groupby(["trial_id", "replica"]).ngroups == len(trials)
     assert history["js_binned"].notna().all() and history["js_probe"].notna().all()
     assert tables.samples.groupby(["trial_id", "replica", "step"]).ngroups == len(history)
+    # Each eval's mode counts sum to at most its coverage samples and threshold to its
+    # modes_captured (a missing row is a count of 0).
+    captured = (
+        tables.modes[tables.modes["count"] >= study["params"].get("coverage_min_count", 1)]
+        .groupby(["trial_id", "replica", "step"])
+        .size()
+    )
+    keyed = history.set_index(["trial_id", "replica", "step"])["modes_captured"].dropna()
+    assert (captured.reindex(keyed.index, fill_value=0) == keyed).all()
 
     assert main(["report", str(out)]) == 0, capsys.readouterr().err
     report = out / "report"

@@ -1,12 +1,13 @@
 """Study tables -> seaborn figures, summary.csv and one self-contained HTML page.
 
 `ganstudy report [STUDY_DIR]` reads a study folder only through `results.load_results`
-(`trials.parquet`, `history.parquet`, `samples.parquet` or `samples/`, `spec.yaml`,
-`environment.json`), never Ray's own files, and writes `report/` beside them: one PNG per
-figure, `summary.csv`, `outcomes.csv`, `findings.md` and `index.html` with the PNGs
+(`trials.parquet`, `history.parquet`, `samples.parquet` or `samples/`, `modes.parquet`,
+`spec.yaml`, `environment.json`), never Ray's own files, and writes `report/` beside them:
+one PNG per figure, `summary.csv`, `outcomes.csv`, `findings.md` and `index.html` with the PNGs
 embedded (opens offline).
 
-Modules: study (loading and derived columns), cells (the phase-diagram grid), style (what
+Modules: study (loading and derived columns), cells (the phase-diagram grid), occupancy
+(mode counts over time, the runs shown and why, the modes-kept findings), style (what
 figures share), figures/ (one module per figure family; FIGURES is the ordered registry),
 drawers (sample pictures by the target's `picture`), findings (tables and sentences), page
 (HTML), build (rendering into place and the command).

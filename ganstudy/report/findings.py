@@ -11,6 +11,7 @@ import pandas as pd
 from ganstudy.columns import LOSS_NAMES, OUTCOMES
 from ganstudy.report.cells import SEVERITY, cell_name, cells, majority
 from ganstudy.report.figures.dirac import dirac_findings
+from ganstudy.report.occupancy import modes_kept
 from ganstudy.report.study import LABELS, NO_OUTCOME, RUN, Study, describe, has, partial_sentence
 
 
@@ -91,6 +92,7 @@ def findings(s: Study) -> list[str]:
         f"{n_cfg} configuration{'s' * (n_cfg != 1)}, {total} run{'s' * (total != 1)} "
         f"(trial × replica): {overview}."
     )
+    out += modes_kept(s)  # how many modes each setting keeps, with the spread over runs
 
     summary = summary_table(s)
     col = f"{s.metric}_mean"

@@ -34,6 +34,7 @@ MISSING = {
     "trials": "final values and parameters are taken from history.parquet",
     "history": "trajectory figures are skipped",
     "samples": "sample snapshots are skipped",
+    "modes": "mode occupancy over time is skipped (a study run before modes.parquet existed)",
 }
 
 
@@ -48,6 +49,7 @@ class Study:
     trials: pd.DataFrame | None
     history: pd.DataFrame | None
     samples: pd.DataFrame | None
+    modes: pd.DataFrame | None = None  # modes.parquet: nonzero occupancy counts per eval
     notes: list[str] = field(default_factory=list)  # what is missing or partial
     runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per (trial, replica)
     hist: pd.DataFrame | None = None  # history joined with the trial parameters
@@ -283,6 +285,10 @@ def fmt(v: Any) -> str:
 
 def describe(s: Study, run: pd.Series) -> str:
     """The settings that tell a run apart: the swept ones among loss, k and the ratios."""
+    # The remedies and the target too: a remedies study's configurations differ in them.
     main = [c for c in ("loss", "k", "lr_ratio", "cap_ratio") if c in run]
-    keys = [c for c in main if c in s.swept] or [c for c in s.swept if c in run][:3] or main
+    # The target and the remedies too, where swept: a remedies study's configurations differ
+    # in them.
+    told = [c for c in (*main, "target", "pack", "unroll") if c in run and c in s.swept]
+    keys = told or [c for c in s.swept if c in run][:3] or main
     return ", ".join(f"{LABELS.get(c, c)}={fmt(run[c])}" for c in keys) or str(run["trial_id"])

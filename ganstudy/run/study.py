@@ -43,6 +43,7 @@ from ganstudy.run.resume import (
     repair_stale_checkpoints,
 )
 from ganstudy.run.trainable import (
+    MODES_DIR,
     read_config,
     read_exploits,
     read_rows,
@@ -221,7 +222,7 @@ def _trials_from_files(folder: StudyFolder) -> list[_TrialFiles]:
 
 def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialRecord:
     """One Ray result as the tables need it: history from its latest checkpoint, samples
-    from its snapshot files, and ganstudy's status."""
+    and mode occupancies from its snapshot files, and ganstudy's status."""
     trial_id = Path(result.path).name.removeprefix("trial_")
     state = None
     if result.checkpoint is not None:
@@ -236,6 +237,7 @@ def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialR
     if state and not history:  # a study written before rows had files of their own
         history = state["trainer"]["history"]
     samples = read_samples(result.filesystem, result.path, last_step)
+    modes = read_samples(result.filesystem, result.path, last_step, MODES_DIR)
     if state and "samples" in state:  # a checkpoint written before snapshots moved out
         samples |= {int(k): v.numpy() for k, v in state["samples"].items() if int(k) <= last_step}
     metrics = result.metrics or {}
@@ -264,6 +266,7 @@ def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialR
         wall_s=float(metrics.get("time_total_s", math.nan)),
         history=history,
         samples=samples,
+        modes=modes,
         exploits=read_exploits(result.filesystem, result.path),
         **_device_of(state),
     )

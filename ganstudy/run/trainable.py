@@ -8,6 +8,8 @@ What a trial leaves in storage (`<study>/ray/trial_<id>/`):
   written once per step (a retry that redoes an eval writes the same bytes again, since
   training is deterministic), so every (trial, replica, step) has exactly one snapshot.
   The tables keep the snapshots up to the step of the trial's latest checkpoint.
+- `modes/step_<step>.npy` at every eval, written the same way: each replica's high-quality
+  samples per mode (R, n_modes) int64 (`Evaluation.modes`), modes.parquet's source.
 - `evals/step_<step>.json`: the eval rows the trial computed itself, written the same way,
   with the attempt that computed them (the checkpoint it continued, its settings).
   They, not the checkpoint's history, are the trial's history in the tables: under PBT a
@@ -49,6 +51,7 @@ from ganstudy.trainer import Trainer
 
 STATE_FILE = "state.pt"  # inside each checkpoint
 SAMPLES_DIR = "samples"  # inside each trial's storage folder: one snapshot per eval step
+MODES_DIR = "modes"  # ... each mode's occupancy, one file per eval step
 ROWS_DIR = "evals"  # ... the eval rows this trial computed, one file per eval step
 EXPLOITS_DIR = "exploits"  # ... PBT's exploits of this trial, one file per step
 CONFIG_FILE = "config.json"  # ... the settings its latest attempt trains with
@@ -66,7 +69,7 @@ def train_trial(config: dict[str, Any]) -> None:
     me = tune.get_context().get_trial_id()
     storage = tune.get_context().get_storage()
     fs, own = storage.storage_filesystem, storage.trial_fs_path
-    for name in (SAMPLES_DIR, ROWS_DIR, EXPLOITS_DIR):
+    for name in (SAMPLES_DIR, MODES_DIR, ROWS_DIR, EXPLOITS_DIR):
         fs.create_dir(f"{own}/{name}")
     settings, before = to_dict(trial_config), _read_json(fs, f"{own}/{CONFIG_FILE}")
     checkpoint = tune.get_checkpoint()
@@ -84,6 +87,7 @@ def train_trial(config: dict[str, Any]) -> None:
     for evaluation in trainer.run():
         step = evaluation.step
         write_snapshot(fs, f"{own}/{SAMPLES_DIR}", step, evaluation.samples)
+        write_snapshot(fs, f"{own}/{MODES_DIR}", step, evaluation.modes)
         # Each file says which attempt computed it: the state it continued and its settings.
         attempt = {"rows": evaluation.rows, "origin": origin, "settings": settings}
         _write_file(fs, _step_path(f"{own}/{ROWS_DIR}", step, ".json"), _json(attempt))
@@ -132,10 +136,11 @@ def try_load_state(checkpoint: Checkpoint) -> dict[str, Any] | None:
 
 
 def read_samples(
-    fs: pyarrow.fs.FileSystem, trial_path: str, last_step: int
+    fs: pyarrow.fs.FileSystem, trial_path: str, last_step: int, folder: str = SAMPLES_DIR
 ) -> dict[int, np.ndarray]:
-    """A trial's snapshots (step -> array) up to `last_step` (its latest checkpoint's)."""
-    found = _step_files(fs, f"{trial_path}/{SAMPLES_DIR}", ".npy", last_step)
+    """A trial's snapshots (step -> array) up to `last_step` (its latest checkpoint's); with
+    `folder=MODES_DIR` its mode occupancies (none for a trial run before they were kept)."""
+    found = _step_files(fs, f"{trial_path}/{folder}", ".npy", last_step)
     return {step: np.load(io.BytesIO(data), allow_pickle=False) for step, data in found}
 
 

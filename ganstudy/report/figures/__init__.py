@@ -10,6 +10,7 @@ from ganstudy.report.figures.calibration import fig_calibration
 from ganstudy.report.figures.capacity import fig_coverage_capacity
 from ganstudy.report.figures.dirac import fig_dirac_distance, fig_dirac_plane
 from ganstudy.report.figures.grid import fig_final_heatmaps, fig_phase
+from ganstudy.report.figures.occupancy import fig_modes_kept, fig_occupancy, fig_onset_grid
 from ganstudy.report.figures.samples import fig_samples
 from ganstudy.report.figures.search import (
     fig_optuna_history,
@@ -28,16 +29,19 @@ FIGURES: tuple[FigureEntry, ...] = (
     FigureEntry("02_d_outputs", "2. Discriminator outputs", fig_d_outputs),
     FigureEntry("03_phase_diagram", "3. Phase diagram: balance or collapse?", fig_phase),
     FigureEntry("03b_sampled_runs", "3b. Sampled search: every run", fig_sampled_runs),
+    FigureEntry("03c_collapse_onset", "3c. Collapse onset over the grid", fig_onset_grid),
     FigureEntry("04_final_heatmaps", "4. Final metric heatmaps", fig_final_heatmaps),
     FigureEntry("05_estimator_calibration", "5. Estimator calibration", fig_calibration),
     FigureEntry("06_mode_coverage", "6. Mode coverage over training", fig_coverage),
     FigureEntry(
         "06b_coverage_vs_capacity", "6b. Mode coverage vs capacity ratio", fig_coverage_capacity
     ),
+    FigureEntry("06c_modes_kept", "6c. Modes kept per configuration", fig_modes_kept),
     FigureEntry("07_sample_snapshots", "7. Sample snapshots", fig_samples),
     FigureEntry("08_grad_norms", "8. Gradient norms", fig_grad_norms),
-    FigureEntry("09_optuna_history", "9. Optuna: optimisation history", fig_optuna_history),
-    FigureEntry("10_optuna_importance", "10. Optuna: parameter importances", fig_optuna_importance),
+    FigureEntry("09_mode_occupancy", "9. Mode occupancy over time", fig_occupancy),
+    FigureEntry("10_optuna_history", "10. Optuna: optimisation history", fig_optuna_history),
+    FigureEntry("11_optuna_importance", "11. Optuna: parameter importances", fig_optuna_importance),
 )
 # Shown first on the page: the first of these that was drawn (the Dirac-GAN study has no
 # k × lr grid, its (θ, ψ) figure is its headline), else the first figure drawn.

@@ -1,0 +1,228 @@
+"""Watching collapse happen: each run's mode occupancy over time (modes.parquet), which runs
+the report shows and why, collapse onsets, and the modes each setting keeps.
+
+A mode is *occupied* at an eval when it holds at least the run's `coverage_min_count`
+high-quality samples: the rule `modes_captured` counts by, so a run's occupied modes at an
+eval are exactly its modes_captured there. Computed once here for the figures
+(figures/occupancy.py) and the findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ganstudy.report.study import LABELS, RUN, Study, fmt, has
+from ganstudy.results import collapse_onset
+
+MAX_PICKS = 4  # runs drawn in the occupancy figure
+MAX_MODES_SHOWN = 60  # modes (rows) per panel: a 1,000-mode target shows its busiest 60
+MAX_CONFIGS_LISTED = 8  # configurations named one by one in a finding; beyond, best and worst
+
+
+@dataclass
+class Pick:
+    """One run shown in the occupancy figure and why it was chosen."""
+
+    trial_id: str
+    replica: int
+    reasons: list[str]
+
+
+def occupancy(s: Study, trial_id: str, replica: int) -> pd.DataFrame:
+    """One run's counts as a (mode x eval step) table: 0 where modes.parquet has no row
+    (it stores nonzero counts only), NaN at evals where the replica had diverged."""
+    m = s.modes
+    rows = m[(m["trial_id"] == trial_id) & (m["replica"] == replica)]
+    n_modes = _n_modes(s, trial_id)
+    steps = _steps(s, trial_id, replica)
+    table = rows.pivot_table(index="mode", columns="step", values="count", aggfunc="sum")
+    table = table.reindex(index=range(n_modes), columns=steps).fillna(0)
+    if s.hist is not None and "modes_captured" in s.hist:
+        h = s.hist[(s.hist["trial_id"] == trial_id) & (s.hist["replica"] == replica)]
+        dead = h.loc[h["modes_captured"].isna(), "step"]
+        table.loc[:, table.columns.isin(dead)] = np.nan
+    return table
+
+
+def min_count(s: Study, trial_id: str) -> int:
+    """The trial's coverage_min_count (1, the default, where the table lacks it)."""
+    r = s.runs
+    if "coverage_min_count" in r:
+        value = r.loc[r["trial_id"] == trial_id, "coverage_min_count"].dropna()
+        if len(value):
+            return int(value.iloc[0])
+    return 1
+
+
+def drops(table: pd.DataFrame, threshold: int) -> int:
+    """Mode hopping: how often a mode occupied at one eval is not at the next (summed over
+    modes; evals without values (diverged) are skipped)."""
+    values = table.dropna(axis=1, how="all").to_numpy()
+    held = values >= threshold  # (modes, evals)
+    return int((held[:, :-1] & ~held[:, 1:]).sum())
+
+
+def onsets(s: Study) -> pd.Series:
+    """collapse_onset per run (index trial_id, replica): trials.parquet's column, or
+    computed from the history for a study written before it existed."""
+    if "collapse_onset" in s.runs:
+        return s.runs.set_index(RUN)["collapse_onset"].astype(float)
+    if s.hist is None or "modes_captured" not in s.hist:
+        return pd.Series(np.nan, index=pd.MultiIndex.from_frame(s.runs[RUN]))
+    h = s.hist.sort_values("step")
+    values = {
+        key: collapse_onset(rows["step"], rows["modes_captured"]) for key, rows in h.groupby(RUN)
+    }
+    index = pd.MultiIndex.from_frame(s.runs[RUN])
+    return pd.Series([values.get(key, np.nan) for key in index], index=index, dtype=float)
+
+
+def has_occupancy(s: Study) -> bool:
+    """Whether there is anything to draw: modes.parquet rows and more than one mode."""
+    return s.modes is not None and not s.modes.empty and _n_modes(s, None) > 1
+
+
+def pick_runs(s: Study) -> list[Pick]:
+    """The runs the occupancy figure shows, each with why: the most mode hopping, the latest
+    and the earliest collapse onset, and the most modes kept at the end (for contrast);
+    a run chosen twice is shown once with both reasons."""
+    keys = [(str(t), int(r)) for t, r in s.runs[RUN].itertuples(index=False)]
+    present = set(map(tuple, s.modes[RUN].drop_duplicates().itertuples(index=False)))
+    keys = [k for k in keys if k in present]
+    if not keys:
+        return []
+    hops = {k: drops(occupancy(s, *k), min_count(s, k[0])) for k in keys}
+    onset = onsets(s)
+    final = s.runs.set_index(RUN)["modes_captured"] if has(s.runs, "modes_captured") else None
+    picks: dict[tuple[str, int], list[str]] = {}
+
+    def add(key: tuple[str, int] | None, reason: str) -> None:
+        if key is not None and (key in picks or len(picks) < MAX_PICKS):
+            picks.setdefault(key, []).append(reason)
+
+    hopper = max(keys, key=lambda k: hops[k])
+    if hops[hopper] > 0:
+        add(hopper, f"most mode hopping ({hops[hopper]} times a mode was dropped)")
+    timed = [(onset.get(k, np.nan), k) for k in keys]
+    timed = [(t, k) for t, k in timed if np.isfinite(t)]
+    if timed:
+        latest = max(timed, key=lambda tk: tk[0])
+        add(latest[1], f"latest collapse onset (step {latest[0]:g})")
+        earliest = min(timed, key=lambda tk: tk[0])
+        add(earliest[1], f"earliest collapse onset (step {earliest[0]:g})")
+    if final is not None:
+        best = max(keys, key=lambda k: np.nan_to_num(final.get(k, np.nan), nan=-1))
+        add(best, f"most modes at the end ({final.get(best, np.nan):g})")
+    return [Pick(t, r, reasons) for (t, r), reasons in picks.items()]
+
+
+def label(s: Study, trial_id: str, skip: tuple[str, ...] = ()) -> str:
+    """The swept settings of a trial, e.g. 'pack=4, unroll=5, loss=minimax'."""
+    run = s.runs[s.runs["trial_id"] == trial_id].iloc[0]
+    keys = [c for c in _own_settings(s, keep_target=True) if c in run and c not in skip]
+    return ", ".join(f"{LABELS.get(c, c)}={fmt(run[c])}" for c in keys) or trial_id
+
+
+def _own_settings(s: Study, keep_target: bool = False) -> list[str]:
+    """The swept settings that tell configurations apart, each once: a ratio stands for
+    the two settings it divides (lr_d/lr_g for lr_d and lr_g)."""
+    drop = {"target"} - ({"target"} if keep_target else set())
+    if "lr_ratio" in s.swept:
+        drop |= {"lr_d", "lr_g"}
+    if "cap_ratio" in s.swept:
+        drop |= {"d_width", "g_width"}
+    return [c for c in s.swept if c not in drop]
+
+
+def modes_kept(s: Study) -> list[str]:
+    """Findings: per target, the modes captured at the end per value of each swept setting
+    and per configuration (median and range over replicas), and how many runs lost modes
+    they had held (collapse_onset)."""
+    if not has(s.runs, "modes_captured") or not has(s.runs, "n_modes"):
+        return []
+    r = s.runs[s.runs["modes_captured"].notna()].copy()
+    r["_onset"] = onsets(s).reindex(pd.MultiIndex.from_frame(r[RUN])).to_numpy()
+    by_target = r.groupby("target") if "target" in r else [("", r)]
+    out = []
+    for target, d in by_target:
+        n_modes = int(d["n_modes"].max())
+        if n_modes <= 1:
+            continue
+        name = f"{target} ({n_modes} modes)" if target else f"{n_modes} modes"
+        settings = [c for c in _own_settings(s) if c in d and 1 < d[c].nunique() <= 6]
+        parts = []
+        for c in settings:
+            values = [
+                f"{fmt(v)}: {_spread(g['modes_captured'])}" for v, g in d.groupby(c, sort=True)
+            ]
+            parts.append(f"{LABELS.get(c, c)} " + ", ".join(values))
+        text = f"Modes kept at the end on {name}, median [range] over runs"
+        text += (" — " + "; ".join(parts)) if parts else f": {_spread(d['modes_captured'])}"
+        out.append(text + ".")
+        out += _per_configuration(s, d, name)
+        lost = d["_onset"].notna()
+        if lost.any():
+            first, last = d["_onset"].min(), d["_onset"].max()
+            when = (
+                f"at step {first:g}"
+                if first == last
+                else f"from step {first:g} to {last:g} (median {d['_onset'].median():g})"
+            )
+            out.append(
+                f"On {name}, {int(lost.sum())}/{len(d)} runs ended with fewer modes than they "
+                f"had held (collapse_onset defined), {when}."
+            )
+    return out
+
+
+def _per_configuration(s: Study, d: pd.DataFrame, name: str) -> list[str]:
+    """Modes kept per configuration (each replica's count), best first; with many
+    configurations only the best and the worst few."""
+    by = d.groupby("trial_id", sort=False)["modes_captured"]
+    if by.ngroups < 2:
+        return []
+    rank = pd.DataFrame({"median": by.median(), "mean": by.mean()})  # the mean breaks ties
+    order = list(rank.sort_values(["median", "mean"], ascending=False, kind="stable").index)
+
+    def listed(trials: list[str]) -> str:
+        items = []
+        for trial in trials:
+            values = sorted(d.loc[d["trial_id"] == trial, "modes_captured"], reverse=True)
+            counts = "/".join(f"{v:g}" for v in values)
+            items.append(f"{label(s, trial, skip=('target',))}: {counts}")
+        return "; ".join(items)
+
+    head = f"Per configuration on {name}, each replica's modes at the end"
+    if len(order) <= MAX_CONFIGS_LISTED:
+        return [f"{head}, best first — {listed(order)}."]
+    half = MAX_CONFIGS_LISTED // 2
+    return [
+        f"{head}: the best {half} — {listed(order[:half])}; the worst {half} — "
+        f"{listed(order[-half:])} ({len(order) - 2 * half} configurations between)."
+    ]
+
+
+def _spread(values: pd.Series) -> str:
+    """'6 [2–8] (n=12)': median and range, which stay inside [0, n_modes]."""
+    v = values.dropna()
+    return f"{v.median():g} [{v.min():g}–{v.max():g}] (n={len(v)})"
+
+
+def _n_modes(s: Study, trial_id: str | None) -> int:
+    r = s.runs if trial_id is None else s.runs[s.runs["trial_id"] == trial_id]
+    if has(r, "n_modes"):
+        return int(r["n_modes"].max())
+    return int(s.modes["mode"].max()) + 1 if s.modes is not None and len(s.modes) else 0
+
+
+def _steps(s: Study, trial_id: str, replica: int) -> list[int]:
+    """A run's eval steps: from its history (so evals with no occupied mode are columns)."""
+    if s.hist is not None:
+        h = s.hist[(s.hist["trial_id"] == trial_id) & (s.hist["replica"] == replica)]
+        if len(h):
+            return sorted(int(v) for v in h["step"].unique())
+    m = s.modes
+    return sorted(int(v) for v in m.loc[m["trial_id"] == trial_id, "step"].unique())
