@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ganstudy.columns import BY_NAME, FINISHED, RESUMABLE, STATUSES
-from ganstudy.config import ConfigError, from_dict, shown
+from ganstudy.config import IMAGE_SHAPES, ConfigError, TrialConfig, from_dict, shown
 from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR, clip_middle, detail
 from ganstudy.messages import fail as _fail
 from ganstudy.messages import say as _say
@@ -206,13 +206,13 @@ def _trial(args: argparse.Namespace) -> int:
         return _fail(str(error))
     if not args.json:
         print(_describe(config))
-        print(_header(config.model))
+        print(_header(config))
     for evaluation in trainer.run():
         for row in evaluation.rows:
             if args.json:
                 print(json.dumps({k: _json_number(v) for k, v in row.items()}), flush=True)
             else:
-                print(_format(row, config.model), flush=True)
+                print(_format(row, config), flush=True)
     return 0
 
 
@@ -563,17 +563,24 @@ _SHOWN_DIRAC = [
 ]
 
 
-def _shown(model: str) -> list[tuple[str, int, str]]:
-    return _SHOWN_DIRAC if model == "dirac" else _SHOWN
+# Image targets add the classifier-feature metrics (NaN on the toys) before the gradients.
+_SHOWN_IMAGES = [*_SHOWN[:-3], ("fd", 7, ".3g"), ("precision", 9, ".2f"), ("recall", 6, ".2f")]
+_SHOWN_IMAGES += _SHOWN[-3:]
 
 
-def _header(model: str = "mlp") -> str:
-    return " ".join(f"{BY_NAME[name].header:>{width}}" for name, width, _ in _shown(model))
+def _shown(config: TrialConfig) -> list[tuple[str, int, str]]:
+    if config.model == "dirac":
+        return _SHOWN_DIRAC
+    return _SHOWN_IMAGES if config.target in IMAGE_SHAPES else _SHOWN
 
 
-def _format(row: dict, model: str = "mlp") -> str:
+def _header(config: TrialConfig) -> str:
+    return " ".join(f"{BY_NAME[name].header:>{width}}" for name, width, _ in _shown(config))
+
+
+def _format(row: dict, config: TrialConfig) -> str:
     cells = []
-    for key, width, fmt in _shown(model):
+    for key, width, fmt in _shown(config):
         value = row[key]
         if isinstance(value, float) and math.isnan(value):
             cells.append(f"{'-':>{width}}")
