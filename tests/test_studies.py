@@ -20,13 +20,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mnist_files import write_idx  # tests/mnist_files.py
+from mnist_files import shipped_copy  # tests/mnist_files.py
 
 from ganstudy.cli import main
-from ganstudy.config import DATA_TARGETS
 from ganstudy.report.figures import FIGURES
 from ganstudy.results import load_results
-from ganstudy.spec import StudySpec, spec_from_dict
+from ganstudy.spec import StudySpec, load_spec, spec_from_dict
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,17 +60,14 @@ def ray_once():
 
 @pytest.fixture(scope="module")
 def synthetic_mnist(tmp_path_factory) -> Path:
-    """Tiny synthetic MNIST-format IDX files (there is no MNIST on the test machine)."""
-    return write_idx(tmp_path_factory.mktemp("mnist"))
+    """A folder for tiny synthetic MNIST-format IDX files (no MNIST on the test machine)."""
+    return tmp_path_factory.mktemp("data")
 
 
-def shipped(path: Path, data_dir: Path) -> StudySpec:
-    """The study at `path`; a file target's data_dir (a placeholder its user sets, e.g.
-    studies/mnist.yaml's) is pointed at `data_dir`'s synthetic files."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if data.get("target") in DATA_TARGETS:
-        data["params"]["data_dir"] = str(data_dir)
-    return spec_from_dict(data, source=str(path))
+def shipped(path: Path, folder: Path) -> StudySpec:
+    """The study at `path`; a file target's placeholder data_dir (studies/mnist.yaml's) is
+    pointed at synthetic IDX files in `folder`."""
+    return load_spec(shipped_copy(path, folder))
 
 
 def test_every_study_file_is_covered(synthetic_mnist):
