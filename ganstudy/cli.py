@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ganstudy.columns import BY_NAME, FINISHED, RESUMABLE, STATUSES
+from ganstudy import trial_table
+from ganstudy.columns import FINISHED, RESUMABLE, STATUSES
 from ganstudy.config import ConfigError, from_dict
 from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR, clip_middle, detail, shown
 from ganstudy.messages import fail as _fail
@@ -205,14 +205,16 @@ def _trial(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _fail(str(error))
     if not args.json:
-        print(_describe(config))
-        print(_header(config.model))
+        print(trial_table.describe(config))
+        print(trial_table.header(config))
     for evaluation in trainer.run():
         for row in evaluation.rows:
             if args.json:
-                print(json.dumps({k: _json_number(v) for k, v in row.items()}), flush=True)
+                print(
+                    json.dumps({k: trial_table.json_number(v) for k, v in row.items()}), flush=True
+                )
             else:
-                print(_format(row, config.model), flush=True)
+                print(trial_table.format_row(row, config), flush=True)
     return 0
 
 
@@ -519,80 +521,6 @@ def _parse_settings(pairs: Sequence[str]) -> dict[str, str]:
             )
         settings[key] = value
     return settings
-
-
-def _describe(config) -> str:
-    c = config
-    if c.model == "dcgan":  # depth follows the image size; widths are base channels
-        nets = f"dcgan D {c.d_width}ch G {c.g_width}ch"
-    elif c.model == "dirac":  # one parameter per player
-        nets = f"dirac theta={c.dirac_theta:g} psi={c.dirac_psi:g}"
-    else:
-        nets = f"D {c.d_depth}x{c.d_width} G {c.g_depth}x{c.g_width}"
-    # The schedule and remedies where they are not Algorithm 1's defaults.
-    extras = [
-        f"{key}={getattr(c, key)}"
-        for key, plain in (("updates", "alternating"), ("g_steps", 1), ("pack", 1), ("unroll", 0))
-        if getattr(c, key) != plain
-    ]
-    return (
-        f"{c.target}: loss={c.loss} k={c.k} {' '.join(extras + [''])}lr_d={c.lr_d:g} "
-        f"lr_g={c.lr_g:g} {c.optimizer} {nets} batch={c.batch_size} "
-        f"steps={c.steps} replicas={c.replicas} seed={c.seed}"
-    )
-
-
-# The columns `ganstudy trial` prints, (name, width, format); headers from columns.py.
-# D(x), D(G(z)) are probabilities; critic losses show '-'.
-_SHOWN = [
-    ("step", 7, "d"),
-    ("replica", 3, "d"),
-    ("d_real", 6, ".3f"),
-    ("d_fake", 7, ".3f"),
-    ("js_binned", 9, ".3f"),
-    ("js_d", 6, ".3f"),
-    ("js_probe", 8, ".3f"),
-    ("modes_captured", 5, ".0f"),
-    ("high_quality_frac", 5, ".2f"),
-    ("grad_norm_d", 8, ".3g"),
-    ("grad_norm_g", 8, ".3g"),
-    ("outcome", 13, "s"),
-]
-
-
-# The Dirac-GAN's trajectory replaces the probability and mode columns (one mode, one point).
-_SHOWN_DIRAC = [
-    *_SHOWN[:2],
-    ("theta", 9, ".4g"),
-    ("psi", 9, ".4g"),
-    ("dirac_distance", 14, ".4g"),
-    *_SHOWN[4:5],
-    *_SHOWN[-3:],
-]
-
-
-def _shown(model: str) -> list[tuple[str, int, str]]:
-    return _SHOWN_DIRAC if model == "dirac" else _SHOWN
-
-
-def _header(model: str = "mlp") -> str:
-    return " ".join(f"{BY_NAME[name].header:>{width}}" for name, width, _ in _shown(model))
-
-
-def _format(row: dict, model: str = "mlp") -> str:
-    cells = []
-    for key, width, fmt in _shown(model):
-        value = row[key]
-        if isinstance(value, float) and math.isnan(value):
-            cells.append(f"{'-':>{width}}")
-        else:
-            cells.append(f"{value:>{width}{fmt}}")
-    return " ".join(cells)
-
-
-def _json_number(value):
-    # JSON has no NaN; null says "not defined here" (e.g. js_d for a critic loss).
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 if __name__ == "__main__":

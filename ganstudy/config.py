@@ -48,6 +48,7 @@ IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
 }
 # The targets read from local files in `data_dir` (targets/files.py, targets/mnist.py).
 DATA_TARGETS: tuple[str, ...] = ("mnist", "fashion_mnist", "stacked_mnist")
+DEFAULT_EVAL_SAMPLES = 20000  # eval_samples where a target asks no fewer (every toy)
 OptimizerName = Literal["adam", "sgd"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 DtypeName = Literal["float32", "float64"]
@@ -135,7 +136,9 @@ class TrialConfig:
 
     # Measurement.
     eval_every: int = 250
-    eval_samples: int = 20000  # fakes per replica for js_binned; its plug-in bias ~ bins/(8N)
+    # Fakes per replica for js_binned (its plug-in bias ~ cells/(8N)); None: the target's
+    # Target.default_eval_samples (DEFAULT_EVAL_SAMPLES, fewer for a 10-class image target).
+    eval_samples: int | None = None
     eval_batch: int = 2048  # real and fake points for D outputs, js_d and js_probe
     coverage_samples: int = 2500  # VEEGAN / Unrolled GAN evaluate 2500 samples
     coverage_min_count: int = 1  # a mode is captured with >= this many high-quality samples
@@ -385,7 +388,7 @@ def footprint_bytes(config: TrialConfig) -> dict[str, int]:
     c = config
     shape = IMAGE_SHAPES.get(c.target)
     dim = math.prod(shape) if shape else _POINT_DIM
-    n_eval = max(c.eval_samples, c.eval_batch, c.coverage_samples)
+    n_eval = max(c.eval_samples or DEFAULT_EVAL_SAMPLES, c.eval_batch, c.coverage_samples)
     if c.model == "dcgan" and shape:
         weights, activations = _dcgan_sizes(c, shape)
     else:

@@ -339,7 +339,8 @@ class Trainer:
             torch.Generator(self.device).manual_seed(mixed_seed(c.seed + r, STREAM_EVAL, self.step))
             for r in range(c.replicas)
         ]
-        n_fake = max(c.eval_samples, c.eval_batch, c.coverage_samples)
+        n_binned = c.eval_samples or target.default_eval_samples  # js_binned's fakes
+        n_fake = max(n_binned, c.eval_batch, c.coverage_samples)
         # One convention: models see samples as (R, N, *target.shape), metrics and the
         # snapshots as flat (R, N, dim) rows, as target.sample gives them.
         drawn = [target.sample_labeled(c.eval_batch, g) for g in gens]
@@ -382,13 +383,14 @@ class Trainer:
         p = n // m
         values = metrics.discriminator_outputs(out[:, :p], out[:, p:], self.loss.probability)
         half = n // 2
+        probe_real, probe_fake = self._probe_space(real, fake[:, :n])  # (R, n, dim or F)
         values["js_probe"] = metrics.js_probe(
-            real[:, :half],
-            fake[:, :half],
-            real[:, half:],
-            fake[:, half:n],
+            probe_real[:, :half],
+            probe_fake[:, :half],
+            probe_real[:, half:],
+            probe_fake[:, half:],
         )
-        points = target.binned_points(fake[:, : c.eval_samples])
+        points = target.binned_points(fake[:, :n_binned])
         values["js_binned"] = metrics.js_binned(points, self.binning, self.data_masses)
         coverage = fake[:, : c.coverage_samples]
         counts = metrics.mode_counts(coverage, target, c.quality_sigmas)  # (R, n_modes)
@@ -470,6 +472,18 @@ class Trainer:
             self._snapshot_inputs = (z, labels)
         z, labels = self._snapshot_inputs
         return chunked(self.generator, z, c.batch_size, labels).flatten(2)
+
+    def _probe_space(
+        self, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """js_probe's points: the target classifier's features of real and fake (R, n, dim)
+        where it has them, else the samples. Why: Euclidean neighbours among raw pixels
+        rank images by stroke overlap, not by what they show; the features are the space
+        fd, precision and recall already measure in."""
+        real_features = self.target.features(real)  # (R, n, F) or None
+        if real_features is None:
+            return real, fake
+        return real_features, self.target.features(fake)
 
     def _feature_metrics(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """fd, precision and recall of the first metrics.FEATURE_POINTS fakes (R, N, dim) in

@@ -7,7 +7,9 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import yaml
 
+from ganstudy.config import DATA_TARGETS
 from ganstudy.targets.files import IDX_FILES
 
 
@@ -39,3 +41,16 @@ def write_idx(folder: Path, gz: bool | list[bool] = True, n_train: int = 200) ->
         raw = idx_bytes(arrays[split])
         (folder / (name + ".gz" if z else name)).write_bytes(gzip.compress(raw) if z else raw)
     return folder
+
+
+def shipped_copy(path: Path, folder: Path) -> Path:
+    """The study file at `path`; for a file target (whose data_dir is a placeholder its user
+    sets, e.g. studies/mnist.yaml's: there is no MNIST on the test machine) a copy in
+    `folder` whose data_dir holds synthetic IDX files."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if data.get("target") not in DATA_TARGETS:
+        return path
+    data["params"]["data_dir"] = str(write_idx(folder / "mnist"))
+    copy = folder / path.name
+    copy.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return copy

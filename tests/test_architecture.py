@@ -17,6 +17,7 @@ ALLOWED = {
     "study_sections": NAMES | CONFIG,
     "spec": NAMES | CONFIG | {"study_sections"},
     "results": NAMES | CONFIG,
+    "trial_table": NAMES | CONFIG,
     "report": NAMES | CONFIG | {"results", "report", "targets"},
 }
 MAX_LINES = 600

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mnist_files import shipped_copy  # tests/mnist_files.py
 
 from ganstudy.cli import main
 from ganstudy.columns import METRIC_COLUMNS
@@ -66,6 +67,17 @@ def test_trial_table(capsys):
     assert lines[0].startswith("gaussian1d: loss=nonsaturating k=1")
     assert "D(x)" in lines[1] and "D(G(z))" in lines[1] and "js_binned" in lines[1]
     assert len(lines) == 2 + 3  # description, header, steps 0 1 2
+    assert "fd" not in lines[1].split()  # NaN on the toys: not shown
+
+
+def test_trial_table_on_images_shows_the_image_metrics(capsys):
+    settings = ["target=digits", "model=dcgan", "steps=2", "eval_every=2"] + TINY
+    assert main(["trial", "--set", *settings]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[1].split()
+    assert {"fd", "precision", "recall", "js_probe", "modes", "hq"} <= set(header)
+    first = dict(zip(header, lines[2].split(), strict=True))
+    assert float(first["fd"]) > 0 and 0 <= float(first["precision"]) <= 1
 
 
 def usage_error(capsys, *settings: str) -> str:
@@ -173,9 +185,19 @@ def test_validate_command_fails_with_one_line_and_exit_2(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
-def test_shipped_studies_validate(path, capsys):
-    assert main(["validate", str(path)]) == 0
+def test_shipped_studies_validate(path, capsys, tmp_path):
+    assert main(["validate", str(shipped_copy(path, tmp_path))]) == 0  # mnist: synthetic
     assert capsys.readouterr().err == ""
+
+
+def test_a_data_study_as_shipped_asks_for_its_data_dir(capsys):
+    """studies/mnist.yaml ships a placeholder data_dir: until it names real files, one
+    line naming data_dir and what it needs, exit 2."""
+    if Path("/data/mnist").exists():
+        pytest.skip("/data/mnist exists on this machine")
+    assert main(["validate", str(REPO / "studies" / "mnist.yaml")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "params.data_dir" in line and "no such folder or file" in line and "IDX" in line
 
 
 def huge_grid(num_samples: int) -> dict:

@@ -25,12 +25,14 @@ from ganstudy.config import (
 from ganstudy.messages import SHOWN_CHARS, shown
 
 FLOAT_KEYS = [k for k in LIMITS if FIELDS[k].type in ("float", "float | None")]
-INT_KEYS = [k for k in LIMITS if FIELDS[k].type == "int"]
+INT_KEYS = [k for k in LIMITS if FIELDS[k].type in ("int", "int | None")]
 NON_FINITE = [math.inf, -math.inf, math.nan]
 
 
 def test_limits_cover_every_numeric_field():
-    numeric = [k for k, f in FIELDS.items() if f.type in ("int", "float", "float | None")]
+    numeric = [
+        k for k, f in FIELDS.items() if f.type in ("int", "float", "float | None", "int | None")
+    ]
     assert sorted(LIMITS) == sorted(numeric)
     assert FLOAT_KEYS and INT_KEYS and len(FLOAT_KEYS) + len(INT_KEYS) == len(LIMITS)
 

@@ -702,3 +702,14 @@ def test_outcome_labels_are_the_documented_set():
         "not_converged",
         "diverged",
     }
+
+
+@pytest.mark.parametrize(("quality", "looks_real"), at_threshold(T["converged_quality"]))
+def test_outcome_on_images_converged_needs_quality(quality, looks_real):
+    """On an image target (fd finite) a balanced class histogram is not enough: converged
+    also needs high_quality_frac >= converged_quality; the toys (fd NaN) never ask."""
+    image = {"fd": 5.0, "high_quality_frac": quality, "modes_captured": 10.0}
+    rows = history(**image)
+    assert metrics.classify_outcome(rows, 10) == ("converged" if looks_real else "not_converged")
+    toy = history(fd=math.nan, high_quality_frac=quality)
+    assert metrics.classify_outcome(toy, 8) == "converged"

@@ -703,3 +703,15 @@ def test_findings_open_with_what_holds_over_replicas(study: Path) -> None:
     apart = wilson(*shares[best])[0] > wilson(*shares[worst])[1]
     assert (f"{best} converges more often than {worst}" in head) == apart
     assert ("intervals overlap" in head) == (not apart)
+
+
+def test_on_images_a_probe_above_js_binned_is_no_error(tmp_path: Path) -> None:
+    """On an image target (fd present) js_binned is the JS of class histograms, itself a
+    lower bound: a js_probe above it is not called estimation noise."""
+    study = load_study(write_study(tmp_path, name="img", samples=False))
+    study.hist["js_probe"] = study.hist["js_binned"] + 0.1
+    toy = next(line for line in findings(study) if line.startswith("js_probe fell below"))
+    assert "estimation noise" in toy
+    study.hist["fd"] = 10.0
+    image = next(line for line in findings(study) if line.startswith("js_probe fell below"))
+    assert "estimation noise" not in image and "no error on images" in image

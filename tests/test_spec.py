@@ -10,6 +10,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mnist_files import shipped_copy  # tests/mnist_files.py
 
 from ganstudy.config import from_dict
 from ganstudy.run.tuner import hyperparam_mutations, param_space
@@ -240,8 +241,8 @@ def test_top_level_param_may_be_swept(tmp_path):
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
-def test_shipped_studies_load(path):  # `ganstudy validate` of each: tests/test_cli.py
-    spec = load_spec(path)
+def test_shipped_studies_load(path, tmp_path):  # `ganstudy validate`: tests/test_cli.py
+    spec = load_spec(shipped_copy(path, tmp_path))  # mnist.yaml: on synthetic files
     assert spec.name == path.stem
     assert spec.num_trials() >= 1
 

@@ -128,3 +128,14 @@ def test_the_mlp_trains_on_digits_too():
     assert t.generator(torch.zeros(1, 3, 4)).shape == (1, 3, 1, 8, 8)
     row = list(t.run())[-1].rows[0]
     assert all(row[k] == row[k] for k in ("js_probe", "js_binned", "loss_d", "loss_g"))
+
+
+def test_eval_samples_default_by_target():
+    """eval_samples None: the toys' 20,000 fakes, 250 per mode for a 10-class image target
+    (its 11-cell histogram's plug-in bias ~ 11 / (8 · 2500) nats), a stack's capped at 20,000."""
+    from ganstudy.config import DEFAULT_EVAL_SAMPLES, TrialConfig
+
+    assert TrialConfig().eval_samples is None
+    assert make_target("ring8").default_eval_samples == DEFAULT_EVAL_SAMPLES == 20000
+    assert make_target("digits").default_eval_samples == 2500
+    assert make_target("stacked_digits").default_eval_samples == 20000

@@ -111,13 +111,17 @@ def dcgan_figure(s: Settings, device: torch.device) -> dict[str, Any]:
 def _metric_cost(s: Settings, device: torch.device, width: int, batch: int) -> dict[str, Any]:
     """(train eval_every steps + evaluate) / (train eval_every steps) - 1, R = 1, at the
     default cadence and eval size (quick mode: smaller ones, said in the row)."""
-    defaults = TrialConfig()
-    every = s.dcgan_eval_every or defaults.eval_every
-    samples = s.dcgan_eval_samples or defaults.eval_samples
+    every = s.dcgan_eval_every or TrialConfig().eval_every
     config = dcgan_config(
-        width, batch, device=device.type, steps=10 * every, eval_every=every, eval_samples=samples
+        width,
+        batch,
+        device=device.type,
+        steps=10 * every,
+        eval_every=every,
+        eval_samples=s.dcgan_eval_samples,  # None: the target's default, as a study has it
     )
     trainer = Trainer(config)
+    samples = s.dcgan_eval_samples or trainer.target.default_eval_samples
     trainer.evaluate()  # step 0, as run() does; also warms every code path up
 
     def off() -> float:

@@ -22,7 +22,7 @@ class Settings:
     dcgan_shape: tuple[int, int]  # (width, batch) of the dcgan figure (digits, 8x8)
     dcgan_replicas: tuple[int, ...]  # R values of the dcgan figure, starting at 1
     dcgan_eval_every: int | None  # its metric cost's cadence; None: TrialConfig's default
-    dcgan_eval_samples: int | None  # ... and eval size; None: TrialConfig's default
+    dcgan_eval_samples: int | None  # ... and eval size; None: the target's default
 
 
 QUICK = Settings(

@@ -15,6 +15,8 @@ from typing import ClassVar, Literal
 
 import torch
 
+from ganstudy.config import DEFAULT_EVAL_SAMPLES
+
 Picture = Literal["points", "curves", "images"]  # how the report draws samples
 
 
@@ -71,6 +73,12 @@ class Target(ABC):
     @abstractmethod
     def n_modes(self) -> int:
         """Discrete modes (classes) the target has, for mode coverage and the outcome."""
+
+    @property
+    def default_eval_samples(self) -> int:
+        """Fakes per replica js_binned histograms where the config's eval_samples is None:
+        DEFAULT_EVAL_SAMPLES, enough for the toys' fine grids."""
+        return DEFAULT_EVAL_SAMPLES
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -25,7 +25,7 @@ frequencies (their products over the channels of a stack; 0 outside). So js_binn
 JS between the generated mode histogram and the real mode masses: a lower bound of
 JS(p_data, p_g) (the data-processing inequality: a function of the samples cannot separate
 the distributions more than the samples do). It sees mode balance, not image quality;
-js_probe (k-NN on the pixels) and fd see both.
+js_probe (k-NN in the classifier's 10 logits, trainer.Trainer._probe_space) and fd see both.
 """
 
 from __future__ import annotations
