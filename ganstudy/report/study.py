@@ -283,12 +283,20 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
+# The two settings each ratio is made of (describe() names a ratio instead of its parts).
+RATIO_PARTS = {"lr_ratio": ("lr_d", "lr_g"), "cap_ratio": ("d_width", "g_width")}
+
+
 def describe(s: Study, run: pd.Series) -> str:
-    """The settings that tell a run apart: the swept ones among loss, k and the ratios."""
-    # The remedies and the target too: a remedies study's configurations differ in them.
-    main = [c for c in ("loss", "k", "lr_ratio", "cap_ratio") if c in run]
-    # The target and the remedies too, where swept: a remedies study's configurations differ
-    # in them.
-    told = [c for c in (*main, "target", "pack", "unroll") if c in run and c in s.swept]
-    keys = told or [c for c in s.swept if c in run][:3] or main
+    """The settings that tell a run apart: every swept one, loss, k and the ratios first. A
+    ratio stands for its parts where one of them is swept; where both are, the ratio cannot
+    tell the configurations apart (32/32 and 128/128 are both 1), so the parts are named."""
+    swept = [c for c in s.swept if c in run]
+    hidden: set[str] = set()
+    for ratio, parts in RATIO_PARTS.items():
+        hidden |= {ratio} if all(p in swept for p in parts) else set(parts)
+    first = ("loss", "k", *RATIO_PARTS)
+    keys = [c for c in first if c in swept and c not in hidden]
+    keys += [c for c in swept if c not in first and c not in hidden]
+    keys = keys or [c for c in first if c in run]
     return ", ".join(f"{LABELS.get(c, c)}={fmt(run[c])}" for c in keys) or str(run["trial_id"])
