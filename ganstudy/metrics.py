@@ -412,8 +412,8 @@ def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
 
     1. diverged: non-finite parameters at the last eval (every metric of the row is NaN).
     2. d_dominates: D separates real from fake (d_gap, or probe_separates for critic
-       losses) and the generator gradient has vanished (g_grad_vanished of its peak, or
-       below g_grad_floor): the
+       losses), the generator gradient has vanished (g_grad_vanished of its peak, or
+       below g_grad_floor) and the JS reference is still above converged_js: the
        saturation of the minimax loss that the paper warns about.
     3. mode_collapse: the target has several modes and the generator captures fewer.
     4. oscillating: the JS reference (js_binned, else js_probe) still swings by more than
@@ -440,11 +440,14 @@ def classify_outcome(history: Sequence[dict[str, float]], n_modes: int) -> str:
         default=math.nan,
     )
     vanished = last["grad_norm_g"] <= vanishing_threshold(peak_g)
-    if d_separates and vanished:
+    reference = "js_binned" if math.isfinite(last["js_binned"]) else "js_probe"
+    # A G already within converged_js of the data is not starved by D: at the Dirac-GAN's
+    # equilibrium G's gradient is 0 and a k-NN probe still tells 0 from 1e-11.
+    far = not last[reference] <= t["converged_js"]
+    if d_separates and vanished and far:
         return "d_dominates"
     if n_modes > 1 and last["modes_captured"] < n_modes:
         return "mode_collapse"
-    reference = "js_binned" if math.isfinite(last["js_binned"]) else "js_probe"
     tail = [row[reference] for row in history[len(history) - max(len(history) // 3, 1) :]]
     if len(tail) >= 3 and max(tail) - min(tail) > t["oscillation_range"]:
         return "oscillating"

@@ -668,8 +668,9 @@ def test_each_label_holds_its_defining_condition(
     level, swing, noise, n, grad, d_real, d_fake, modes
 ):
     """Whatever a (finite) history, the label it gets is true of it, as the README states
-    each: d_dominates only where D separates and G's gradient vanished; not_converged only
-    where every mode is held, the end is not oscillating and JS is above converged_js."""
+    each: d_dominates only where D separates, G's gradient vanished and JS is still above
+    converged_js; not_converged only where every mode is held, the end is not oscillating
+    and JS is above converged_js."""
     js = [min(max(level + swing * x, 0.0), 0.69) for x in noise[:n]]
     rows = [row(grad_norm_g=math.nan, js_binned=js[0])] + [
         row(js_binned=js[i], grad_norm_g=grad[i]) for i in range(1, n)
@@ -681,7 +682,8 @@ def test_each_label_holds_its_defining_condition(
     vanished = rows[-1]["grad_norm_g"] <= metrics.vanishing_threshold(peak)
     tail = js[n - n // 3 :]
     swings = len(tail) >= 3 and max(tail) - min(tail) > T["oscillation_range"]
-    assert (label == "d_dominates") == (separates and vanished), label
+    far = js[-1] > T["converged_js"]
+    assert (label == "d_dominates") == (separates and vanished and far), label
     if label == "mode_collapse":
         assert modes < 8
     if label == "oscillating":
@@ -689,8 +691,19 @@ def test_each_label_holds_its_defining_condition(
     if label == "converged":
         assert modes == 8 and not swings and js[-1] <= T["converged_js"]
     if label == "not_converged":
-        assert modes == 8 and not swings and js[-1] > T["converged_js"]
+        assert modes == 8 and not swings and far
         assert not (separates and vanished)
+
+
+def test_a_g_at_the_data_is_not_dominated_whatever_its_gradient():
+    """The Dirac-GAN at its equilibrium: D's outputs differ (a probe tells 0 from 1e-11) and
+    G's gradient is 0, but G is at the data: converged, not d_dominates."""
+    rows = [row(grad_norm_g=math.nan, js_binned=0.6)]
+    rows += [row(js_binned=0.6 * 0.5**i, grad_norm_g=2.0 * 0.5**i) for i in range(1, 12)]
+    rows[-1].update(d_real=0.9, d_fake=0.1, js_binned=0.0, grad_norm_g=0.0)
+    assert metrics.classify_outcome(rows, 1) == "converged"
+    rows[-1].update(js_binned=0.5)  # the same D and G gradient, G far from the data
+    assert metrics.classify_outcome(rows, 1) == "d_dominates"
 
 
 def test_outcome_labels_are_the_documented_set():

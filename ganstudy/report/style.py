@@ -41,7 +41,11 @@ OUTCOME_SHORT = {
 }
 # Replica spread as a band; bootstrapped CIs over every step x hue x panel would cost seconds
 # per figure, and the spread of training dynamics over seeds is what a GAN researcher reads.
-ERRORBAR = "sd"
+# The band runs from the lowest to the highest run at each step (seaborn's 100% percentile
+# interval), so it never leaves a metric's range (modes in [0, n_modes], fractions in
+# [0, 1]), as a ±sd band does.
+ERRORBAR = ("pi", 100)
+BAND = "Band: lowest to highest over replicas."
 DPI = 110
 PANEL_W, PANEL_H = 3.3, 2.5  # inches per facet
 SAMPLE_COLOR = "#3b6ea5"

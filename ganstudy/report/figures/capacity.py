@@ -56,7 +56,8 @@ def fig_coverage_capacity(s: Study) -> tuple[Figure, str]:
         fontsize="small",
     )
     caption = (
-        "Final mode coverage against the capacity ratio d_width/g_width (mean ± sd over runs); "
+        "Final mode coverage against the capacity ratio d_width/g_width (mean over runs, band "
+        "lowest to highest); "
         "look for a discriminator so much larger than the generator that coverage drops."
         + pooled(s, ["cap_ratio", "d_width", "g_width", "loss"])
     )

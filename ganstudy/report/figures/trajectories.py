@@ -1,7 +1,7 @@
 """Trajectory figures: JS estimates, D outputs, mode coverage and gradient norms vs step.
 
 One column per panel (loss, and target when swept), hue the study's first swept knob, a band
-of ±1 sd over replicas.
+from the lowest to the highest replica (style.ERRORBAR).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ganstudy.columns import JS_COLUMNS, why_nan
 from ganstudy.report.figures.dirac import dirac_note, skip_for_dirac
 from ganstudy.report.study import RUN, Study, fmt, has
 from ganstudy.report.style import (
+    BAND,
     ERRORBAR,
     LOG2,
     PANEL_H,
@@ -56,7 +57,8 @@ def fig_js(s: Study) -> tuple[Figure, str]:
     caption = (
         "JS divergence between data and generator (nats; 0 = match, log 2 = disjoint): "
         "js_binned is the reference, js_d and js_probe are lower bounds and should track it "
-        "from below; a curve that stalls high marks a failed run. Band: ±1 sd over replicas."
+        "from below; a curve that stalls high marks a failed run. "
+        + BAND
         + pooled(s, [s.hue or "", "loss"])
         + dirac_note(s, "js")
     )
@@ -137,7 +139,8 @@ def fig_d_outputs(s: Study) -> tuple[Figure, str]:
             if any_critic
             else ""
         )
-        + " Band: ±1 sd over replicas."
+        + " "
+        + BAND
         + dirac_note(s, "d_outputs")
     )
     return fig, caption
@@ -171,7 +174,8 @@ def fig_coverage(s: Study) -> tuple[Figure, str]:
     caption = (
         "Mode coverage: modes holding at least one high-quality sample (dashed line: all "
         f"modes) and the fraction of samples within {sigmas(s)} of a mode; a run that "
-        "reaches high quality on few modes has collapsed. Band: ±1 sd over replicas."
+        "reaches high quality on few modes has collapsed. "
+        + BAND
         + pooled(s, [s.hue or "", "loss"])
     )
     return fig, caption
@@ -191,8 +195,8 @@ def fig_grad_norms(s: Study) -> tuple[Figure, str]:
         raise Skip("history.parquet has no gradient norms")
     fig, axes = figure(len(rows), len(s.panels), sharex=True, sharey="row")
     for i, m in enumerate(rows):
-        # The band is ±1 sd of log10(norm): a vanishing gradient spans decades, and an sd of
-        # the raw norm would dip below zero on a log axis.
+        # Drawn as log10(norm): a vanishing gradient spans decades; the line is the mean of
+        # the logs (a geometric mean), the band the lowest to the highest replica.
         positive = h[m].where(h[m] > 0)
         logged = h.assign(_log=np.log10(positive.replace(np.inf, np.nan)))
         for j, panel in enumerate(s.panels):
@@ -209,9 +213,9 @@ def fig_grad_norms(s: Study) -> tuple[Figure, str]:
     title_top(axes, s.panels)
     legend(fig, s)
     caption = (
-        "Gradient norms of G and D parameters (log scale, geometric mean ± 1 sd over "
-        "replicas); a generator gradient falling by decades while D's holds up is the "
-        "vanishing gradient of a dominating D, expected for the saturating (minimax) loss."
+        "Gradient norms of G and D parameters (log scale, geometric mean over replicas, "
+        "band lowest to highest); a generator gradient falling by decades while D's holds up "
+        "is the vanishing gradient of a dominating D, expected for the saturating (minimax) loss."
         + pooled(s, [s.hue or "", "loss"])
     )
     return fig, caption
