@@ -23,6 +23,7 @@ import yaml
 from mnist_files import shipped_copy  # tests/mnist_files.py
 
 from ganstudy.cli import main
+from ganstudy.config import IMAGE_SHAPES
 from ganstudy.report.figures import FIGURES
 from ganstudy.results import load_results
 from ganstudy.spec import StudySpec, load_spec, spec_from_dict
@@ -96,12 +97,15 @@ def reduced(path: Path, data_dir: Path) -> dict:
     # wait for ever on a machine without one.
     study["resources"] = {**study["resources"], "gpu": 0}
     params = study["params"]
+    # 32x32 images (mnist.yaml) cost several times an 8x8 or 2-D trial: a quarter of the grid.
+    shape = IMAGE_SHAPES.get(study.get("target") or params.get("target"), (1, 8, 8))
+    max_grid = MAX_GRID // 4 if shape[-1] >= 32 else MAX_GRID
     trials = 1
     for key, value in params.items():
         if isinstance(value, dict):
             ((kind, args),) = value.items()
             if kind in ("grid", "choice"):
-                keep = 2 if kind == "choice" or trials * 2 <= MAX_GRID else 1
+                keep = 2 if kind == "choice" or trials * 2 <= max_grid else 1
                 args = list(WIDTHS) if key in ("d_width", "g_width") else args
                 params[key] = {kind: [args[0], args[-1]][:keep] if len(args) > 1 else args}
                 trials *= keep if kind == "grid" else 1
