@@ -506,12 +506,16 @@ def test_outcome_diverged():
     assert metrics.classify_outcome(rows, 8) == "diverged"
 
 
+# A JS reference still far from the data (above converged_js), where D can dominate.
+FAR = metrics.OUTCOME_THRESHOLDS["converged_js"] + 0.2
+
+
 def test_outcome_d_dominates_with_vanishing_generator_gradient():
-    rows = history()
+    rows = history(js_binned=FAR)
     rows[3]["grad_norm_g"] = 2.0  # the peak
     # D wins (gap 0.9 >= 0.6) and G's gradient fell to 1% of its peak; modes lost too,
     # but the vanishing gradient is the cause and takes precedence.
-    rows[-1] = row(d_real=0.95, d_fake=0.05, grad_norm_g=0.02, modes_captured=2.0)
+    rows[-1] = row(d_real=0.95, d_fake=0.05, grad_norm_g=0.02, modes_captured=2.0, js_binned=FAR)
     assert metrics.classify_outcome(rows, 8) == "d_dominates"
 
 
@@ -520,7 +524,8 @@ def test_outcome_d_dominates_when_the_gradient_vanished_before_the_first_eval():
     # the absolute floor still calls it vanished.
     rows = [row(grad_norm_g=math.nan, js_binned=0.69)]
     rows += [
-        row(d_real=1.0, d_fake=0.0, grad_norm_g=g, modes_captured=0.0) for g in (3e-5, 4e-5, 1e-5)
+        row(d_real=1.0, d_fake=0.0, grad_norm_g=g, modes_captured=0.0, js_binned=FAR)
+        for g in (3e-5, 4e-5, 1e-5)
     ]
     assert metrics.classify_outcome(rows, 8) == "d_dominates"
     rows[-1]["grad_norm_g"] = 0.5  # a healthy gradient: D wins, but not by saturation
@@ -529,8 +534,8 @@ def test_outcome_d_dominates_when_the_gradient_vanished_before_the_first_eval():
 
 def test_outcome_d_dominates_for_critic_losses_via_probe():
     nan_d = {"d_real": math.nan, "d_fake": math.nan}
-    rows = history(**nan_d)
-    rows[-1] = row(js_probe=0.6, grad_norm_g=0.01, **nan_d)
+    rows = history(js_binned=FAR, **nan_d)
+    rows[-1] = row(js_probe=0.6, grad_norm_g=0.01, js_binned=FAR, **nan_d)
     assert metrics.classify_outcome(rows, 8) == "d_dominates"
 
 
@@ -584,36 +589,36 @@ def at_threshold(value: float) -> list[tuple[float, bool]]:
 @pytest.mark.parametrize(("gap", "separates"), at_threshold(T["d_gap"]))
 def test_outcome_boundary_d_gap(gap, separates):
     """D separates at d_real - d_fake >= d_gap (with a vanished gradient: d_dominates)."""
-    rows = history()
-    rows[-1] = row(d_real=gap, d_fake=0.0, grad_norm_g=1e-5)
-    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if separates else "converged")
+    rows = history(js_binned=FAR)
+    rows[-1] = row(d_real=gap, d_fake=0.0, grad_norm_g=1e-5, js_binned=FAR)
+    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if separates else "not_converged")
 
 
 @pytest.mark.parametrize(("probe", "separates"), at_threshold(T["probe_separates"]))
 def test_outcome_boundary_probe_separates(probe, separates):
     nan_d = {"d_real": math.nan, "d_fake": math.nan}
-    rows = history(**nan_d)
-    rows[-1] = row(js_probe=probe, js_binned=0.05, grad_norm_g=1e-5, **nan_d)
-    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if separates else "converged")
+    rows = history(js_binned=FAR, **nan_d)
+    rows[-1] = row(js_probe=probe, js_binned=FAR, grad_norm_g=1e-5, **nan_d)
+    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if separates else "not_converged")
 
 
 @pytest.mark.parametrize(("above", "vanished"), [(-EPS, True), (0.0, True), (EPS, False)])
 def test_outcome_boundary_g_grad_vanished(above, vanished):
     """Vanished at grad_norm_g <= g_grad_vanished · peak (peak 2.0: at 0.2)."""
-    rows = history()
+    rows = history(js_binned=FAR)
     rows[3]["grad_norm_g"] = 2.0
     limit = T["g_grad_vanished"] * 2.0
-    rows[-1] = row(d_real=0.95, d_fake=0.05, grad_norm_g=limit + above)
-    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if vanished else "converged")
+    rows[-1] = row(d_real=0.95, d_fake=0.05, grad_norm_g=limit + above, js_binned=FAR)
+    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if vanished else "not_converged")
 
 
 @pytest.mark.parametrize(("above", "vanished"), [(-EPS, True), (0.0, True), (EPS, False)])
 def test_outcome_boundary_g_grad_floor(above, vanished):
     """Below a peak of 3e-3, g_grad_vanished · peak is under the floor: the floor decides."""
     floor = T["g_grad_floor"]
-    rows = history(d_real=0.95, d_fake=0.05, grad_norm_g=3 * floor)
+    rows = history(d_real=0.95, d_fake=0.05, grad_norm_g=3 * floor, js_binned=FAR)
     rows[-1]["grad_norm_g"] = floor + above
-    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if vanished else "converged")
+    assert metrics.classify_outcome(rows, 8) == ("d_dominates" if vanished else "not_converged")
 
 
 def test_vanishing_floor_applies_when_no_finite_peak_exists():

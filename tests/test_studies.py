@@ -98,7 +98,8 @@ def reduced(path: Path, data_dir: Path) -> dict:
     study["resources"] = {**study["resources"], "gpu": 0}
     params = study["params"]
     # 32x32 images (mnist.yaml) cost several times an 8x8 or 2-D trial: a quarter of the grid.
-    shape = IMAGE_SHAPES.get(study.get("target") or params.get("target"), (1, 8, 8))
+    target = study.get("target") or params.get("target")
+    shape = IMAGE_SHAPES.get(target, (1, 8, 8)) if isinstance(target, str) else (1, 8, 8)
     max_grid = MAX_GRID // 4 if shape[-1] >= 32 else MAX_GRID
     trials = 1
     for key, value in params.items():

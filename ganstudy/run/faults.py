@@ -7,8 +7,9 @@ there is space again; the tables are written as for an interrupted run.
 
 Ray saves its experiment state once more as it stops, by copying it over the one in the
 study folder; on a full disk that copy is cut short and `--resume` would have nothing to
-read. So at the fault the saved state is first renamed aside (a rename needs no space), and
-`restore_saved_state` puts it back if the final save did not arrive whole.
+read. So at the fault the saved states (the experiment's and the search algorithm's) are
+first renamed aside (a rename needs no space), and `restore_saved_state` puts each back if
+its final save did not arrive whole.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ import fnmatch
 import json
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.fs
+from ray import cloudpickle
 from ray.tune import Callback
 
-SET_ASIDE = ".before-disk-fault"  # suffix of the experiment state renamed aside at a fault
+from ganstudy.run.resume import SEARCH_STATE_FILES
+
+SET_ASIDE = ".before-disk-fault"  # suffix of a saved state renamed aside at a fault
 
 # The messages of a storage fault, as they appear in a trial's error text.
 DISK_FAULTS = (
@@ -79,31 +84,48 @@ def _states(fs: pyarrow.fs.FileSystem, experiment: str, pattern: str) -> list[st
     return sorted(i.path for i in infos if fnmatch.fnmatch(i.base_name, pattern))
 
 
+# What --resume reads from the experiment folder (the newest file of each pattern), with how
+# each is read whole: Ray's experiment state (JSON) and the search algorithm's state
+# (cloudpickles). Ray saves both again as it stops; a full disk can cut either short.
+SAVED_STATES: tuple[tuple[str, Callable[[bytes], object]], ...] = (
+    ("experiment_state-*.json", json.loads),
+    *((pattern, cloudpickle.loads) for pattern in SEARCH_STATE_FILES),
+)
+
+
 def _set_aside_state(fs: pyarrow.fs.FileSystem, experiment: str) -> None:
-    states = _states(fs, experiment, "experiment_state-*.json")
-    if states:
-        fs.move(states[-1], states[-1] + SET_ASIDE)
+    for pattern, _ in SAVED_STATES:
+        states = _states(fs, experiment, pattern)
+        if states:
+            fs.move(states[-1], states[-1] + SET_ASIDE)
 
 
 def restore_saved_state(experiment_uri: str) -> bool:
-    """After a run stopped by a disk fault: keep Ray's final experiment state if it arrived
-    whole, else put back the one set aside at the fault. Return whether the state now there
-    is whole (it is not when the disk filled while Ray saved it before any trial failed)."""
+    """After a run stopped by a disk fault: keep each of Ray's final saves (SAVED_STATES)
+    that arrived whole, else put back the file set aside at the fault. Return whether the
+    state now there is whole (it is not when the disk filled while Ray saved it before any
+    trial failed)."""
     fs, experiment = pyarrow.fs.FileSystem.from_uri(experiment_uri)
-    for aside in _states(fs, experiment, "experiment_state-*.json" + SET_ASIDE):
-        state = aside.removesuffix(SET_ASIDE)
-        if _whole(fs, state):
-            fs.delete_file(aside)
-        else:
-            fs.move(aside, state)
+    for pattern, read in SAVED_STATES:
+        for aside in _states(fs, experiment, pattern + SET_ASIDE):
+            state = aside.removesuffix(SET_ASIDE)
+            if _whole(fs, state, read):
+                fs.delete_file(aside)
+            else:
+                fs.move(aside, state)
     states = _states(fs, experiment, "experiment_state-*.json")
-    return bool(states) and _whole(fs, states[-1])
+    searches = [_states(fs, experiment, pattern) for pattern, _ in SAVED_STATES[1:]]
+    return (
+        bool(states)
+        and _whole(fs, states[-1], json.loads)
+        and all(_whole(fs, found[-1], cloudpickle.loads) for found in searches if found)
+    )
 
 
-def _whole(fs: pyarrow.fs.FileSystem, path: str) -> bool:
+def _whole(fs: pyarrow.fs.FileSystem, path: str, read: Callable[[bytes], object]) -> bool:
     try:
         with fs.open_input_stream(path) as f:
-            json.loads(f.read())
-    except (OSError, ValueError):  # missing, or cut short
+            read(f.read())
+    except Exception:  # missing, or cut short (OSError, JSON's ValueError, pickle's errors)
         return False
     return True
