@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from test_models_dcgan import TINY, _Digits16, same, state
+from test_models_dcgan import TINY, _Digits16, assert_replicas_equal_lone_runs, same, state
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganstudy import metrics
@@ -122,21 +122,8 @@ def test_replicas_trained_together_equal_replicas_trained_alone(case, monkeypatc
     if changes.pop("target16", False):
         monkeypatch.setattr(trainer_module, "make_target", lambda *_: _Digits16())
     config = TrialConfig(**changes, dtype="float64", steps=40, eval_every=20, replicas=2, seed=5)
-    together = Trainer(config)
-    list(together.run())
-    for r in range(2):
-        alone = Trainer(config.replace(replicas=1, seed=5 + r))
-        list(alone.run())
-        sa, sb = state(together), state(alone)
-        for name in sa:
-            torch.testing.assert_close(sa[name][r], sb[name][0], rtol=0, atol=1e-10, msg=name)
-        rows = [row for row in together.history if row["replica"] == r]
-        for row, ref in zip(rows, alone.history, strict=True):
-            for name, value in row.items():
-                tol = 1e-8 * abs(value) if name == "fd" else 1e-10  # see test_models_dcgan
-                if isinstance(value, float):
-                    assert same(value, ref[name], tol), (name, value, ref[name])
-        assert all(0.0 <= row["class_accuracy"] <= 1.0 for row in rows)
+    together = assert_replicas_equal_lone_runs(config)
+    assert all(0.0 <= row["class_accuracy"] <= 1.0 for row in together.history)
 
 
 @pytest.mark.parametrize("config", [MLP | dict(k=2), DCGAN | dict(d_spectral_norm=True)])

@@ -240,18 +240,25 @@ def test_replicas_trained_together_equal_replicas_trained_alone(case, monkeypatc
     if changes.pop("target16", False):
         monkeypatch.setattr(trainer_module, "make_target", lambda *_: _Digits16())
     config = tiny(**changes, dtype="float64", steps=40, eval_every=20, replicas=2, seed=5)
-    together = Trainer(config)
-    list(together.run())
+    together = assert_replicas_equal_lone_runs(config)
     if case.endswith("16x16"):
         assert together.discriminator.batch_statistics
-    for r in range(2):
-        alone = Trainer(config.replace(replicas=1, seed=5 + r))
+    assert [row["step"] for row in together.history] == [0, 0, 20, 20, 40, 40]
+
+
+def assert_replicas_equal_lone_runs(config: TrialConfig) -> Trainer:
+    """Train `config` (2 replicas, seed 5, float64) together and each replica alone; every
+    weight to 1e-10 and every history number alike. Returns the together-trained trainer."""
+    together = Trainer(config)
+    list(together.run())
+    for r in range(config.replicas):
+        alone = Trainer(config.replace(replicas=1, seed=config.seed + r))
         list(alone.run())
         sa, sb = state(together), state(alone)
         for name in sa:
             torch.testing.assert_close(sa[name][r], sb[name][0], rtol=0, atol=1e-10, msg=name)
         rows = [row for row in together.history if row["replica"] == r]
-        assert [row["step"] for row in rows] == [0, 20, 40]
+        assert len(rows) == len(alone.history)
         for row, ref in zip(rows, alone.history, strict=True):
             for name, value in row.items():
                 # fd (~150 here) goes through two eigendecompositions, whose square roots
@@ -259,6 +266,7 @@ def test_replicas_trained_together_equal_replicas_trained_alone(case, monkeypatc
                 tol = 1e-8 * abs(value) if name == "fd" else 1e-10
                 if isinstance(value, float):
                     assert same(value, ref[name], tol), (name, value, ref[name])
+    return together
 
 
 CHECKPOINT_CASES = {
