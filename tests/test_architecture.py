@@ -7,9 +7,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ganstudy"
 # Who may import what (by the first part of the module path under ganstudy/).
-ENGINE = {"targets", "models", "losses", "metrics", "updates", "trainer"}
+ENGINE = {"targets", "models", "losses", "metrics", "updates", "optim", "trainer"}
 NAMES = {"columns", "messages"}
-CONFIG = {"config", "yamlfile"}
+CONFIG = {"config", "yamlfile", "fusing"}
 ALLOWED = {
     **{name: set() for name in NAMES},
     **{name: NAMES | CONFIG for name in CONFIG},
