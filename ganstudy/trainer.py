@@ -9,13 +9,17 @@ them all), evaluates every `eval_every` steps, and can save and restore its full
     trainer = Trainer(TrialConfig(target="ring8", k=2))
     for evaluation in trainer.run():
         print(evaluation.rows)
+
+Given several configurations that differ only in fusable settings (fusing.py), it trains
+them all as one model: `Trainer([config_a, config_b])` holds 2·replicas replicas, member
+m's at rows [m·R, (m+1)·R), and each of its eval rows names its `member`.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +29,12 @@ import torch
 from ganstudy import metrics, updates
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import TrialConfig, to_dict
+from ganstudy.fusing import check_members
 from ganstudy.losses import get_loss
 from ganstudy.models import ReplicaModule, make_models
+from ganstudy.optim import replica_optimizer, set_hyperparameters
 from ganstudy.targets import Target, make_target
-from ganstudy.updates import Players, pack
+from ganstudy.updates import Players, pack, replica_settings
 
 BLOCK_STEPS = 16  # training randomness is drawn 16 steps at a time: R calls, not 16·R
 SNAPSHOT_POINTS = 256  # generated points kept per replica per eval (samples.parquet)
@@ -84,12 +90,23 @@ class ReplicaStreams:
     """
 
     def __init__(
-        self, config: TrialConfig, target: Target, device: torch.device, dtype: torch.dtype
+        self,
+        members: TrialConfig | Sequence[TrialConfig],
+        target: Target,
+        device: torch.device,
+        dtype: torch.dtype,
     ):
-        self.config, self.target, self.dtype = config, target, dtype
+        members = (members,) if isinstance(members, TrialConfig) else tuple(members)
+        self.config, self.target, self.dtype = members[0], target, dtype
+        config = members[0]  # the shapes; seeds and losses are each replica's own
+        self.seeds = replica_seeds(members)
         self.generators = [
-            torch.Generator(device).manual_seed(mixed_seed(config.seed + r, STREAM_TRAIN))
-            for r in range(config.replicas)
+            torch.Generator(device).manual_seed(mixed_seed(seed, STREAM_TRAIN))
+            for seed in self.seeds
+        ]
+        # Only replicas whose loss has a gradient penalty draw its mixing weights (as alone).
+        self.draws_mix = [
+            get_loss(m.loss).gradient_penalty for m in members for _ in range(m.replicas)
         ]
         self.block_start: list[torch.Tensor] = []
         self.block: dict[str, torch.Tensor] = {}
@@ -114,7 +131,8 @@ class ReplicaStreams:
         self.block_start = [g.get_state() for g in self.generators]
         names = ("real", "z_d", "z_g", "mix", "y_d", "y_g")
         parts: dict[str, list[torch.Tensor]] = {name: [] for name in names}
-        for g in self.generators:
+        mixing = any(self.draws_mix)
+        for g, draws_mix in zip(self.generators, self.draws_mix, strict=True):
             kwargs = {"generator": g, "device": g.device, "dtype": self.dtype}
             real, labels = self.target.sample_labeled(BLOCK_STEPS * c.k * c.batch_size, g)
             parts["real"].append(
@@ -124,9 +142,11 @@ class ReplicaStreams:
             parts["z_g"].append(
                 torch.randn(BLOCK_STEPS, c.g_steps, c.batch_size, c.z_dim, **kwargs)
             )  # g_steps = 1: the same numbers as (BLOCK_STEPS, B, z) drew before g_steps
-            if get_loss(c.loss).gradient_penalty:
+            if mixing:  # zeros for a replica without a penalty: its weight there is 0
                 ones = (1,) * len(shape)
-                parts["mix"].append(torch.rand(BLOCK_STEPS, c.k, c.batch_size, *ones, **kwargs))
+                size = (BLOCK_STEPS, c.k, c.batch_size, *ones)
+                draw = torch.rand if draws_mix else _zeros_like_rand
+                parts["mix"].append(draw(*size, **kwargs))
             if self.label_frequencies is not None:
                 parts["y_d"].append(labels.reshape(BLOCK_STEPS, c.k, c.batch_size))
                 n_g = BLOCK_STEPS * c.g_steps * c.batch_size
@@ -163,26 +183,19 @@ class ReplicaStreams:
                 stacklevel=2,
             )
             start = step - step % BLOCK_STEPS  # the block the checkpoint's step is in
-            for r, g in enumerate(self.generators):
-                g.manual_seed(mixed_seed(self.config.seed + r, STREAM_TRAIN, start))
+            for seed, g in zip(self.seeds, self.generators, strict=True):
+                g.manual_seed(mixed_seed(seed, STREAM_TRAIN, start))
         self._refill()
 
 
-def make_optimizer(
-    cls: type[torch.optim.Optimizer], params: Iterable[torch.nn.Parameter], **settings: Any
-) -> torch.optim.Optimizer:
-    """`cls(params, fused=True, **settings)` where torch has a fused kernel for the
-    parameters' device (CPU and CUDA since torch 2.4), else torch's default implementation.
+def replica_seeds(members: Sequence[TrialConfig]) -> list[int]:
+    """Each replica's seed: member m's replica r trains with m.seed + r."""
+    return [m.seed + r for m in members for r in range(m.replicas)]
 
-    Why: on the CPU torch's default is a per-tensor loop of ~10 small ops per parameter;
-    the fused kernel is one pass, 20-30% of a small model's whole training step. Same
-    update rule: bit-identical in float64, within an ulp per update in float32 (FMA).
-    """
-    params = list(params)
-    try:
-        return cls(params, fused=True, **settings)
-    except (RuntimeError, ValueError):  # no fused kernel for this device / dtype / torch
-        return cls(params, **settings)
+
+def _zeros_like_rand(*size: int, generator: torch.Generator, **kwargs: Any) -> torch.Tensor:
+    """torch.rand's signature, zeros, and the generator left alone."""
+    return torch.zeros(*size, **kwargs)
 
 
 # Points (all replicas together) per chunk of an eval forward pass, by device type: a CPU
@@ -214,10 +227,17 @@ def chunked(
 
 
 class Trainer:
-    """Trains one TrialConfig's replicas; see the module docstring."""
+    """Trains one TrialConfig's replicas, or a fused group's; see the module docstring."""
 
-    def __init__(self, config: TrialConfig):
-        self.config = c = config
+    def __init__(self, config: TrialConfig | Sequence[TrialConfig]):
+        members = (config,) if isinstance(config, TrialConfig) else tuple(config)
+        check_members(members)
+        self.members = members
+        # The settings every member shares (shapes, schedule, evaluation); the fusable ones
+        # (fusing.FUSABLE) are read per member, never from here.
+        self.config = c = members[0]
+        self.replicas = len(members) * c.replicas  # all of the group's, member-major
+        self.seeds = replica_seeds(members)
         self.device = resolve_device(c.device)
         self.dtype = getattr(torch, c.dtype)
         if self.device.type == "cuda" and self.dtype == torch.float64:
@@ -227,22 +247,22 @@ class Trainer:
                 stacklevel=2,
             )
         self.target = make_target(c.target, c.target_scale, c.target_std, c.data_dir)
-        self.loss = get_loss(c.loss)
+        self.loss = get_loss(c.loss)  # member 0's (a trainer of one configuration: its loss)
         self.binning = self.target.binning()
         self.data_masses = self.target.bin_masses(self.binning).to(self.device)
 
-        inits = [
-            torch.Generator().manual_seed(mixed_seed(c.seed + r, STREAM_INIT))
-            for r in range(c.replicas)
-        ]
-        self.generator, self.discriminator = make_models(c, self.target, inits)
+        inits = [torch.Generator().manual_seed(mixed_seed(s, STREAM_INIT)) for s in self.seeds]
+        self.generator, self.discriminator = make_models(
+            c.replace(replicas=self.replicas), self.target, inits
+        )
         self.generator.to(self.device, self.dtype)
         self.discriminator.to(self.device, self.dtype)
-        self.opt_g = self._optimizer(self.generator, c.lr_g)
-        self.opt_d = self._optimizer(self.discriminator, c.lr_d)
-        self.streams = ReplicaStreams(c, self.target, self.device, self.dtype)
+        self.opt_g = self._optimizer(self.generator, "lr_g")
+        self.opt_d = self._optimizer(self.discriminator, "lr_d")
+        self.streams = ReplicaStreams(members, self.target, self.device, self.dtype)
+        settings = replica_settings(members, self.device, self.dtype)
         self.players = Players(
-            c, self.loss, self.generator, self.discriminator, self.opt_g, self.opt_d
+            c, settings, self.generator, self.discriminator, self.opt_g, self.opt_d
         )
 
         self.step = 0  # iterations done
@@ -280,37 +300,34 @@ class Trainer:
             self._grad_norm_g = stats.grad_norm_g
         self._window_steps += 1
 
-    def _optimizer(self, module: ReplicaModule, lr: float) -> torch.optim.Optimizer:
-        c = self.config
+    def _optimizer_settings(self, lr: str) -> dict[str, list[float]]:
+        """Each replica's optimizer settings (lr = "lr_d" or "lr_g"), member by member."""
+        names = ("beta1", "beta2") if self.config.optimizer == "adam" else ("momentum",)
+        per_replica = [m for m in self.members for _ in range(m.replicas)]
+        return {"lr": [getattr(m, lr) for m in per_replica]} | {
+            name: [getattr(m, name) for m in per_replica] for name in names
+        }
+
+    def _optimizer(self, module: ReplicaModule, lr: str) -> torch.optim.Optimizer:
         # Adam and SGD act element-wise, so one optimizer over the batched parameters equals
-        # one optimizer per replica.
-        if c.optimizer == "adam":
-            return make_optimizer(
-                torch.optim.Adam, module.parameters(), lr=lr, betas=(c.beta1, c.beta2)
-            )
-        return make_optimizer(torch.optim.SGD, module.parameters(), lr=lr, momentum=c.momentum)
+        # one optimizer per replica (optim.py: per-replica settings where members differ).
+        settings = self._optimizer_settings(lr)
+        return replica_optimizer(self.config.optimizer, module.parameters(), settings)
 
     def set_learning_rates(self, lr_d: float, lr_g: float) -> None:
-        """Change the optimizers' learning rates (PBT's perturbations must reach them)."""
-        for group in self.opt_d.param_groups:
-            group["lr"] = lr_d
-        for group in self.opt_g.param_groups:
-            group["lr"] = lr_g
+        """Change the optimizers' learning rates (PBT's perturbations must reach them; a
+        trainer of one configuration)."""
+        for optimizer, lr in ((self.opt_d, lr_d), (self.opt_g, lr_g)):
+            set_hyperparameters(optimizer, lr=[lr] * self.replicas)
 
     def _apply_optimizer_settings(self) -> None:
-        """Write this config's lr, betas / momentum into the param groups (an optimizer's
+        """Write the members' lr, betas / momentum into the optimizers (an optimizer's
         load_state_dict restores the checkpoint's, which would undo a PBT mutation)."""
-        c = self.config
-        self.set_learning_rates(c.lr_d, c.lr_g)
-        for optimizer in (self.opt_d, self.opt_g):
-            for group in optimizer.param_groups:
-                if c.optimizer == "adam":
-                    group["betas"] = (c.beta1, c.beta2)
-                else:
-                    group["momentum"] = c.momentum
+        set_hyperparameters(self.opt_d, **self._optimizer_settings("lr_d"))
+        set_hyperparameters(self.opt_g, **self._optimizer_settings("lr_g"))
 
     def _reset_window(self) -> None:
-        zeros = torch.zeros(self.config.replicas, device=self.device, dtype=self.dtype)
+        zeros = torch.zeros(self.replicas, device=self.device, dtype=self.dtype)
         self._loss_sum_d, self._loss_sum_g = zeros.clone(), zeros.clone()
         self._window_steps = 0
         self._grad_norm_d = torch.full_like(zeros, math.nan)
@@ -336,8 +353,8 @@ class Trainer:
         self.generator.eval()
         self.discriminator.eval()
         gens = [
-            torch.Generator(self.device).manual_seed(mixed_seed(c.seed + r, STREAM_EVAL, self.step))
-            for r in range(c.replicas)
+            torch.Generator(self.device).manual_seed(mixed_seed(seed, STREAM_EVAL, self.step))
+            for seed in self.seeds
         ]
         n_binned = c.eval_samples or target.default_eval_samples  # js_binned's fakes
         n_fake = max(n_binned, c.eval_batch, c.coverage_samples)
@@ -381,7 +398,7 @@ class Trainer:
             labels = None if real_labels is None else torch.cat([real_labels, fake_labels_n], 1)
             out = chunked(D, both, c.batch_size // m, labels)[..., 0]  # (R, 2·(n // m))
         p = n // m
-        values = metrics.discriminator_outputs(out[:, :p], out[:, p:], self.loss.probability)
+        values = self._discriminator_outputs(out[:, :p], out[:, p:])
         half = n // 2
         probe_real, probe_fake = self._probe_space(real, fake[:, :n])  # (R, n, dim or F)
         values["js_probe"] = metrics.js_probe(
@@ -432,11 +449,14 @@ class Trainer:
         modes = torch.where(finite[:, None], counts, 0).cpu().numpy()  # (R, n_modes)
 
         rows = []
-        for r, numbers in enumerate(table):
-            row: dict[str, Any] = {"step": self.step, "replica": r, "seed": c.seed + r}
+        for i, numbers in enumerate(table):
+            member, r = divmod(i, c.replicas)
+            row: dict[str, Any] = {"step": self.step, "replica": r, "seed": self.seeds[i]}
+            if len(self.members) > 1:  # a fused group: whose replica this is
+                row["member"] = member
             row |= dict(zip(METRIC_COLUMNS, numbers, strict=True))
             row["n_modes"] = target.n_modes
-            past = [h for h in self.history if h["replica"] == r]
+            past = [h for h in self.history if h["replica"] == r and h.get("member", 0) == member]
             row["outcome"] = metrics.classify_outcome(past + [row], target.n_modes)
             rows.append(row)
         self.history.extend(rows)
@@ -457,21 +477,35 @@ class Trainer:
                         SNAPSHOT_POINTS,
                         c.z_dim,
                         generator=torch.Generator(self.device).manual_seed(
-                            mixed_seed(c.seed + r, STREAM_SNAPSHOT)
+                            mixed_seed(seed, STREAM_SNAPSHOT)
                         ),
                         device=self.device,
                         dtype=self.dtype,
                     )
-                    for r in range(c.replicas)
+                    for seed in self.seeds
                 ]
             )  # (R, SNAPSHOT_POINTS, z_dim)
             labels = None
             if c.conditional:
                 index = torch.arange(SNAPSHOT_POINTS, device=self.device) % self.target.n_modes
-                labels = index.expand(c.replicas, -1)  # (R, SNAPSHOT_POINTS)
+                labels = index.expand(self.replicas, -1)  # (R, SNAPSHOT_POINTS)
             self._snapshot_inputs = (z, labels)
         z, labels = self._snapshot_inputs
         return chunked(self.generator, z, c.batch_size, labels).flatten(2)
+
+    def _discriminator_outputs(
+        self, real: torch.Tensor, fake: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """metrics.discriminator_outputs of D's raw outputs (R, n) member by member (whether
+        D's output is a probability is its loss's)."""
+        parts = []
+        for m, member in enumerate(self.members):
+            rows = slice(m * member.replicas, (m + 1) * member.replicas)
+            probability = get_loss(member.loss).probability
+            parts.append(metrics.discriminator_outputs(real[rows], fake[rows], probability))
+        if len(parts) == 1:
+            return parts[0]
+        return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
 
     def _probe_space(
         self, real: torch.Tensor, fake: torch.Tensor
@@ -508,6 +542,7 @@ class Trainer:
         """Everything needed to continue bit-exactly: models, optimizers, RNG, step, history."""
         return {
             "config": to_dict(self.config),
+            "members": [to_dict(m) for m in self.members],
             "step": self.step,
             "d_updates": self.d_updates,
             "g_updates": self.g_updates,

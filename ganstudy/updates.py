@@ -20,31 +20,88 @@
   own fakes, as Metz et al.'s reference code feeds one batch to every unrolled step.
 
 Replicas stay independent throughout: losses are summed over the replica axis, and every
-optimizer (also the written-out one) acts element-wise.
+optimizer (also the written-out one) acts element-wise. A fused group (fusing.py) is more
+replicas of the same kind: `ReplicaSettings` gives each loss its members' rows and each
+replica its own penalty weights and clip value. A penalty is computed for every replica
+once any needs it, with weight 0 where its own configuration has none (a batched D cannot
+run on a subset of its replicas); its extra D forward then leaves the spectral-norm vectors
+of those replicas alone (`ReplicaModule.sn_advance`), so each member trains exactly as alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
 from torch.func import functional_call
 
 from ganstudy.config import TrialConfig
-from ganstudy.losses import Loss, gradient_penalty, r1_penalty
+from ganstudy.losses import Loss, get_loss, gradient_penalty, r1_penalty
 from ganstudy.models import ReplicaModule
+from ganstudy.optim import along
 
 Critic = Callable[[torch.Tensor], torch.Tensor]  # (R, B', *packed shape) -> (R, B', 1)
 
 
 @dataclass
+class ReplicaSettings:
+    """The fusable settings (fusing.FUSABLE) as a step uses them, replica by replica."""
+
+    losses: tuple[tuple[Loss, slice], ...]  # each loss and its replicas' rows, in order
+    gp_weight: torch.Tensor | None  # (R,), 0 where the loss has no GP; None: no replica's has
+    r1: torch.Tensor | None  # (R,) R1 weights; None: every replica's is 0
+    clip: torch.Tensor | None  # (R,), inf where the loss does not clip; None: none clips
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """Each replica's D loss (R,) of its raw outputs real, fake (R, B')."""
+        if len(self.losses) == 1:
+            return self.losses[0][0].d_loss(real, fake)
+        return torch.cat([loss.d_loss(real[rows], fake[rows]) for loss, rows in self.losses])
+
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        """Each replica's G loss (R,) of D's raw outputs on its fakes (R, B')."""
+        if len(self.losses) == 1:
+            return self.losses[0][0].g_loss(fake)
+        return torch.cat([loss.g_loss(fake[rows]) for loss, rows in self.losses])
+
+
+def replica_settings(
+    members: Sequence[TrialConfig], device: torch.device, dtype: torch.dtype
+) -> ReplicaSettings:
+    """ReplicaSettings of a group (each member `replicas` rows, in order; one config alone
+    is a group of one)."""
+    per_replica = [m for m in members for _ in range(m.replicas)]
+    losses: list[tuple[Loss, slice]] = []
+    for start, member in enumerate(per_replica):  # runs of one loss share one call
+        if losses and losses[-1][0].name == member.loss:
+            losses[-1] = (losses[-1][0], slice(losses[-1][1].start, start + 1))
+        else:
+            losses.append((get_loss(member.loss), slice(start, start + 1)))
+
+    def tensor(values: list[float]) -> torch.Tensor:
+        return torch.tensor(values, device=device, dtype=dtype)
+
+    gp = [m.gp_weight if get_loss(m.loss).gradient_penalty else 0.0 for m in per_replica]
+    clip = [m.clip if get_loss(m.loss).clip_weights else math.inf for m in per_replica]
+    uses_gp = any(get_loss(m.loss).gradient_penalty for m in per_replica)
+    return ReplicaSettings(
+        losses=tuple(losses),
+        gp_weight=tensor(gp) if uses_gp else None,
+        r1=tensor([m.r1 for m in per_replica]) if any(m.r1 > 0 for m in per_replica) else None,
+        clip=tensor(clip) if any(c < math.inf for c in clip) else None,
+    )
+
+
+@dataclass
 class Players:
-    """What an iteration updates: the config, the loss, G and D and their optimizers."""
+    """What an iteration updates: the shared config (shapes, schedule), the per-replica
+    settings, G and D and their optimizers."""
 
     config: TrialConfig
-    loss: Loss
+    settings: ReplicaSettings
     generator: ReplicaModule
     discriminator: ReplicaModule
     opt_g: torch.optim.Optimizer
@@ -73,6 +130,27 @@ def frozen(module: torch.nn.Module) -> Iterator[None]:
     finally:
         for p in params:
             p.requires_grad_(True)
+
+
+@contextmanager
+def advancing(module: torch.nn.Module, replicas: torch.Tensor) -> Iterator[None]:
+    """Only `replicas` ((R,) bool) advance their spectral-norm vectors in the forwards
+    inside (a penalty's forward that the other replicas compute with weight 0)."""
+    parts = [m for m in module.modules() if isinstance(m, ReplicaModule)]
+    for part in parts:
+        part.sn_advance = replicas
+    try:
+        yield
+    finally:
+        for part in parts:
+            part.sn_advance = None
+
+
+def _advancing_where(weights: torch.Tensor, module: torch.nn.Module):
+    """`advancing` for the replicas of nonzero weight, or nothing when all are (one
+    configuration, or a group whose members all use the penalty)."""
+    chosen = weights > 0
+    return nullcontext() if bool(chosen.all()) else advancing(module, chosen)
 
 
 def pack(x: torch.Tensor, m: int) -> torch.Tensor:
@@ -109,19 +187,22 @@ def d_objective(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, loss + penalties), each (R,), of D on packed real and fake (R, B', ...);
     `labels` (R, B'): a conditional D's labels of real sample i and fake sample i alike."""
-    c, n = p.config, real.shape[1]
+    n = real.shape[1]
     both_labels = None if labels is None else labels.repeat(1, 2)  # (R, 2B'): real, fake
     judge = with_labels(critic, labels)
     if p.discriminator.batch_statistics:  # BatchNorm: real and fake normalised apart
         out = torch.cat([judge(real), judge(fake)], dim=1)[..., 0]  # (R, 2B')
     else:  # one pass for both: (R, 2B')
         out = with_labels(critic, both_labels)(torch.cat([real, fake], dim=1))[..., 0]
-    loss = p.loss.d_loss(out[:, :n], out[:, n:])  # (R,)
+    s, D = p.settings, p.discriminator
+    loss = s.d_loss(out[:, :n], out[:, n:])  # (R,)
     objective = loss
-    if p.loss.gradient_penalty:
-        objective = objective + c.gp_weight * gradient_penalty(judge, real, fake, mix)
-    if c.r1 > 0:
-        objective = objective + 0.5 * c.r1 * r1_penalty(judge, real)
+    if s.gp_weight is not None:
+        with _advancing_where(s.gp_weight, D):
+            objective = objective + s.gp_weight * gradient_penalty(judge, real, fake, mix)
+    if s.r1 is not None:
+        with _advancing_where(s.r1, D):
+            objective = objective + 0.5 * s.r1 * r1_penalty(judge, real)
     return loss, objective
 
 
@@ -150,8 +231,8 @@ def d_gradient(p: Players, batch: dict[str, torch.Tensor], j: int) -> torch.Tens
 def d_apply(p: Players) -> None:
     """Step D with the gradient in .grad (then clip its weights if the loss clips)."""
     p.opt_d.step()
-    if p.loss.clip_weights:
-        p.discriminator.clamp_(p.config.clip)
+    if p.settings.clip is not None:
+        p.discriminator.clamp_(p.settings.clip)
 
 
 def g_gradient(p: Players, batch: dict[str, torch.Tensor], i: int) -> torch.Tensor:
@@ -164,7 +245,7 @@ def g_gradient(p: Players, batch: dict[str, torch.Tensor], i: int) -> torch.Tens
         if c.unroll > 0:
             real, mix = _d_batch(p, batch, c.k - 1)  # the iteration's last real batch
             critic = unrolled(p, real, pack(fake, c.pack), mix)
-        loss = p.loss.g_loss(critic(pack(fake, c.pack))[..., 0])  # (R,)
+        loss = p.settings.g_loss(critic(pack(fake, c.pack))[..., 0])  # (R,)
         p.opt_g.zero_grad(set_to_none=True)
         loss.sum().backward()
     return loss.detach()
@@ -244,7 +325,8 @@ def unrolled_parameters(
         new = {}
         for name, grad, slot in zip(names, grads, slots, strict=True):
             q = _optimizer_step(c, group, values[name], grad, slot)
-            new[name] = q.clamp(-c.clip, c.clip) if p.loss.clip_weights else q
+            clip = p.settings.clip
+            new[name] = q if clip is None else q.clamp(-along(clip, q), along(clip, q))
         values = new
     return values, buffers
 

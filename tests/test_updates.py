@@ -137,7 +137,7 @@ def look_ahead(t: Trainer, batch: dict[str, torch.Tensor]) -> dict[str, torch.Te
     """D's parameters after `unroll` updates taken by a copy of the real optimizer."""
     c = t.config
     D = copy.deepcopy(t.discriminator)
-    opt = t._optimizer(D, c.lr_d)
+    opt = t._optimizer(D, "lr_d")
     opt.load_state_dict(copy.deepcopy(t.opt_d.state_dict()))
     with torch.no_grad():
         fake = updates.pack(t.generator(batch["z_g"][0]), c.pack)

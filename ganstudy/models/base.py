@@ -32,6 +32,9 @@ class ReplicaModule(nn.Module, ABC):
     # batch statistics). The trainer then gives D real and fake batches in separate calls
     # and evaluates in chunks of batch_size; False: samples are independent.
     batch_statistics: bool = False
+    # Which replicas ((R,) bool) advance their spectral-norm vectors in a training forward;
+    # None: all (updates.advancing sets it around a penalty only some replicas pay).
+    sn_advance: torch.Tensor | None = None
 
     @abstractmethod
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,11 +45,16 @@ class ReplicaModule(nn.Module, ABC):
         """R, the length of every parameter's leading axis."""
         return next(self.parameters()).shape[0]
 
-    def clamp_(self, limit: float) -> None:
-        """Clip every parameter to [-limit, limit] (WGAN's Lipschitz constraint)."""
+    def clamp_(self, limit: float | torch.Tensor) -> None:
+        """Clip every parameter to [-limit, limit] (WGAN's Lipschitz constraint); `limit`
+        may be one value per replica, (R,) (inf: that replica is not clipped)."""
         with torch.no_grad():
             for p in self.parameters():
-                p.clamp_(-limit, limit)
+                if isinstance(limit, torch.Tensor):
+                    bound = limit.reshape(-1, *([1] * (p.dim() - 1)))  # (R, 1, ...)
+                    p.clamp_(-bound, bound)
+                else:
+                    p.clamp_(-limit, limit)
 
     def replica_grad_norm(self) -> torch.Tensor:
         """L2 norm of each replica's full gradient, (R,); zero where no gradient exists."""
@@ -85,7 +93,10 @@ class ReplicaModule(nn.Module, ABC):
         with torch.no_grad():
             v = F.normalize(torch.einsum("roi,ro->ri", w, u), dim=-1)
             if self.training:
-                u = F.normalize(torch.einsum("roi,ri->ro", w, v), dim=-1)
+                advanced = F.normalize(torch.einsum("roi,ri->ro", w, v), dim=-1)
+                if self.sn_advance is not None:  # the others keep theirs (see sn_advance)
+                    advanced = torch.where(self.sn_advance[:, None], advanced, u)
+                u = advanced
                 getattr(self, f"sn_u{i}").copy_(u)
                 v = F.normalize(torch.einsum("roi,ro->ri", w, u), dim=-1)
         return torch.einsum("ro,roi,ri->r", u, w, v)
