@@ -191,7 +191,8 @@ def test_replica_optimizer_equals_torchs_per_replica(kind):
             betas = (settings["beta1"][r], settings["beta2"][r])
             refs.append(torch.optim.Adam([p], lr=settings["lr"][r], betas=betas))
         else:
-            refs.append(torch.optim.SGD([p], lr=settings["lr"][r], momentum=settings["momentum"][r]))
+            momentum = settings["momentum"][r]
+            refs.append(torch.optim.SGD([p], lr=settings["lr"][r], momentum=momentum))
     for step in range(6):
         grad = torch.randn(3, 4, 5, generator=g, dtype=torch.float64) * (step + 1)
         batched.grad = grad.clone()
