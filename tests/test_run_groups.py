@@ -113,3 +113,43 @@ def test_validate_counts_groups(tmp_path, capsys):
     path.write_text(yaml.safe_dump(_spec().to_dict()))
     assert main(["validate", str(path)]) == 0
     assert "fuse: auto -> 2 Ray trials" in capsys.readouterr().out
+
+
+def test_split_record_gives_each_member_its_rows_and_snapshots():
+    import numpy as np
+
+    from ganstudy.results import TrialRecord
+
+    chunk = groups.configurations(_spec())[:3]  # replicas 2
+    history = [
+        {"step": 1, "replica": r, "member": m, "js_binned": m} for m in range(3) for r in (0, 1)
+    ]
+    record = TrialRecord(
+        trial_id="abc",
+        config={groups.MEMBERS_KEY: groups.encode(chunk), "steps": 200},
+        status="finished",
+        error=None,
+        wall_s=5.0,
+        history=history,
+        samples={1: np.arange(6)[:, None]},
+        modes={1: np.arange(6)[:, None]},
+    )
+    parts = groups.split_record(record)
+    assert [p.trial_id for p in parts] == ["abc.0", "abc.1", "abc.2"]
+    for m, part in enumerate(parts):
+        assert part.config == chunk[m] and part.wall_s == 5.0 and part.status == "finished"
+        assert [row["js_binned"] for row in part.history] == [m, m]
+        assert all("member" not in row for row in part.history)
+        assert part.samples[1].ravel().tolist() == [2 * m, 2 * m + 1]
+    alone = TrialRecord(
+        trial_id="x", config={}, status="pending", error=None, wall_s=0.0, history=[]
+    )
+    assert groups.split_record(alone) == [alone]
+
+
+def test_fused_param_space_is_one_grid_of_strings():
+    from ganstudy.run.tuner import fused_param_space
+
+    space = fused_param_space(_spec(), slots=1)
+    (values,) = space[groups.MEMBERS_KEY].values()
+    assert all(isinstance(v, str) for v in values) and len(values) == 2

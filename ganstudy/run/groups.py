@@ -10,6 +10,7 @@ updates a chunk runs, enough to order and balance chunks of one study.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import random
@@ -121,3 +122,33 @@ def members_of(config: dict[str, Any]) -> list[dict[str, Any]]:
     if MEMBERS_KEY in config:
         return decode(config[MEMBERS_KEY])
     return [config]
+
+
+def split_record(record: Any) -> list[Any]:
+    """A fused trial's results.TrialRecord as one record per member: trial_id
+    `<id>.<member>`, the member's config, its history rows ("member" removed; a row without
+    it is member 0's), its rows [m*R, (m+1)*R) of every snapshot; status, error, wall_s
+    (the group's), ran_on shared. A record of one configuration is returned as it is."""
+    if MEMBERS_KEY not in record.config:
+        return [record]
+    members = decode(record.config[MEMBERS_KEY])
+    replicas = members[0]["replicas"]
+    out = []
+    for m, member in enumerate(members):
+        rows = [
+            {k: v for k, v in row.items() if k != "member"}
+            for row in record.history
+            if row.get("member", 0) == m
+        ]
+        part = slice(m * replicas, (m + 1) * replicas)
+        out.append(
+            dataclasses.replace(
+                record,
+                trial_id=None if record.trial_id is None else f"{record.trial_id}.{m}",
+                config={k: member.get(k) for k in FIELDS},
+                history=rows,
+                samples={step: array[part] for step, array in record.samples.items()},
+                modes={step: array[part] for step, array in record.modes.items()},
+            )
+        )
+    return out
