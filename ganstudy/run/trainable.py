@@ -75,7 +75,9 @@ def train_trial(config: dict[str, Any]) -> None:
     fs, own = storage.storage_filesystem, storage.trial_fs_path
     for name in (SAMPLES_DIR, MODES_DIR, ROWS_DIR, EXPLOITS_DIR):
         fs.create_dir(f"{own}/{name}")
-    settings = to_dict(members[0]) if len(members) == 1 else dict(config)
+    # A fused trial's CONFIG_FILE keeps its members (run/study.py splits its record by them).
+    fused = groups.MEMBERS_KEY in config
+    settings = {groups.MEMBERS_KEY: config[groups.MEMBERS_KEY]} if fused else to_dict(members[0])
     before = _read_json(fs, f"{own}/{CONFIG_FILE}")
     checkpoint = tune.get_checkpoint()
     origin = None  # the state this attempt continues (trial_x/checkpoint_y), for the rows
