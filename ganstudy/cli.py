@@ -243,8 +243,23 @@ def _validate(args: argparse.Namespace) -> int:
     runs = f" = {trials * replicas} runs" if replicas is not None else ""
     replicas_text = f"{replicas} replicas" if replicas is not None else "swept replicas"
     steps_text = f"{steps} steps each" if steps is not None else "swept steps"
-    print(f"{clip_middle(args.file)}: OK — {trials} trials × {replicas_text}{runs}, {steps_text}")
+    print(
+        f"{clip_middle(args.file)}: OK — {trials} trials × {replicas_text}{runs}, {steps_text}"
+        + _fused(spec, None)
+    )
     return 0
+
+
+def _fused(spec, max_concurrent: int | None) -> str:
+    """With fuse: auto, how many Ray trials (fused groups) the configurations become."""
+    if spec.fuse != "auto":
+        return ""
+    from ganstudy.run import groups  # plain data, no Ray
+
+    slots = max_concurrent or spec.max_concurrent or 1
+    n = len(groups.plan(groups.configurations(spec), spec.fuse_max, slots))
+    where = f"{slots} at once" if max_concurrent or spec.max_concurrent else "before balancing"
+    return f"; fuse: auto -> {n} Ray trials ({where}, at most {spec.fuse_max} configurations each)"
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -260,7 +275,7 @@ def _run(args: argparse.Namespace) -> int:
     replicas = spec.fixed.get("replicas", "swept")
     print(
         f"{spec.name}: {spec.num_trials()} trials x {replicas} replicas, "
-        f"metric {spec.metric} ({spec.mode})"
+        f"metric {spec.metric} ({spec.mode})" + _fused(spec, args.max_concurrent)
     )
     if args.dry_run:
         for key, dim in spec.dimensions.items():

@@ -41,12 +41,14 @@ from ganstudy.config import (
 )
 from ganstudy.messages import clip_middle, shown, shown_key
 from ganstudy.study_sections import (  # noqa: F401 (spec's API still)
+    DEFAULT_FUSE_MAX,
     MAX_TRIALS,
     SCHEDULERS,
     STUDY_LIMITS,
     WARN_TRIALS,
     AshaScheduler,
     FifoScheduler,
+    Fuse,
     PbtScheduler,
     Resources,
     Scheduler,
@@ -99,6 +101,8 @@ class StudySpec:
     resources: Resources = Resources()
     max_concurrent: int | None = None  # None: as many as the resources allow
     max_failures: int = 2
+    fuse: Fuse = "off"  # auto: configurations sharing every shape setting train as one trial
+    fuse_max: int = DEFAULT_FUSE_MAX  # the most configurations in one fused trial
     storage: str | None = None  # where study folders go on a cluster: shared path or URI
     search: Search = Search()
     scheduler: Scheduler = FifoScheduler()
@@ -125,6 +129,8 @@ class StudySpec:
             resources=dataclasses.asdict(self.resources),
             max_concurrent=self.max_concurrent,
             max_failures=self.max_failures,
+            fuse=self.fuse,
+            fuse_max=self.fuse_max,
             storage=self.storage,
             search=dataclasses.asdict(self.search),
             scheduler=dataclasses.asdict(self.scheduler),
@@ -164,7 +170,7 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
         fail("", "a study file must be a mapping of keys (name, target, params, ...)")
     known = [
         "name", *TOP_LEVEL_PARAMS, "metric", "mode", "resources", "max_concurrent",
-        "max_failures", "storage", "search", "scheduler", "params",
+        "max_failures", "fuse", "fuse_max", "storage", "search", "scheduler", "params",
     ]  # fmt: skip
     for key in data:
         if key not in known:
@@ -229,12 +235,20 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
     max_failures = _scalar(data, "max_failures", int, fail, default=2)
     _in_range("max_failures", max_failures, fail)
 
+    fuse = _scalar(data, "fuse", str, fail, default="off")
+    if fuse not in ("auto", "off"):
+        fail("fuse", f"got {shown(fuse)}; expected auto or off")
+    fuse_max = _scalar(data, "fuse_max", int, fail, default=DEFAULT_FUSE_MAX)
+    _in_range("fuse_max", fuse_max, fail)
+
     storage = _scalar(data, "storage", str, fail, default=None)
     if storage is not None and not storage.strip():
         fail("storage", "is empty; give a shared path (/mnt/nfs/studies) or a URI (s3://bucket/x)")
 
     search = _parse_search(data.get("search"), dimensions, where, fail)
     scheduler = _parse_scheduler(data.get("scheduler"), fixed, dimensions, search, where, fail)
+    if fuse == "auto":
+        _check_fuse(search, scheduler, fail)
 
     spec = StudySpec(
         name=name,
@@ -243,6 +257,8 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
         resources=resources,
         max_concurrent=max_concurrent,
         max_failures=max_failures,
+        fuse=fuse,
+        fuse_max=fuse_max,
         storage=storage,
         search=search,
         scheduler=scheduler,
@@ -531,3 +547,24 @@ def _in_range(path: str, value: float, fail) -> None:
         STUDY_LIMITS[path].check(path, value, integer=isinstance(value, int))
     except ConfigError as e:
         fail(path, e.message)
+
+
+def _check_fuse(search: Search, scheduler: Scheduler, fail) -> None:
+    """fuse: auto only where every configuration runs to the end on its own points."""
+    if search.algorithm == "optuna":
+        fail(
+            "fuse",
+            "auto cannot run under optuna: it asks for the next point after each result, and a "
+            "fused trial reports its members together; use fuse: off (or algorithm: grid/random)",
+        )
+    if isinstance(scheduler, (AshaScheduler, PbtScheduler)):
+        what = (
+            "stops single trials early"
+            if scheduler.name == "asha"
+            else ("copies one trial's weights into another")
+        )
+        fail(
+            "fuse",
+            f"auto cannot run under {scheduler.name}: it {what}, and a fused trial would stop "
+            "or copy all its members together; use fuse: off (or scheduler: fifo)",
+        )

@@ -10,6 +10,10 @@ from ganstudy.config import Range
 from ganstudy.messages import clip_middle
 
 SearchAlgorithm = Literal["grid", "random", "optuna"]
+Fuse = Literal["auto", "off"]
+# fuse_max's default: enough members to fill a device's width on small models, few enough
+# that one slow member does not hold up many (a group's wall_s is its slowest member's).
+DEFAULT_FUSE_MAX = 8
 
 # Limits of a study, each with what it protects. The ranges of the trial parameters are
 # config.LIMITS (and config.MEMORY_LIMIT_BYTES); what a file may be, yamlfile.MAX_*.
@@ -23,6 +27,8 @@ STUDY_LIMITS: dict[str, Range] = {
     "resources.gpu": Range(0.0, 1.0, why="a trial trains on one GPU; use a fraction to share one"),
     "max_concurrent": Range(1, MAX_TRIALS, why="the most trials a study may have"),
     "max_failures": Range(0, 1000, why="retries of one crashed trial"),
+    # A fused trial holds fuse_max x replicas replicas in one model (and memory).
+    "fuse_max": Range(1, 1024, why="configurations in one fused trial (one model in memory)"),
     "search.num_samples": Range(1, MAX_TRIALS, why="the most trials a study may have"),
     "scheduler.reduction_factor": Range(1.0, 1000.0, lo_open=True),
     "scheduler.quantile_fraction": Range(0.0, 0.5),

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from ray.tune import ProgressReporter
 
+from ganstudy.run.groups import MEMBERS_KEY, members_of
 from ganstudy.spec import StudySpec
 
 # Ray's trial states as the display names them.
@@ -73,8 +74,9 @@ class StatusDisplay(ProgressReporter):
     def _status_line(self, ended, running, failed, now: float, done: bool) -> str:
         elapsed = now - self._start
         parts = [
-            f"== {self.spec.name}: {len(ended)}/{self.total} done, {len(running)} running, "
-            f"{len(failed)} failed",
+            # Configurations, not Ray trials: a fused trial (fuse: auto) counts its members.
+            f"== {self.spec.name}: {_count(ended)}/{self.total} done, {_count(running)} running, "
+            f"{_count(failed)} failed" + (" (configurations)" if self.spec.fuse == "auto" else ""),
             f"{_clock(elapsed)} elapsed" + ("" if done else self._eta(ended, running)),
         ]
         outcomes = collections.Counter(
@@ -90,12 +92,14 @@ class StatusDisplay(ProgressReporter):
 
     def _eta(self, ended, running) -> str:
         # Mean time of a finished trial x trials left / trials running at once.
-        times = [(t.last_result or {}).get("time_total_s") for t in ended]
-        times = [s for s in times if isinstance(s, int | float) and math.isfinite(s)]
-        left = self.total - len(ended)
-        if not times or not running or left <= 0:
+        timed = [(t, (t.last_result or {}).get("time_total_s")) for t in ended]
+        timed = [(t, s) for t, s in timed if isinstance(s, int | float) and math.isfinite(s)]
+        left = self.total - _count(ended)
+        if not timed or not running or left <= 0:
             return ""
-        return f", ETA ~{_clock(sum(times) / len(times) * left / len(running))}"
+        # Per configuration: a fused trial's time is its members' together.
+        each = sum(s for _, s in timed) / _count([t for t, _ in timed])
+        return f", ETA ~{_clock(each * left / _count(running))}"
 
     def _best(self, ended) -> str:
         metric = self.spec.metric
@@ -157,3 +161,8 @@ def _short(value: Any) -> str:
     if isinstance(value, float):
         return "-" if math.isnan(value) else f"{value:.3g}"
     return str(value)
+
+
+def _count(trials) -> int:
+    """Configurations in Ray trials: a fused trial's members, else one each."""
+    return sum(len(members_of(t.config)) if MEMBERS_KEY in (t.config or {}) else 1 for t in trials)

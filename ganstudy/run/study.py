@@ -31,7 +31,7 @@ from ray.tune.search.variant_generator import generate_variants
 from ganstudy import results
 from ganstudy.config import FIELDS
 from ganstudy.messages import clip_middle
-from ganstudy.run import cluster, session
+from ganstudy.run import cluster, groups, session
 from ganstudy.run.faults import DiskFaultStop, restore_saved_state
 from ganstudy.run.folder import StudyError, StudyFolder, study_location
 from ganstudy.run.progress import Silent, StatusDisplay
@@ -137,7 +137,12 @@ def run_study(
             "free space, then run again with --fresh"
         )
         statuses = ray_statuses(folder)
-        records = [_record(result, statuses, spec) for result in grid]
+        # A fused trial (fuse: auto) is one record per member configuration.
+        records = [
+            member
+            for result in grid
+            for member in groups.split_record(_record(result, statuses, spec))
+        ]
         interrupted = DiskFaultStop.fault is not None or any(
             r.status in ("interrupted", "pending") for r in records
         )
@@ -314,7 +319,10 @@ def _unclaimed_cells(spec: StudySpec, records: list[results.TrialRecord]) -> lis
 
 
 def _planned_steps(config: dict[str, Any] | None, spec: StudySpec) -> int | None:
-    """The steps a trial was to train: its own config's, else the spec's fixed value."""
+    """The steps a trial was to train: its own config's (a fused trial's first member's:
+    steps is not fusable), else the spec's fixed value."""
+    if config and groups.MEMBERS_KEY in config:
+        config = groups.members_of(config)[0]
     return (config or {}).get("steps", spec.fixed.get("steps"))
 
 

@@ -47,6 +47,7 @@ from ray.tune import Checkpoint
 
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import from_dict, to_dict
+from ganstudy.run import groups
 from ganstudy.trainer import Trainer
 
 STATE_FILE = "state.pt"  # inside each checkpoint
@@ -60,7 +61,10 @@ FAULT_ENV, FAULT_DIR_ENV = "GANSTUDY_FAULT", "GANSTUDY_FAULT_DIR"
 
 def train_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: one TrialConfig, all its replicas, every eval reported."""
-    trial_config = from_dict(config)  # param_space keys are TrialConfig fields, one name each
+    # param_space keys are TrialConfig fields, one name each; a fused trial's (fuse: auto)
+    # one key holds its members' configurations (run/groups.py).
+    members = [from_dict(member) for member in groups.members_of(config)]
+    trial_config = members[0] if len(members) == 1 else members
     # Concurrent trials share the cores: each uses exactly the CPUs it reserved.
     torch.set_num_threads(
         max(1, int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1)))
@@ -71,7 +75,10 @@ def train_trial(config: dict[str, Any]) -> None:
     fs, own = storage.storage_filesystem, storage.trial_fs_path
     for name in (SAMPLES_DIR, MODES_DIR, ROWS_DIR, EXPLOITS_DIR):
         fs.create_dir(f"{own}/{name}")
-    settings, before = to_dict(trial_config), _read_json(fs, f"{own}/{CONFIG_FILE}")
+    # A fused trial's CONFIG_FILE keeps its members (run/study.py splits its record by them).
+    fused = groups.MEMBERS_KEY in config
+    settings = {groups.MEMBERS_KEY: config[groups.MEMBERS_KEY]} if fused else to_dict(members[0])
+    before = _read_json(fs, f"{own}/{CONFIG_FILE}")
     checkpoint = tune.get_checkpoint()
     origin = None  # the state this attempt continues (trial_x/checkpoint_y), for the rows
     if checkpoint:

@@ -11,6 +11,7 @@ from ray import tune
 from ganstudy.config import FIELDS
 from ganstudy.messages import clip_middle, detail
 from ganstudy.results import EXPERIMENT, OPTUNA_FILE
+from ganstudy.run import groups
 from ganstudy.run.faults import DiskFaultStop
 from ganstudy.run.folder import StudyError, StudyFolder
 from ganstudy.run.trainable import train_trial
@@ -32,6 +33,13 @@ def param_space(spec: StudySpec) -> dict[str, Any]:
         key: search_space(spec.dimensions[key]) if key in spec.dimensions else spec.fixed[key]
         for key in FIELDS
     }
+
+
+def fused_param_space(spec: StudySpec, slots: int) -> dict[str, Any]:
+    """fuse: auto's param_space: one grid over the groups (groups.plan), each a JSON string
+    of its members' config dicts (a string, so Ray resolves nothing inside it)."""
+    chunks = groups.plan(groups.configurations(spec), spec.fuse_max, slots)
+    return {groups.MEMBERS_KEY: tune.grid_search([groups.encode(chunk) for chunk in chunks])}
 
 
 def hyperparam_mutations(spec: StudySpec) -> dict[str, Any]:
@@ -69,9 +77,14 @@ def build_tuner(
                 f"({detail(error)}); "
                 "run without --resume (add --fresh to replace the folder)"
             ) from None
+    fused = spec.fuse == "auto"
+    if fused:
+        import ray
+
+        slots = groups.slots(spec, max_concurrent, ray.cluster_resources())
     return tune.Tuner(
         trainable,
-        param_space=param_space(spec),
+        param_space=fused_param_space(spec, slots) if fused else param_space(spec),
         tune_config=_tune_config(spec, folder.local, max_concurrent),
         run_config=_run_config(spec, folder.location, progress),
     )
@@ -96,7 +109,8 @@ def _tune_config(spec: StudySpec, out: Path, max_concurrent: int | None) -> tune
         mode=spec.mode,
         search_alg=search_alg,
         scheduler=_scheduler(spec),
-        num_samples=spec.search.num_samples,
+        # A fused study's groups already hold every sample (groups.configurations).
+        num_samples=1 if spec.fuse == "auto" else spec.search.num_samples,
         max_concurrent_trials=max_concurrent or spec.max_concurrent,
         # Reuse trial workers instead of starting a process (and importing torch) per trial:
         # most of a small study's fixed overhead (ganstudy bench, study figure).
