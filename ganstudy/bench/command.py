@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ganstudy.bench.figures import hardware_figure, metric_figure, reference_figure, replica_figure
+from ganstudy.bench.fuse import fuse_figure
 from ganstudy.bench.images import dcgan_figure
 from ganstudy.bench.settings import FULL, QUICK
 from ganstudy.bench.study import study_figure
@@ -70,6 +71,14 @@ def run_bench(
                 figures["study"] = {"error": detail(error)}
         else:
             figures["study"] = {"skipped": "study=False"}
+        if study:
+            log("bench: fuse ...")
+            try:
+                figures["fuse"] = fuse_figure(s, log)
+            except Exception as error:  # as for the study figure
+                figures["fuse"] = {"error": detail(error)}
+        else:
+            figures["fuse"] = {"skipped": "study=False"}
     finally:
         torch.set_num_threads(saved_threads)
     return {

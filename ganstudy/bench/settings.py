@@ -23,6 +23,8 @@ class Settings:
     dcgan_replicas: tuple[int, ...]  # R values of the dcgan figure, starting at 1
     dcgan_eval_every: int | None  # its metric cost's cadence; None: TrialConfig's default
     dcgan_eval_samples: int | None  # ... and eval size; None: the target's default
+    fuse_grid: str  # the fuse figure's grid: "balance" (studies/balance.yaml's) or "quick"
+    fuse_steps: int  # ... and its steps (balance's 8000, shortened)
 
 
 QUICK = Settings(
@@ -40,6 +42,8 @@ QUICK = Settings(
     dcgan_replicas=(1, 4),
     dcgan_eval_every=20,
     dcgan_eval_samples=2000,
+    fuse_grid="quick",
+    fuse_steps=20,
 )
 FULL = Settings(
     rounds=7,
@@ -56,4 +60,6 @@ FULL = Settings(
     dcgan_replicas=(1, 4, 8),
     dcgan_eval_every=None,
     dcgan_eval_samples=None,
+    fuse_grid="balance",
+    fuse_steps=400,
 )

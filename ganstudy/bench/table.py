@@ -155,6 +155,22 @@ def format_table(result: dict[str, Any]) -> str:
             st["ray_start_s"],
             _one_decimal,
         )
+    fu = f.get("fuse", {"skipped": "not measured"})
+    if "skipped" in fu or "error" in fu:
+        add("7 fuse", "fused grid", fu.get("skipped") or fu.get("error", ""))
+    else:
+        add(
+            "7 fuse",
+            f"{fu['configurations']} configurations x 3 replicas, {fu['steps']} steps: "
+            f"unfused {fu['unfused_s']:.0f} s / fused {fu['fused_s']:.0f} s",
+            _x(fu["speedup"]),
+        )
+        add(
+            "7 fuse",
+            f"  members vs unfused trials ({fu['rows_compared']} rows): largest relative "
+            "difference",
+            f"{fu['max_relative_difference']:.1e}",
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     header = ("figure", "measure", "median", "spread")
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]

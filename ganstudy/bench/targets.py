@@ -12,6 +12,7 @@ CEILING_TARGET = 0.5  # fraction of the matmul ceiling, width 128, batch 256, R 
 METRIC_TARGET = 0.10  # extra time for metrics at the default cadence
 STUDY_TARGET = 1.15  # study wall time / ideal, Ray start-up excluded
 STUDY_TARGET_TRIAL_S = 30.0
+FUSE_TARGET = 2.0  # balance grid unfused / fused wall time, 2 CPU cores
 
 
 def target_row(
@@ -123,6 +124,19 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
                 "<=",
                 STUDY_TARGET,
                 note=f"projected from trials of {measured:.1f} s" if projected else "",
+            )
+        )
+    fuse = figures.get("fuse", {"skipped": "not measured"})
+    if "skipped" not in fuse and "error" not in fuse:
+        speedup = fuse["speedup"]
+        out.append(
+            target_row(
+                "fuse",
+                f"grid unfused / fused wall time, {fuse['configurations']} configurations",
+                {"median": speedup, "min": speedup, "max": speedup},
+                ">=",
+                FUSE_TARGET,
+                note="members equal" if fuse["equal"] else "MEMBERS DIFFER from unfused",
             )
         )
     return out

@@ -1,0 +1,109 @@
+"""The fuse figure: the balance grid (shortened) through Ray Tune unfused and with
+`fuse: auto`, back to back in one Ray session, as a wall-time ratio, every member's
+history checked against its unfused trial.
+
+Float64, so "equal" can mean 1e-8 (float32 training is chaotic over hundreds of steps and
+batched kernels of another R round differently). Ray only through `run.session` and
+`ganstudy.run_study`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import ganstudy
+from ganstudy.bench.settings import Settings
+from ganstudy.columns import METRIC_COLUMNS
+from ganstudy.run import session
+from ganstudy.spec import StudySpec, spec_from_dict
+
+# studies/balance.yaml's grid and fixed settings (72 configurations x 3 replicas); the bench
+# shortens it to s.fuse_steps and runs it in float64.
+BALANCE_PARAMS = {
+    "loss": {"grid": ["minimax", "nonsaturating", "wgan_gp", "hinge"]},
+    "k": {"grid": [1, 2, 5]},
+    "lr_d": {"grid": [0.0001, 0.001, 0.01]},
+    "lr_g": 0.001,
+    "d_width": {"grid": [32, 128]},
+    "g_width": 64,
+    "optimizer": "adam",
+    "target_std": 0.05,
+}
+QUICK_PARAMS = {"loss": {"grid": ["minimax", "hinge"]}, "lr_d": {"grid": [1e-3, 1e-2]}}
+EQUAL_TOLERANCE = 1e-8  # relative, on every history metric
+
+
+def _spec(s: Settings, fuse: str) -> StudySpec:
+    params = QUICK_PARAMS if s.fuse_grid == "quick" else BALANCE_PARAMS
+    cheap = {"g_width": 16, "d_width": 16, "eval_samples": 2000} if s.fuse_grid == "quick" else {}
+    return spec_from_dict(
+        {
+            "name": f"bench_fuse_{fuse}",
+            "target": "ring8",
+            "steps": s.fuse_steps,
+            "eval_every": s.fuse_steps // 2,
+            "replicas": 3,
+            "seed": 0,
+            "metric": "js_binned",
+            "mode": "min",
+            "resources": {"cpu": 1, "gpu": 0},
+            "search": {"algorithm": "grid"},
+            "fuse": fuse,
+            "params": {**params, **cheap, "dtype": "float64", "device": "cpu"},
+        },
+        source="<bench>",
+    )
+
+
+def fuse_figure(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
+    """Wall times of the grid unfused and fused, their ratio, and the largest relative
+    difference between a member's history and its unfused trial's."""
+    specs = {fuse: _spec(s, fuse) for fuse in ("off", "auto")}
+    wall, histories = {}, {}
+    with tempfile.TemporaryDirectory() as folder:
+        started = session.start()
+        try:
+            for fuse, spec in specs.items():
+                log(f"  fuse: {fuse}: {spec.num_trials()} configurations x 3 replicas")
+                start = time.perf_counter()
+                out = ganstudy.run_study(spec, results_dir=Path(folder) / fuse, progress=False)
+                wall[fuse] = time.perf_counter() - start
+                histories[fuse] = _history(Path(out), list(spec.dimensions))
+        finally:
+            if started:
+                session.stop()
+    off, auto = histories["off"], histories["auto"]
+    keys = [*specs["off"].dimensions, "replica", "step"]
+    joined = off.merge(auto, on=keys, suffixes=("_off", "_auto"))
+    worst = 0.0
+    for name in METRIC_COLUMNS:
+        a, b = joined[f"{name}_off"], joined[f"{name}_auto"]
+        both = a.notna() & b.notna()
+        if (a.isna() != b.isna()).any():
+            worst = float("inf")
+        scale = b[both].abs().clip(lower=1.0)
+        worst = max(worst, float(((a[both] - b[both]).abs() / scale).max() or 0.0))
+    return {
+        "configurations": specs["off"].num_trials(),
+        "steps": s.fuse_steps,
+        "unfused_s": wall["off"],
+        "fused_s": wall["auto"],
+        "speedup": wall["off"] / wall["auto"],
+        "rows_compared": len(joined),
+        "rows_expected": len(off),
+        "max_relative_difference": worst,
+        "equal": len(joined) == len(off) == len(auto) and worst <= EQUAL_TOLERANCE,
+    }
+
+
+def _history(folder: Path, swept: list[str]) -> pd.DataFrame:
+    """history.parquet keyed by the swept settings, replica and step (trial_ids differ)."""
+    trials = pd.read_parquet(folder / "trials.parquet")[["trial_id", *swept]].drop_duplicates()
+    history = pd.read_parquet(folder / "history.parquet").merge(trials, on="trial_id")
+    return history[[*swept, "replica", "step", *METRIC_COLUMNS]]
