@@ -54,6 +54,11 @@ class ReplicaSettings:
     gp_weight: torch.Tensor | None  # (R,), 0 where the loss has no GP; None: no replica's has
     r1: torch.Tensor | None  # (R,) R1 weights; None: every replica's is 0
     clip: torch.Tensor | None  # (R,), inf where the loss does not clip; None: none clips
+    # The replicas ((R,) bool) that pay the GP / R1, where not all do (else None): only
+    # they advance their spectral-norm vectors in the penalty's forward. Fixed at the start,
+    # so a step never reads a device value back.
+    gp_replicas: torch.Tensor | None = None
+    r1_replicas: torch.Tensor | None = None
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """Each replica's D loss (R,) of its raw outputs real, fake (R, B')."""
@@ -86,12 +91,19 @@ def replica_settings(
 
     gp = [m.gp_weight if get_loss(m.loss).gradient_penalty else 0.0 for m in per_replica]
     clip = [m.clip if get_loss(m.loss).clip_weights else math.inf for m in per_replica]
-    uses_gp = any(get_loss(m.loss).gradient_penalty for m in per_replica)
+    pays_gp = [get_loss(m.loss).gradient_penalty for m in per_replica]  # as alone: any weight
+    pays_r1 = [m.r1 > 0 for m in per_replica]  # alone, R1 is computed only when r1 > 0
+
+    def some(pays: list[bool]) -> torch.Tensor | None:
+        return None if all(pays) else torch.tensor(pays, device=device)
+
     return ReplicaSettings(
         losses=tuple(losses),
-        gp_weight=tensor(gp) if uses_gp else None,
-        r1=tensor([m.r1 for m in per_replica]) if any(m.r1 > 0 for m in per_replica) else None,
+        gp_weight=tensor(gp) if any(pays_gp) else None,
+        r1=tensor([m.r1 for m in per_replica]) if any(pays_r1) else None,
         clip=tensor(clip) if any(c < math.inf for c in clip) else None,
+        gp_replicas=some(pays_gp),
+        r1_replicas=some(pays_r1),
     )
 
 
@@ -146,11 +158,9 @@ def advancing(module: torch.nn.Module, replicas: torch.Tensor) -> Iterator[None]
             part.sn_advance = None
 
 
-def _advancing_where(weights: torch.Tensor, module: torch.nn.Module):
-    """`advancing` for the replicas of nonzero weight, or nothing when all are (one
-    configuration, or a group whose members all use the penalty)."""
-    chosen = weights > 0
-    return nullcontext() if bool(chosen.all()) else advancing(module, chosen)
+def _advancing_only(replicas: torch.Tensor | None, module: torch.nn.Module):
+    """`advancing(module, replicas)`, or nothing when `replicas` is None (all)."""
+    return nullcontext() if replicas is None else advancing(module, replicas)
 
 
 def pack(x: torch.Tensor, m: int) -> torch.Tensor:
@@ -198,10 +208,10 @@ def d_objective(
     loss = s.d_loss(out[:, :n], out[:, n:])  # (R,)
     objective = loss
     if s.gp_weight is not None:
-        with _advancing_where(s.gp_weight, D):
+        with _advancing_only(s.gp_replicas, D):
             objective = objective + s.gp_weight * gradient_penalty(judge, real, fake, mix)
     if s.r1 is not None:
-        with _advancing_where(s.r1, D):
+        with _advancing_only(s.r1_replicas, D):
             objective = objective + 0.5 * s.r1 * r1_penalty(judge, real)
     return loss, objective
 

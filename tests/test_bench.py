@@ -24,7 +24,7 @@ from ganstudy.config import TrialConfig
 from ganstudy.models.mlp import mlp_flops
 from ganstudy.trainer import BLOCK_STEPS, Trainer
 
-FIGURES = ("reference", "replicas", "hardware", "metrics", "dcgan", "study")
+FIGURES = ("reference", "replicas", "hardware", "metrics", "dcgan", "study", "fuse")
 CPU = torch.device("cpu")
 
 
@@ -265,8 +265,12 @@ def check_figures(result: dict, study: bool) -> None:
         assert summary["min"] - 1e-12 <= summary["median"] <= summary["max"] + 1e-12
         assert len(summary["rounds"]) in (settings["rounds"], settings["metric_rounds"])
     figures_with_targets = {t["figure"] for t in result["targets"]}
-    assert figures_with_targets == (set(FIGURES) if study else set(FIGURES) - {"study"})
+    assert figures_with_targets == (set(FIGURES) if study else set(FIGURES) - {"study", "fuse"})
     if study:
+        fu = f["fuse"]  # the fused grid's members equal their unfused trials, row for row
+        assert fu["equal"] and fu["rows_compared"] == fu["rows_expected"] > 0
+        assert fu["max_relative_difference"] <= 1e-8
+        assert fu["speedup"] == pytest.approx(fu["unfused_s"] / fu["fused_s"], rel=1e-12)
         for key in ("ratio", "ratio_with_start", "ratio_at_target_s", "pool_ratio", "ray_start_s"):
             assert f["study"][key]["median"] > 0, key
         assert f["study"]["trials"] >= 2 and f["study"]["slots"] >= 1
@@ -281,6 +285,7 @@ def quick_result() -> dict:
 def test_quick_bench_without_the_study_figure(quick_result):
     check_figures(quick_result, study=False)
     assert quick_result["figures"]["study"] == {"skipped": "study=False"}
+    assert quick_result["figures"]["fuse"] == {"skipped": "study=False"}
     assert json.loads(result_json(quick_result))["figures"].keys() == set(FIGURES)
 
 
@@ -336,6 +341,7 @@ def test_quick_bench_command_prints_and_writes_json_with_every_figure(tmp_path, 
     printed = json.loads(capsys.readouterr().out)  # stdout is the JSON alone (Ray kept out)
     assert printed == json.loads(out.read_text())
     assert "error" not in printed["figures"]["study"], printed["figures"]["study"]
+    assert "error" not in printed["figures"]["fuse"], printed["figures"]["fuse"]
     check_figures(printed, study=True)
 
 

@@ -24,7 +24,9 @@ class Settings:
     dcgan_eval_every: int | None  # its metric cost's cadence; None: TrialConfig's default
     dcgan_eval_samples: int | None  # ... and eval size; None: the target's default
     fuse_grid: str  # the fuse figure's grid: "balance" (studies/balance.yaml's) or "quick"
-    fuse_steps: int  # ... and its steps (balance's 8000, shortened)
+    fuse_steps: int  # ... its timed run's steps (balance's 8000, shortened) ...
+    fuse_eval_every: int  # ... and eval cadence (balance's: 400)
+    fuse_check_steps: int  # steps of its float64 exactness run (an eval at half and end)
 
 
 QUICK = Settings(
@@ -44,6 +46,8 @@ QUICK = Settings(
     dcgan_eval_samples=2000,
     fuse_grid="quick",
     fuse_steps=20,
+    fuse_eval_every=10,
+    fuse_check_steps=20,
 )
 FULL = Settings(
     rounds=7,
@@ -61,5 +65,7 @@ FULL = Settings(
     dcgan_eval_every=None,
     dcgan_eval_samples=None,
     fuse_grid="balance",
-    fuse_steps=400,
+    fuse_steps=800,
+    fuse_eval_every=400,
+    fuse_check_steps=40,
 )

@@ -161,14 +161,15 @@ def format_table(result: dict[str, Any]) -> str:
     else:
         add(
             "7 fuse",
-            f"{fu['configurations']} configurations x 3 replicas, {fu['steps']} steps: "
-            f"unfused {fu['unfused_s']:.0f} s / fused {fu['fused_s']:.0f} s",
+            f"{fu['configurations']} configurations x 3 replicas, {fu['steps']} steps, an "
+            f"eval every {fu['eval_every']}: unfused {fu['unfused_s']:.0f} s / fused "
+            f"{fu['fused_s']:.0f} s",
             _x(fu["speedup"]),
         )
         add(
             "7 fuse",
-            f"  members vs unfused trials ({fu['rows_compared']} rows): largest relative "
-            "difference",
+            f"  members vs unfused trials, float64, {fu['check_steps']} steps "
+            f"({fu['rows_compared']} rows): largest relative difference",
             f"{fu['max_relative_difference']:.1e}",
         )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]

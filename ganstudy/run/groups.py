@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -32,8 +33,6 @@ def _draw(dimension: Dimension, rng: random.Random) -> Any:
     if kind == "uniform":
         return rng.uniform(*args)
     if kind == "loguniform":
-        import math
-
         return math.exp(rng.uniform(math.log(args[0]), math.log(args[1])))
     return rng.randrange(args[0], args[1])  # randint
 
