@@ -7,10 +7,7 @@ import pytest
 from study_files import tiny_study, write_study
 
 from ganstudy.cli import main
-from ganstudy.config import from_dict
 from ganstudy.results import load_results
-from ganstudy.run import groups
-from ganstudy.spec import spec_from_dict
 
 pytestmark = pytest.mark.slow
 SWEPT = ["loss", "lr_d", "d_width"]
@@ -36,19 +33,6 @@ def _study(name: str, fuse: str, **changes) -> dict:
             "eval_samples": 400,
         },
     )
-
-
-def _fused_engine() -> bool:
-    """Whether the engine's Trainer takes a group of members yet (issue 15, main)."""
-    from ganstudy.trainer import Trainer
-
-    spec = spec_from_dict(_study("probe", "auto"))
-    members = [from_dict(c) for c in groups.configurations(spec)[:2]]
-    try:
-        Trainer(members)
-    except (TypeError, AttributeError):
-        return False
-    return True
 
 
 def _run(tmp_path, study: dict):
@@ -85,14 +69,12 @@ def _assert_same(auto, off):
 
 
 def test_groups_of_one_equal_unfused(tmp_path, off):
-    """fuse_max 1: the fused path (param_space of JSON groups, records split) with lone
-    members, which today's engine trains."""
+    """fuse_max 1: the fused path (param_space of JSON groups, records split) with groups
+    of one (as unroll > 0 configurations always train)."""
     _assert_same(_run(tmp_path, _study("one", "auto", fuse_max=1)), off)
 
 
 def test_fused_tables_equal_unfused(tmp_path, monkeypatch, off):
-    if not _fused_engine():
-        pytest.skip("the engine's fused Trainer (Trainer(members)) is not merged yet")
     _assert_same(_run(tmp_path, _study("auto", "auto")), off)
     b = keyed(off)
 
