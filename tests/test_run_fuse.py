@@ -68,18 +68,11 @@ def _assert_same(auto, off):
     pd.testing.assert_frame_equal(a[numeric], b[numeric], rtol=0, atol=1e-10)
 
 
-def test_groups_of_one_equal_unfused(tmp_path, off):
-    """fuse_max 1: the fused path (param_space of JSON groups, records split) with groups
-    of one (as unroll > 0 configurations always train)."""
-    _assert_same(_run(tmp_path, _study("one", "auto", fuse_max=1)), off)
-
-
-def test_fused_tables_equal_unfused(tmp_path, monkeypatch, off):
-    _assert_same(_run(tmp_path, _study("auto", "auto")), off)
-    b = keyed(off)
-
-    # A fault after step 20 in every fused trial: the retry resumes, each row once.
+def test_fused_tables_equal_unfused_through_a_crash_and_retry(tmp_path, monkeypatch, off):
+    """Groups of 2 (fuse_max 3 splits each shape group of 4 evenly) with a crash after
+    step 20 in every fused trial: the retry resumes from the checkpoint, every
+    (configuration, replica, step) appears once, and the tables equal fuse: off's."""
     monkeypatch.setenv("GANSTUDY_FAULT", "raise@20")
     monkeypatch.setenv("GANSTUDY_FAULT_DIR", str(tmp_path))
-    faulted = keyed(_run(tmp_path, _study("faulted", "auto")))
-    assert faulted.index.equals(b.index) and not faulted.index.duplicated().any()
+    _assert_same(_run(tmp_path, _study("faulted", "auto", fuse_max=3)), off)
+    assert len(list(tmp_path.glob("*.raise@20"))) == 4  # each of the 4 groups crashed once
