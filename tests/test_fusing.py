@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from test_trainer import TINY as TRAINER_TINY
 
 from ganstudy import fusing
 from ganstudy.columns import METRIC_COLUMNS
@@ -15,22 +16,8 @@ from ganstudy.config import ConfigError, TrialConfig
 from ganstudy.optim import ReplicaAdam, ReplicaSGD, replica_optimizer
 from ganstudy.trainer import Trainer
 
-# Tiny models, float64, cheap evaluation: members must equal lone runs to 1e-10.
-TINY = dict(
-    target="ring8",
-    g_width=16,
-    d_width=16,
-    z_dim=4,
-    batch_size=32,
-    eval_batch=256,
-    eval_samples=1000,
-    coverage_samples=500,
-    device="cpu",
-    dtype="float64",
-    replicas=2,
-    steps=30,
-    eval_every=15,
-)
+# test_trainer's tiny models in float64: members must equal lone runs to 1e-10.
+TINY = TRAINER_TINY | dict(eval_samples=1000, dtype="float64", replicas=2, steps=30, eval_every=15)
 
 
 def tiny(**changes) -> TrialConfig:
