@@ -51,6 +51,12 @@ def can_fuse(config: TrialConfig | dict[str, Any]) -> bool:
     return not values.get("unroll")
 
 
+def per_replica(members: Sequence[TrialConfig]) -> list[TrialConfig]:
+    """Each replica's configuration, in the group's row order: member m's `replicas` rows
+    [m·R, (m+1)·R) (the one place that order is written down)."""
+    return [member for member in members for _ in range(member.replicas)]
+
+
 def check_members(members: Sequence[TrialConfig]) -> None:
     """Raise ConfigError unless `members` (at least one) may train as one model: the same
     value of every setting outside FUSABLE, and a lone member where it cannot fuse."""

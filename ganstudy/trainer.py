@@ -29,7 +29,7 @@ import torch
 from ganstudy import metrics, updates
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import TrialConfig, to_dict
-from ganstudy.fusing import check_members
+from ganstudy.fusing import check_members, per_replica
 from ganstudy.losses import get_loss
 from ganstudy.models import ReplicaModule, make_models
 from ganstudy.optim import replica_optimizer, set_hyperparameters
@@ -105,9 +105,7 @@ class ReplicaStreams:
             for seed in self.seeds
         ]
         # Only replicas whose loss has a gradient penalty draw its mixing weights (as alone).
-        self.draws_mix = [
-            get_loss(m.loss).gradient_penalty for m in members for _ in range(m.replicas)
-        ]
+        self.draws_mix = [get_loss(m.loss).gradient_penalty for m in per_replica(members)]
         self.block_start: list[torch.Tensor] = []
         self.block: dict[str, torch.Tensor] = {}
         # A conditional G step's labels come in the data's class proportions.
@@ -190,7 +188,7 @@ class ReplicaStreams:
 
 def replica_seeds(members: Sequence[TrialConfig]) -> list[int]:
     """Each replica's seed: member m's replica r trains with m.seed + r."""
-    return [m.seed + r for m in members for r in range(m.replicas)]
+    return [m.seed + r for m in members for r in range(m.replicas)]  # per_replica's order
 
 
 def _zeros_like_rand(*size: int, generator: torch.Generator, **kwargs: Any) -> torch.Tensor:
@@ -303,9 +301,9 @@ class Trainer:
     def _optimizer_settings(self, lr: str) -> dict[str, list[float]]:
         """Each replica's optimizer settings (lr = "lr_d" or "lr_g"), member by member."""
         names = ("beta1", "beta2") if self.config.optimizer == "adam" else ("momentum",)
-        per_replica = [m for m in self.members for _ in range(m.replicas)]
-        return {"lr": [getattr(m, lr) for m in per_replica]} | {
-            name: [getattr(m, name) for m in per_replica] for name in names
+        rows = per_replica(self.members)
+        return {"lr": [getattr(m, lr) for m in rows]} | {
+            name: [getattr(m, name) for m in rows] for name in names
         }
 
     def _optimizer(self, module: ReplicaModule, lr: str) -> torch.optim.Optimizer:

@@ -39,6 +39,7 @@ import torch
 from torch.func import functional_call
 
 from ganstudy.config import TrialConfig
+from ganstudy.fusing import per_replica as replicas_of
 from ganstudy.losses import Loss, get_loss, gradient_penalty, r1_penalty
 from ganstudy.models import ReplicaModule
 from ganstudy.optim import along
@@ -78,7 +79,7 @@ def replica_settings(
 ) -> ReplicaSettings:
     """ReplicaSettings of a group (each member `replicas` rows, in order; one config alone
     is a group of one)."""
-    per_replica = [m for m in members for _ in range(m.replicas)]
+    per_replica = replicas_of(members)
     losses: list[tuple[Loss, slice]] = []
     for start, member in enumerate(per_replica):  # runs of one loss share one call
         if losses and losses[-1][0].name == member.loss:
