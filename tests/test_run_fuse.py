@@ -76,3 +76,24 @@ def test_fused_tables_equal_unfused_through_a_crash_and_retry(tmp_path, monkeypa
     monkeypatch.setenv("GANSTUDY_FAULT_DIR", str(tmp_path))
     _assert_same(_run(tmp_path, _study("faulted", "auto", fuse_max=3)), off)
     assert len(list(tmp_path.glob("*.raise@20"))) == 4  # each of the 4 groups crashed once
+
+
+def test_fused_study_stopped_by_a_full_disk_resumes_to_the_unfused_tables(
+    tmp_path, monkeypatch, off
+):
+    """A full disk at step 20 stops the fused study (exit 1) with a row for every
+    configuration and replica, none finished; `--resume` on a mended disk continues the
+    groups from their checkpoints, and the tables equal fuse: off's, each (configuration,
+    replica, step) once."""
+    monkeypatch.setenv("GANSTUDY_FAULT", "enospc@20")
+    monkeypatch.setenv("GANSTUDY_FAULT_DIR", str(tmp_path))
+    study = _study("resumed", "auto", fuse_max=3)
+    path, out = write_study(tmp_path, study), tmp_path / "resumed"
+    assert main(["run", str(path), "--results", str(out), "--quiet"]) == 1
+    partial = load_results(out).trials
+    assert len(partial) == len(off.trials)  # a group never started has rows, no trial_id
+    assert len(partial[SWEPT].drop_duplicates()) == 8
+    assert not (partial["status"] == "finished").any(), partial["status"]
+    monkeypatch.delenv("GANSTUDY_FAULT")  # the disk has space again
+    assert main(["run", str(path), "--results", str(out), "--resume", "--quiet"]) == 0
+    _assert_same(load_results(out), off)

@@ -39,6 +39,7 @@ BALANCE_PARAMS = {
     "optimizer": "adam",
     "target_std": 0.05,
 }
+# Two losses at two rates in one group: per-member losses and optimizer settings (tests).
 QUICK_PARAMS = {"loss": {"grid": ["minimax", "hinge"]}, "lr_d": {"grid": [1e-3, 1e-2]}}
 EQUAL_TOLERANCE = 1e-8  # relative, on every history metric
 
