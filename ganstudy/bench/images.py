@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganstudy.bench.figures import trainer_rate
+from ganstudy.bench.figures import eval_cost, trainer_rate
 from ganstudy.bench.reference import ReferenceGAN, bench_config
 from ganstudy.bench.settings import Settings
-from ganstudy.bench.timing import Rate, interleave, minus_one, now, ratio_summary
+from ganstudy.bench.timing import Rate, interleave, ratio_summary
 from ganstudy.config import TrialConfig
 from ganstudy.targets import make_target
 from ganstudy.trainer import Trainer
@@ -109,8 +109,8 @@ def dcgan_figure(s: Settings, device: torch.device) -> dict[str, Any]:
 
 
 def _metric_cost(s: Settings, device: torch.device, width: int, batch: int) -> dict[str, Any]:
-    """(train eval_every steps + evaluate) / (train eval_every steps) - 1, R = 1, at the
-    default cadence and eval size (quick mode: smaller ones, said in the row)."""
+    """evaluate() / (eval_every training steps), R = 1, at the default cadence and eval size
+    (quick mode: smaller ones, said in the row); see figures.eval_cost."""
     every = s.dcgan_eval_every or TrialConfig().eval_every
     config = dcgan_config(
         width,
@@ -122,24 +122,4 @@ def _metric_cost(s: Settings, device: torch.device, width: int, batch: int) -> d
     )
     trainer = Trainer(config)
     samples = s.dcgan_eval_samples or trainer.target.default_eval_samples
-    trainer.evaluate()  # step 0, as run() does; also warms every code path up
-
-    def off() -> float:
-        start = now(trainer.device)
-        trainer.train(every)
-        return now(trainer.device) - start
-
-    def on() -> float:
-        start = now(trainer.device)
-        trainer.train(every)
-        trainer.evaluate()
-        return now(trainer.device) - start
-
-    v = interleave({"off": off, "on": on}, s.metric_rounds)
-    return {
-        "eval_every": every,
-        "eval_samples": samples,
-        "cost": minus_one(ratio_summary(v["on"], v["off"])),
-        "eval_s": statistics.median(v["on"]) - statistics.median(v["off"]),
-        "train_s": statistics.median(v["off"]),
-    }
+    return {"eval_samples": samples, **eval_cost(trainer, every, s.metric_rounds)}

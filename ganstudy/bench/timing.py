@@ -54,16 +54,6 @@ def ratio_summary(a: Sequence[float], b: Sequence[float], scale: float = 1.0) ->
     }
 
 
-def minus_one(figure: dict[str, Any]) -> dict[str, Any]:
-    """A ratio figure as an excess over 1 (a cost: on/off - 1)."""
-    return {
-        "median": figure["median"] - 1,
-        "min": figure["min"] - 1,
-        "max": figure["max"] - 1,
-        "rounds": [x - 1 for x in figure["rounds"]],
-    }
-
-
 class Rate:
     """A thing that does `n` units of work per sample and reports units per second."""
 
