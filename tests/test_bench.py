@@ -323,12 +323,19 @@ def test_the_table_says_pass_exactly_where_a_figure_meets_its_target(quick_resul
         (line,) = [line for line in table.splitlines() if f" {name}: " in line]
         assert line.split()[0] == ("PASS" if met else "MISS"), line
     n = len(quick_result["targets"])
-    lines = table.split("targets (issues 6 and 11):\n")[1].splitlines()[:n]
+    lines = table.split("targets (issues 6, 11 and 15):\n")[1].splitlines()[:n]
     meets = {">=": lambda v, limit: v >= limit, "<=": lambda v, limit: v <= limit}
     assert [line.split()[0] for line in lines] == [
         "PASS" if meets[t["op"]](t["value"], t["target"]) else "MISS"
         for t in quick_result["targets"]
     ]
+
+
+def test_the_ceiling_target_is_r1s_and_every_r_from_8s(quick_result):
+    replicas = [r["replicas"] for r in quick_result["figures"]["hardware"]["rows"]]
+    assert replicas == [1, 1, 8]  # the reference loop, then the trainer at QUICK's R values
+    names = {t["name"] for t in quick_result["targets"] if t["figure"] == "hardware"}
+    assert names == {f"trainer GFLOP/s / matmul ceiling, width 128 batch 256 R={R}" for R in (1, 8)}
 
 
 @pytest.mark.slow

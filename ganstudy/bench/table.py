@@ -179,7 +179,7 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(
             f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}"
         )
-    lines += ["", "targets (issues 6 and 11):"]
+    lines += ["", "targets (issues 6, 11 and 15):"]
     for t in result["targets"]:
         fmt = _pct if t["unit"] == "%" else _x
         verdict = "PASS" if t["met"] else "MISS"
