@@ -138,8 +138,9 @@ def eval_cost(trainer: Trainer, every: int, rounds: int) -> dict[str, Any]:
     Why apart: an eval is ~5-15% of the steps around it, and timing (train + eval) against
     train alone, as this bench once did, subtracts two totals whose own round-to-round
     spread (±20% on a shared machine) is larger than the eval; the difference came out
-    anywhere from -13% to +24% in one run. Timed by itself the eval is the same work (the
-    alternation keeps the eval's cadence: the same models, a fresh window of losses)."""
+    anywhere from -13% to +24% in one run. Timed by itself the eval is the same work: its
+    size does not depend on the steps before it (interleave's order, reversed every other
+    round, sometimes runs two evals back to back)."""
     trainer.evaluate()  # step 0, as run() does; also warms every code path up
 
     def train() -> float:
