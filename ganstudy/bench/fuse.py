@@ -23,9 +23,10 @@ import pandas as pd
 
 import ganstudy
 from ganstudy.bench.settings import Settings
+from ganstudy.bench.study import bench_spec
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.run import session
-from ganstudy.spec import StudySpec, spec_from_dict
+from ganstudy.spec import StudySpec
 
 # studies/balance.yaml's grid and fixed settings (72 configurations x 3 replicas); the bench
 # shortens it to s.fuse_steps and runs it in float64.
@@ -47,23 +48,8 @@ EQUAL_TOLERANCE = 1e-8  # relative, on every history metric
 def _spec(s: Settings, fuse: str, steps: int, eval_every: int, dtype: str) -> StudySpec:
     params = QUICK_PARAMS if s.fuse_grid == "quick" else BALANCE_PARAMS
     cheap = {"g_width": 16, "d_width": 16, "eval_samples": 2000} if s.fuse_grid == "quick" else {}
-    return spec_from_dict(
-        {
-            "name": f"bench_fuse_{fuse}",
-            "target": "ring8",
-            "steps": steps,
-            "eval_every": eval_every,
-            "replicas": 3,
-            "seed": 0,
-            "metric": "js_binned",
-            "mode": "min",
-            "resources": {"cpu": 1, "gpu": 0},
-            "search": {"algorithm": "grid"},
-            "fuse": fuse,
-            "params": {**params, **cheap, "dtype": dtype, "device": "cpu"},
-        },
-        source="<bench>",
-    )
+    params = {**params, **cheap, "dtype": dtype, "device": "cpu"}
+    return bench_spec(f"bench_fuse_{fuse}", steps, eval_every, 3, params, fuse=fuse)
 
 
 def fuse_figure(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:

@@ -33,27 +33,36 @@ from ganstudy.spec import StudySpec, spec_from_dict
 from ganstudy.trainer import Trainer
 
 
-def _study_spec(s: Settings, steps: int, eval_every: int) -> StudySpec:
-    # A grid of trials of equal cost (only learning rates differ), so the ideal is
-    # reachable by any scheduler: sum of trial times / slots. CPU trials of one core each,
-    # the default resources, whatever the machine has besides.
-    lrs = [1e-3 * 0.8**i for i in range(s.study_trials)]
+def bench_spec(
+    name: str, steps: int, eval_every: int, replicas: int, params: dict[str, Any], **keys: Any
+) -> StudySpec:
+    """A grid study on ring8 as the bench runs them: seed 0, js_binned minimised, one CPU
+    core per trial (the default resources, whatever the machine has besides); `keys` adds
+    study keys (fuse)."""
     return spec_from_dict(
         {
-            "name": "bench",
+            "name": name,
             "target": "ring8",
             "steps": steps,
             "eval_every": eval_every,
-            "replicas": 1,
+            "replicas": replicas,
             "seed": 0,
             "metric": "js_binned",
             "mode": "min",
             "resources": {"cpu": 1, "gpu": 0},
             "search": {"algorithm": "grid"},
-            "params": {"lr_d": {"grid": lrs}, "device": "cpu"},
+            **keys,
+            "params": params,
         },
         source="<bench>",
     )
+
+
+def _study_spec(s: Settings, steps: int, eval_every: int) -> StudySpec:
+    # A grid of trials of equal cost (only learning rates differ), so the ideal is
+    # reachable by any scheduler: sum of trial times / slots.
+    lrs = [1e-3 * 0.8**i for i in range(s.study_trials)]
+    return bench_spec("bench", steps, eval_every, 1, {"lr_d": {"grid": lrs}, "device": "cpu"})
 
 
 def _trial_configs(spec: StudySpec) -> list[TrialConfig]:
