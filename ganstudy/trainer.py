@@ -30,6 +30,7 @@ from ganstudy import metrics, updates
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import TrialConfig, to_dict
 from ganstudy.fusing import check_members, per_replica
+from ganstudy.hostmemory import keep_freed_memory
 from ganstudy.losses import get_loss
 from ganstudy.models import ReplicaModule, make_models
 from ganstudy.optim import replica_optimizer, set_hyperparameters
@@ -237,6 +238,8 @@ class Trainer:
         self.replicas = len(members) * c.replicas  # all of the group's, member-major
         self.seeds = replica_seeds(members)
         self.device = resolve_device(c.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no page faults on each step's fresh tensors (hostmemory.py)
         self.dtype = getattr(torch, c.dtype)
         if self.device.type == "cuda" and self.dtype == torch.float64:
             warnings.warn(
