@@ -225,18 +225,31 @@ class LossInfo:
     name: str
     probability: bool  # D's output is a logit of P(real): D(x) = sigmoid(output)
     meaning: str
+    clip_weights: bool = False  # D's weights clipped to [-clip, clip] after each D step
+    gradient_penalty: bool = False  # D's loss adds gp_weight * (||grad D(x_hat)|| - 1)^2
 
 
 LOSSES: tuple[LossInfo, ...] = (
     LossInfo(name="minimax", probability=True, meaning="the paper's saturating log(1 - D(G(z)))"),
     LossInfo(name="nonsaturating", probability=True, meaning="the paper's fix: -log D(G(z))"),
-    LossInfo(name="wasserstein", probability=False, meaning="WGAN critic, weight clipping `clip`"),
-    LossInfo(name="wgan_gp", probability=False, meaning="WGAN critic, gradient penalty"),
+    LossInfo(
+        name="wasserstein",
+        probability=False,
+        meaning="WGAN critic, weight clipping `clip`",
+        clip_weights=True,
+    ),
+    LossInfo(
+        name="wgan_gp",
+        probability=False,
+        meaning="WGAN critic, gradient penalty",
+        gradient_penalty=True,
+    ),
     LossInfo(name="hinge", probability=False, meaning="hinge D loss, -D(G(z)) for G"),
     LossInfo(name="least_squares", probability=False, meaning="LSGAN, targets 0 and 1"),
 )
 LOSS_NAMES: tuple[str, ...] = tuple(loss.name for loss in LOSSES)  # also the report's order
 PROBABILITY_LOSSES: tuple[str, ...] = tuple(loss.name for loss in LOSSES if loss.probability)
+PENALTY_LOSSES: tuple[str, ...] = tuple(loss.name for loss in LOSSES if loss.gradient_penalty)
 
 
 # The `outcome` labels (metrics.classify_outcome gives them; thresholds in

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ganstudy.columns import PENALTY_LOSSES
 from ganstudy.config import FIELDS, ConfigError, TrialConfig
 
 # Settings whose effect is element-wise per replica: they may differ inside a group.
@@ -43,6 +44,15 @@ def shape_key(config: TrialConfig | dict[str, Any]) -> tuple[tuple[str, Any], ..
     pairs in field order (hashable, so configurations group by it)."""
     values = config if isinstance(config, dict) else vars(config)
     return tuple((name, values.get(name)) for name in FIELDS if name not in FUSABLE)
+
+
+def penalties(config: TrialConfig | dict[str, Any]) -> tuple[bool, bool]:
+    """(pays the gradient penalty, pays R1): what the configuration computes alone (a GP
+    loss, at any weight; R1 where r1 > 0). A group computes a penalty for all its replicas
+    once any member pays it (updates.replica_settings), so the run layer groups
+    configurations that pay different penalties apart (run/groups.plan)."""
+    values = config if isinstance(config, dict) else vars(config)
+    return values.get("loss") in PENALTY_LOSSES, (values.get("r1") or 0) > 0
 
 
 def can_fuse(config: TrialConfig | dict[str, Any]) -> bool:

@@ -2,10 +2,10 @@
 
 A loss is a pair of pure functions of D's raw outputs, (R, B) tensors, returning one loss
 per replica (R,): `d_loss(real, fake)` for the discriminator, `g_loss(fake)` for the
-generator. Adding a loss is one line in columns.LOSSES, one pair of functions and one
-entry in _FUNCTIONS. Penalties that
-need D itself (gradient penalty, R1) live in `gradient_penalty` / `r1_penalty`, switched on
-by the flags of the `Loss` record.
+generator. Adding a loss is one line in columns.LOSSES (its name, whether D outputs a
+probability, whether it clips D's weights or adds a gradient penalty), one pair of
+functions and one entry in _FUNCTIONS. Penalties that need D itself (gradient penalty, R1)
+live in `gradient_penalty` / `r1_penalty`, switched on by the flags of the `Loss` record.
 """
 
 from __future__ import annotations
@@ -70,15 +70,15 @@ def least_squares_g_loss(fake: torch.Tensor) -> torch.Tensor:
     return 0.5 * (fake - 1.0).pow(2).mean(-1)
 
 
-# The functions of each loss named in columns.LOSSES (where its name and whether D outputs a
-# probability are declared): (d_loss, g_loss, extras).
-_FUNCTIONS: dict[str, tuple[DLoss, GLoss, dict[str, bool]]] = {
-    "minimax": (bce_d_loss, minimax_g_loss, {}),
-    "nonsaturating": (bce_d_loss, nonsaturating_g_loss, {}),
-    "wasserstein": (wasserstein_d_loss, wasserstein_g_loss, {"clip_weights": True}),
-    "wgan_gp": (wasserstein_d_loss, wasserstein_g_loss, {"gradient_penalty": True}),
-    "hinge": (hinge_d_loss, wasserstein_g_loss, {}),
-    "least_squares": (least_squares_d_loss, least_squares_g_loss, {}),
+# The functions of each loss named in columns.LOSSES (where its name and flags are
+# declared): (d_loss, g_loss).
+_FUNCTIONS: dict[str, tuple[DLoss, GLoss]] = {
+    "minimax": (bce_d_loss, minimax_g_loss),
+    "nonsaturating": (bce_d_loss, nonsaturating_g_loss),
+    "wasserstein": (wasserstein_d_loss, wasserstein_g_loss),
+    "wgan_gp": (wasserstein_d_loss, wasserstein_g_loss),
+    "hinge": (hinge_d_loss, wasserstein_g_loss),
+    "least_squares": (least_squares_d_loss, least_squares_g_loss),
 }
 if set(_FUNCTIONS) != set(LOSS_NAMES):  # a loss declared without functions, or the reverse
     raise ImportError(f"losses.py and columns.LOSSES disagree: {sorted(_FUNCTIONS)}")
@@ -86,9 +86,10 @@ if set(_FUNCTIONS) != set(LOSS_NAMES):  # a loss declared without functions, or 
 LOSSES: dict[str, Loss] = {
     info.name: Loss(
         info.name,
-        *_FUNCTIONS[info.name][:2],
+        *_FUNCTIONS[info.name],
         probability=info.probability,
-        **_FUNCTIONS[info.name][2],
+        clip_weights=info.clip_weights,
+        gradient_penalty=info.gradient_penalty,
     )
     for info in LOSS_INFO
 }

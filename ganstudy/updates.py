@@ -39,6 +39,7 @@ import torch
 from torch.func import functional_call
 
 from ganstudy.config import TrialConfig
+from ganstudy.fusing import penalties
 from ganstudy.fusing import per_replica as replicas_of
 from ganstudy.losses import Loss, get_loss, gradient_penalty, r1_penalty
 from ganstudy.models import ReplicaModule
@@ -92,8 +93,8 @@ def replica_settings(
 
     gp = [m.gp_weight if get_loss(m.loss).gradient_penalty else 0.0 for m in per_replica]
     clip = [m.clip if get_loss(m.loss).clip_weights else math.inf for m in per_replica]
-    pays_gp = [get_loss(m.loss).gradient_penalty for m in per_replica]  # as alone: any weight
-    pays_r1 = [m.r1 > 0 for m in per_replica]  # alone, R1 is computed only when r1 > 0
+    pays = [penalties(m) for m in per_replica]  # as alone: GP at any weight, R1 if r1 > 0
+    pays_gp, pays_r1 = [gp for gp, _ in pays], [r1 for _, r1 in pays]
 
     def some(pays: list[bool]) -> torch.Tensor | None:
         return None if all(pays) else torch.tensor(pays, device=device)

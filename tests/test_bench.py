@@ -268,6 +268,10 @@ def check_figures(result: dict, study: bool) -> None:
         assert fu["equal"] and fu["rows_compared"] == fu["rows_expected"] > 0
         assert fu["max_relative_difference"] <= 1e-8
         assert fu["speedup"] == pytest.approx(fu["unfused_s"] / fu["fused_s"], rel=1e-12)
+        bound = fu["training"]["speedup"]  # the grid's training alone, unfused / fused
+        assert len(bound["rounds"]) == settings["fuse_train_rounds"]
+        assert bound["min"] - 1e-12 <= bound["median"] <= bound["max"] + 1e-12
+        assert 1 <= fu["training"]["chunks"] < fu["configurations"]
         for key in ("ratio", "ratio_with_start", "ratio_at_target_s", "pool_ratio", "ray_start_s"):
             assert f["study"][key]["median"] > 0, key
         assert f["study"]["trials"] >= 2 and f["study"]["slots"] >= 1

@@ -83,6 +83,26 @@ def test_grid_groups_by_shape_and_respects_fuse_max():
     assert len(groups.plan(configs, fuse_max=8)) == 4  # 12 = 6 + 6 per width
 
 
+def test_configurations_that_pay_different_penalties_are_grouped_apart():
+    # A group computes a penalty for all its replicas once one member pays it: hinge beside
+    # wgan_gp would pay the GP's double backward for nothing, r1 = 0 beside r1 > 0 the R1's.
+    losses = {"grid": ["minimax", "wgan_gp", "hinge"]}
+    spec = _spec(params={"loss": losses, "r1": {"grid": [0.0, 1.0]}, "d_width": 8})
+    chunks = groups.plan(groups.configurations(spec), fuse_max=8)
+    paid = sorted(
+        (fusing.penalties(chunk[0]), sorted(c["loss"] for c in chunk)) for chunk in chunks
+    )
+    assert all(len({fusing.penalties(c) for c in chunk}) == 1 for chunk in chunks)
+    assert paid == [
+        ((False, False), ["hinge", "hinge", "minimax", "minimax"]),
+        ((False, True), ["hinge", "hinge", "minimax", "minimax"]),
+        ((True, False), ["wgan_gp", "wgan_gp"]),
+        ((True, True), ["wgan_gp", "wgan_gp"]),
+    ]
+    assert fusing.penalties({"loss": "wgan_gp", "r1": 0.0}) == (True, False)
+    assert fusing.penalties({"loss": "hinge", "r1": 0.5}) == (False, True)
+
+
 def test_unroll_trains_alone_and_slots_are_filled():
     spec = _spec(params={"unroll": {"grid": [0, 2]}})
     chunks = groups.plan(groups.configurations(spec), fuse_max=8)

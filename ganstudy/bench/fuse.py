@@ -8,6 +8,10 @@ float32 members cannot equal their unfused trials (a batched kernel of another R
 differently). Exactness is per step: even float64 rounding differences grow to O(1) by
 step ~150 of balance's fastest-D cells (plain replicas, R = 3 against R = 1, do the same),
 so the check compares the first evals, before the chaos of GAN training amplifies them.
+A third measure says what bounds the ratio: the same grid's training alone (no Ray, no
+evaluation, one thread as a trial has), every configuration on its own against the chunks
+the fused study trains (`run.groups.plan`), interleaved.
+
 Ray only through `run.session` and `ganstudy.run_study`.
 """
 
@@ -20,13 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 import ganstudy
 from ganstudy.bench.settings import Settings
 from ganstudy.bench.study import bench_spec
+from ganstudy.bench.timing import default_threads, interleave, ratio_summary
 from ganstudy.columns import METRIC_COLUMNS
-from ganstudy.run import session
+from ganstudy.config import from_dict
+from ganstudy.run import groups, session
 from ganstudy.spec import StudySpec
+from ganstudy.trainer import BLOCK_STEPS, Trainer
 
 # studies/balance.yaml's grid and fixed settings (72 configurations x 3 replicas); the bench
 # shortens it to s.fuse_steps and runs it in float64.
@@ -93,6 +101,7 @@ def fuse_figure(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
         worst = max(worst, float(((a[both] - b[both]).abs() / scale).max() or 0.0))
     return {
         "configurations": timed["off"].num_trials(),
+        "training": training_bound(timed["auto"], s.fuse_train_rounds),
         "steps": s.fuse_steps,
         "eval_every": s.fuse_eval_every,
         "unfused_s": wall["timed", "off"],
@@ -104,6 +113,35 @@ def fuse_figure(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
         "max_relative_difference": worst,
         "equal": len(joined) == len(off) == len(auto) and worst <= EQUAL_TOLERANCE,
     }
+
+
+def training_bound(spec: StudySpec, rounds: int) -> dict[str, Any]:
+    """Grid-steps/s of the study's training alone: every configuration's own trainer
+    against the chunks `fuse: auto` trains on this machine's trial slots, BLOCK_STEPS steps
+    each per sample, one thread; the ratio (unfused time / fused time) bounds what fusing
+    can give the study when neither Ray nor the evaluations cost anything."""
+    configs = groups.configurations(spec)
+    slots = groups.slots(spec, None, {"CPU": float(default_threads())})
+    chunks = groups.plan(configs, spec.fuse_max, slots)
+    alone = [Trainer(from_dict(c)) for c in configs]
+    fused = [Trainer([from_dict(c) for c in chunk]) for chunk in chunks]
+
+    def rate(trainers: list[Trainer]) -> Callable[[], float]:
+        def sample() -> float:
+            start = time.perf_counter()
+            for trainer in trainers:
+                trainer.train(BLOCK_STEPS)
+            return BLOCK_STEPS / (time.perf_counter() - start)
+
+        return sample
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        v = interleave({"alone": rate(alone), "fused": rate(fused)}, rounds)
+    finally:
+        torch.set_num_threads(saved)
+    return {"chunks": len(chunks), "speedup": ratio_summary(v["fused"], v["alone"])}
 
 
 def _history(folder: Path, swept: list[str]) -> pd.DataFrame:

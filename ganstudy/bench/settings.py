@@ -27,6 +27,7 @@ class Settings:
     fuse_steps: int  # ... its timed run's steps (balance's 8000, shortened) ...
     fuse_eval_every: int  # ... and eval cadence (balance's: 400)
     fuse_check_steps: int  # steps of its float64 exactness run (an eval at half and end)
+    fuse_train_rounds: int  # rounds of its training-alone bound (training_bound)
 
 
 QUICK = Settings(
@@ -48,6 +49,7 @@ QUICK = Settings(
     fuse_steps=20,
     fuse_eval_every=10,
     fuse_check_steps=20,
+    fuse_train_rounds=1,
 )
 FULL = Settings(
     rounds=7,
@@ -68,4 +70,5 @@ FULL = Settings(
     fuse_steps=800,
     fuse_eval_every=400,
     fuse_check_steps=40,
+    fuse_train_rounds=3,
 )

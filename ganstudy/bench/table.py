@@ -166,6 +166,14 @@ def format_table(result: dict[str, Any]) -> str:
             f"{fu['fused_s']:.0f} s",
             _x(fu["speedup"]),
         )
+        tr = fu["training"]
+        add_summary(
+            "7 fuse",
+            f"  training alone (no Ray, no evals, 1 thread): {fu['configurations']} trainers "
+            f"/ {tr['chunks']} fused",
+            tr["speedup"],
+            _x,
+        )
         add(
             "7 fuse",
             f"  members vs unfused trials, float64, {fu['check_steps']} steps "

@@ -2,7 +2,10 @@
 
 Plain data (no Ray at import): `configurations` enumerates what the unfused run trains
 (grid: every cell x num_samples; random: drawn up front from the study's seed, so a fused
-random study is reproducible), `plan` groups them by `fusing.shape_key`, splits groups into
+random study is reproducible), `plan` groups them by `fusing.shape_key` and the penalties
+they pay (`fusing.penalties`: a group computes a penalty for every replica once any member
+pays it, so a hinge member beside a wgan_gp one would pay the GP's double backward for
+nothing), splits groups into
 chunks of at most `fuse_max`, splits the biggest further while there are fewer chunks than
 slots, and orders them biggest work first. Work is members x steps x (k + g_steps): the
 updates a chunk runs, enough to order and balance chunks of one study.
@@ -66,7 +69,8 @@ def plan(
     chunks: list[list[dict[str, Any]]] = []
     for config in configs:
         if fusing.can_fuse(config):
-            groups.setdefault(fusing.shape_key(config), []).append(config)
+            key = (fusing.shape_key(config), fusing.penalties(config))
+            groups.setdefault(key, []).append(config)
         else:
             chunks.append([config])  # unroll > 0: alone (fusing.ALONE_WHY)
     for members in groups.values():
