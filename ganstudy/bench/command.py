@@ -90,6 +90,7 @@ def run_bench(
             "sample_s": s.sample_s,
             "metric_rounds": s.metric_rounds,
             "study_rounds": s.study_rounds,
+            "fuse_train_rounds": s.fuse_train_rounds,
         },
         "figures": figures,
         "targets": targets(figures),
