@@ -91,10 +91,10 @@ def replica_settings(
     def tensor(values: list[float]) -> torch.Tensor:
         return torch.tensor(values, device=device, dtype=dtype)
 
-    gp = [m.gp_weight if get_loss(m.loss).gradient_penalty else 0.0 for m in per_replica]
-    clip = [m.clip if get_loss(m.loss).clip_weights else math.inf for m in per_replica]
     pays = [penalties(m) for m in per_replica]  # as alone: GP at any weight, R1 if r1 > 0
     pays_gp, pays_r1 = [gp for gp, _ in pays], [r1 for _, r1 in pays]
+    gp = [m.gp_weight if paid else 0.0 for m, paid in zip(per_replica, pays_gp, strict=True)]
+    clip = [m.clip if get_loss(m.loss).clip_weights else math.inf for m in per_replica]
 
     def some(pays: list[bool]) -> torch.Tensor | None:
         return None if all(pays) else torch.tensor(pays, device=device)

@@ -21,7 +21,7 @@ from ganstudy.bench.settings import FULL, QUICK
 from ganstudy.bench.study import study_figure
 from ganstudy.bench.table import format_table
 from ganstudy.bench.targets import targets
-from ganstudy.bench.timing import default_threads
+from ganstudy.bench.timing import default_threads, torch_threads
 from ganstudy.messages import IO_FAULT, clip_middle, detail, fail
 from ganstudy.trainer import resolve_device
 from ganstudy.yamlfile import file_kind
@@ -47,12 +47,10 @@ def run_bench(
     log = log or (lambda message: None)
     dev = resolve_device(device)
     threads = threads or default_threads()
-    saved_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
     started = time.perf_counter()
     busy_before = _others_busy()
     figures: dict[str, Any] = {}
-    try:
+    with torch_threads(threads):
         steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("reference", lambda: reference_figure(s, dev)),
             ("replicas", lambda: replica_figure(s, dev)),
@@ -79,8 +77,6 @@ def run_bench(
                 figures["fuse"] = {"error": detail(error)}
         else:
             figures["fuse"] = {"skipped": "study=False"}
-    finally:
-        torch.set_num_threads(saved_threads)
     return {
         "mode": "quick" if quick else "full",
         "environment": _environment(dev, threads)

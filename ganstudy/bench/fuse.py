@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
 import ganstudy
 from ganstudy.bench.settings import Settings
 from ganstudy.bench.study import bench_spec
-from ganstudy.bench.timing import default_threads, interleave, ratio_summary
+from ganstudy.bench.timing import default_threads, interleave, ratio_summary, torch_threads
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import from_dict
 from ganstudy.run import groups, session
@@ -135,12 +134,8 @@ def training_bound(spec: StudySpec, rounds: int) -> dict[str, Any]:
 
         return sample
 
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         v = interleave({"alone": rate(alone), "fused": rate(fused)}, rounds)
-    finally:
-        torch.set_num_threads(saved)
     return {"chunks": len(chunks), "speedup": ratio_summary(v["fused"], v["alone"])}
 
 

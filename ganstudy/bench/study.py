@@ -26,7 +26,7 @@ import torch
 import ganstudy
 from ganstudy.bench.settings import Settings
 from ganstudy.bench.targets import STUDY_TARGET_TRIAL_S
-from ganstudy.bench.timing import summary
+from ganstudy.bench.timing import summary, torch_threads
 from ganstudy.config import TrialConfig, from_dict
 from ganstudy.run import session
 from ganstudy.spec import StudySpec, spec_from_dict
@@ -117,9 +117,7 @@ def study_figure(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
     # Size the trials: default TrialConfig on one thread (as each Ray trial runs, with
     # resources.cpu = 1), steps chosen so one trial takes about study_trial_s back to back.
     eval_every = TrialConfig().eval_every
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         sizing = TrialConfig(steps=eval_every, device="cpu")
         _run_trial(sizing)  # warm-up
         start = time.perf_counter()
@@ -184,8 +182,6 @@ def study_figure(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
                     / (STUDY_TARGET_TRIAL_S * len(configs) / slots),
                 }
             )
-    finally:
-        torch.set_num_threads(threads)
     keys = [
         "ratio",
         "ratio_with_start",
