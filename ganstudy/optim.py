@@ -6,9 +6,11 @@ the batched parameters equals one optimizer per replica as long as the replicas 
 their hyperparameters: `make_optimizer` gives torch's (fused kernel where it has one).
 A fused group's members differ in lr, betas or momentum, and a per-replica learning rate
 cannot be folded into Adam's gradient (Adam divides the scale out again), so
-`ReplicaAdam` / `ReplicaSGD` write torch's update rules out with (R,) hyperparameter
-tensors broadcast over each parameter's replica axis. Their state has torch's keys
-(`step`, `exp_avg`, `exp_avg_sq`; `momentum_buffer`), so checkpoints look alike.
+`ReplicaAdam` calls torch's Adam once per run of replicas that share their settings, on
+views of their rows, and `ReplicaSGD` writes torch's update rule out with (R,)
+hyperparameter tensors broadcast over each parameter's replica axis (two passes). Their
+state has torch's keys (`step`, `exp_avg`, `exp_avg_sq`; `momentum_buffer`), so
+checkpoints look alike.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
+from torch.optim.adam import adam
 
 ADAM_EPS = 1e-8  # torch.optim.Adam's default, which every trial has used
+# Devices with torch's fused Adam kernel (torch >= 2.4), which ReplicaAdam calls per run.
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 
 def make_optimizer(
@@ -60,10 +65,9 @@ def set_hyperparameters(optimizer: torch.optim.Optimizer, **settings: Sequence[f
     which restores the checkpoint's)."""
     for group in optimizer.param_groups:
         if isinstance(optimizer, ReplicaOptimizer):
-            like = group["params"][0]  # a loaded group's tensors may sit on another device
             for name, values in settings.items():
                 if name in group:
-                    group[name] = torch.tensor(values, dtype=like.dtype, device=like.device)
+                    group[name] = _per_replica(values)
             continue
         group["lr"] = settings["lr"][0]
         if "betas" in group:
@@ -78,23 +82,36 @@ def along(values: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 
 class ReplicaOptimizer(torch.optim.Optimizer):
-    """An optimizer whose hyperparameters are (R,) tensors, one value per replica."""
+    """An optimizer whose hyperparameters are one value per replica: each group holds them
+    as tuples of floats (exactly what was asked for, and what a checkpoint stores)."""
 
     def __init__(self, params: Iterable[torch.nn.Parameter], **settings: Sequence[float]):
         params = list(params)
-        like = params[0]
-        defaults = {
-            name: torch.tensor(list(values), dtype=like.dtype, device=like.device)
-            for name, values in settings.items()
-        }
-        if any(len(v) != like.shape[0] for v in defaults.values()):
-            raise ValueError(f"one value per replica ({like.shape[0]}) of each setting")
+        replicas = params[0].shape[0]
+        defaults = {name: _per_replica(values) for name, values in settings.items()}
+        if any(len(v) != replicas for v in defaults.values()):
+            raise ValueError(f"one value per replica ({replicas}) of each setting")
         super().__init__(params, defaults)
 
 
+def _per_replica(values: Sequence[float]) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
 class ReplicaAdam(ReplicaOptimizer):
-    """torch.optim.Adam's update (eps 1e-8, no weight decay, no amsgrad) with per-replica
-    lr, beta1, beta2: the formulas of torch's single-tensor implementation."""
+    """torch.optim.Adam (eps 1e-8, no weight decay, no amsgrad) with per-replica lr, beta1,
+    beta2: torch's own update (`torch.optim.adam.adam`, its fused kernel on the CPU and
+    CUDA) called once per run of consecutive replicas that share all three, on views of
+    those rows. A fused group's members are whole configurations, so a run is at least one
+    member's `replicas` rows.
+
+    Why not one call with (R,) hyperparameters written out in tensor ops: that is ~10
+    passes over every parameter and ~20 small ops on (R,) vectors per parameter, 2.3-3.0 ms
+    a step for D at R = 15, width 128, against 0.49 ms for five fused calls over the same
+    tensors (one thread; 0.17 ms for one fused call where every replica shares its
+    settings). The state is torch's (`step`, `exp_avg`, `exp_avg_sq` over all R rows), as
+    before, so checkpoints are unchanged.
+    """
 
     def __init__(
         self, params, *, lr: Sequence[float], beta1: Sequence[float], beta2: Sequence[float]
@@ -104,24 +121,51 @@ class ReplicaAdam(ReplicaOptimizer):
     @torch.no_grad()
     def step(self, closure=None) -> None:  # noqa: D102 - torch's signature
         for group in self.param_groups:
-            lr, beta1, beta2 = group["lr"], group["beta1"], group["beta2"]  # (R,) each
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            states = []
+            for p in params:
                 state = self.state[p]
                 if not state:  # torch's initial state
                     state["step"] = torch.tensor(0.0)
                     state["exp_avg"] = torch.zeros_like(p)
                     state["exp_avg_sq"] = torch.zeros_like(p)
+                states.append(state)
+            device = params[0].device  # a group's parameters share one (the trainer's)
+            fused = device.type in FUSED_ADAM_DEVICES
+            for rows, (lr, beta1, beta2) in _runs(group["lr"], group["beta1"], group["beta2"]):
+                adam(
+                    [p[rows] for p in params],
+                    [p.grad[rows] for p in params],
+                    [s["exp_avg"][rows] for s in states],
+                    [s["exp_avg_sq"][rows] for s in states],
+                    [],
+                    # adam() advances the steps it is given: each run gets its own copy.
+                    [s["step"].to(device, copy=True) for s in states],
+                    foreach=False,
+                    fused=fused,
+                    amsgrad=False,
+                    beta1=beta1,
+                    beta2=beta2,
+                    lr=lr,
+                    weight_decay=0.0,
+                    eps=ADAM_EPS,
+                    maximize=False,
+                )
+            for state in states:
                 state["step"] += 1
-                step = float(state["step"])
-                grad, m, v = p.grad, state["exp_avg"], state["exp_avg_sq"]
-                m.lerp_(grad, along(1 - beta1, p))
-                v.mul_(along(beta2, p)).add_(grad * grad * along(1 - beta2, p))
-                step_size = lr / (1 - beta1**step)  # (R,)
-                correction2 = (1 - beta2**step).sqrt()  # (R,)
-                denom = (v.sqrt() / along(correction2, p)).add_(ADAM_EPS)
-                p.sub_(m / denom * along(step_size, p))
+
+
+def _runs(*settings: tuple[float, ...]) -> list[tuple[slice, tuple[float, ...]]]:
+    """The runs of consecutive replicas that share every setting: (rows, their values)."""
+    runs: list[tuple[slice, tuple[float, ...]]] = []
+    for r, values in enumerate(zip(*settings, strict=True)):
+        if runs and runs[-1][1] == values:
+            runs[-1] = (slice(runs[-1][0].start, r + 1), values)
+        else:
+            runs.append((slice(r, r + 1), values))
+    return runs
 
 
 class ReplicaSGD(ReplicaOptimizer):
@@ -136,14 +180,21 @@ class ReplicaSGD(ReplicaOptimizer):
         momentum: Sequence[float],
     ):
         super().__init__(params, lr=lr, momentum=momentum)
+        self._tensors: dict[tuple, torch.Tensor] = {}  # settings as (R,) tensors, made once
+
+    def _tensor(self, values: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
+        key = (values, like.dtype, like.device)
+        if key not in self._tensors:
+            self._tensors[key] = torch.tensor(values, dtype=like.dtype, device=like.device)
+        return self._tensors[key]
 
     @torch.no_grad()
     def step(self, closure=None) -> None:  # noqa: D102 - torch's signature
         for group in self.param_groups:
-            lr, momentum = group["lr"], group["momentum"]  # (R,) each
             for p in group["params"]:
                 if p.grad is None:
                     continue
+                lr, momentum = self._tensor(group["lr"], p), self._tensor(group["momentum"], p)
                 state = self.state[p]
                 buf = state.get("momentum_buffer")
                 if buf is None:  # torch's first step: the buffer is the gradient
