@@ -163,17 +163,17 @@ def test_members_must_share_every_setting_outside_fusable():
 def test_replica_optimizer_equals_torchs_per_replica(kind):
     """Each replica's rows step as torch's own optimizer with its settings, as a trainer
     alone makes it (make_optimizer): Adam bit for bit (ReplicaAdam calls torch's kernel per
-    run of replicas that share their settings: replicas 0 and 1 here), SGD to 1e-13."""
+    distinct setting, over the rows that have it: replicas 0, 1 and 3 here), SGD to 1e-13."""
     g = torch.Generator().manual_seed(0)
-    weight = torch.randn(4, 4, 5, generator=g, dtype=torch.float64)
-    settings = {"lr": [1e-3, 1e-3, 1e-2, 0.1]} | (
-        {"beta1": [0.5, 0.5, 0.0, 0.9], "beta2": [0.999, 0.999, 0.9, 0.99]}
+    weight = torch.randn(5, 4, 5, generator=g, dtype=torch.float64)
+    settings = {"lr": [1e-3, 1e-3, 1e-2, 1e-3, 0.1]} | (
+        {"beta1": [0.5, 0.5, 0.0, 0.5, 0.9], "beta2": [0.999, 0.999, 0.9, 0.999, 0.99]}
         if kind == "adam"
-        else {"momentum": [0.9, 0.9, 0.0, 0.5]}
+        else {"momentum": [0.9, 0.9, 0.0, 0.9, 0.5]}
     )
     batched = torch.nn.Parameter(weight.clone())
     opt = replica_optimizer(kind, [batched], settings)
-    lone = [torch.nn.Parameter(weight[r].clone()) for r in range(4)]
+    lone = [torch.nn.Parameter(weight[r].clone()) for r in range(5)]
     refs = []
     for r, p in enumerate(lone):
         if kind == "adam":
@@ -186,7 +186,7 @@ def test_replica_optimizer_equals_torchs_per_replica(kind):
             )
     atol = 0.0 if kind == "adam" else 1e-13
     for step in range(6):
-        grad = torch.randn(4, 4, 5, generator=g, dtype=torch.float64) * (step + 1)
+        grad = torch.randn(5, 4, 5, generator=g, dtype=torch.float64) * (step + 1)
         batched.grad = grad.clone()
         opt.step()
         for r, (p, ref) in enumerate(zip(lone, refs, strict=True)):
