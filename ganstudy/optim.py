@@ -6,9 +6,9 @@ the batched parameters equals one optimizer per replica as long as the replicas 
 their hyperparameters: `make_optimizer` gives torch's (fused kernel where it has one).
 A fused group's members differ in lr, betas or momentum, and a per-replica learning rate
 cannot be folded into Adam's gradient (Adam divides the scale out again), so
-`ReplicaAdam` calls torch's Adam once per run of replicas that share their settings, on
-views of their rows, and `ReplicaSGD` writes torch's update rule out with (R,)
-hyperparameter tensors broadcast over each parameter's replica axis (two passes). Their
+`ReplicaAdam` calls torch's Adam once per distinct setting, on views of the rows of the
+replicas that have it, and `ReplicaSGD` writes torch's update rule out with (R,)
+hyperparameter tensors broadcast over each parameter's replica axis (four ops). Their
 state has torch's keys (`step`, `exp_avg`, `exp_avg_sq`; `momentum_buffer`), so
 checkpoints look alike.
 """
@@ -22,7 +22,7 @@ import torch
 from torch.optim.adam import adam
 
 ADAM_EPS = 1e-8  # torch.optim.Adam's default, which every trial has used
-# Devices with torch's fused Adam kernel (torch >= 2.4), which ReplicaAdam calls per run.
+# Devices with torch's fused Adam kernel (torch >= 2.4), which ReplicaAdam calls.
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 
