@@ -110,11 +110,10 @@ class ReplicaAdam(ReplicaOptimizer):
     parameter: 1.0-1.8 ms a step for D at R = 15, width 128, three learning rates in five
     runs, against 0.75-0.95 ms this way (one thread, hostmemory on; one fused call over
     all rows, as where every replica shares its settings: 0.2 ms; the rest is building
-    the views and adam()'s own step counting). It is the kernel a trainer alone uses: bit
-    for bit in tests/test_fusing.py (float64); where one view spans several members, the
-    kernel's vector and scalar paths may split their elements differently and round a last
-    bit apart in float32. The state is torch's (`step`, `exp_avg`, `exp_avg_sq` over
-    all R rows), as before, so checkpoints are unchanged.
+    the views and adam()'s own step counting). It is the kernel a trainer alone uses, and
+    each replica's rows come out bit for bit as there, in float64 and float32, a view that
+    spans several members included (tests/test_fusing.py). The state is torch's (`step`,
+    `exp_avg`, `exp_avg_sq` over all R rows), as before, so checkpoints are unchanged.
     """
 
     def __init__(

@@ -159,13 +159,16 @@ def test_members_must_share_every_setting_outside_fusable():
 
 
 # ----------------------------------------------------------------------- the optimizers
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("kind", ["adam", "sgd"])
-def test_replica_optimizer_equals_torchs_per_replica(kind):
+def test_replica_optimizer_equals_torchs_per_replica(kind, dtype):
     """Each replica's rows step as torch's own optimizer with its settings, as a trainer
     alone makes it (make_optimizer): Adam bit for bit (ReplicaAdam calls torch's kernel per
-    distinct setting, over the rows that have it: replicas 0, 1 and 3 here), SGD to 1e-13."""
+    distinct setting, over the rows that have it: replicas 0, 1 and 3 here; 21 elements a
+    replica, so a view of two starts replica 1 off the kernel's vector width), SGD within
+    rounding (its rule written out: buf·lr, not torch's fused add)."""
     g = torch.Generator().manual_seed(0)
-    weight = torch.randn(5, 4, 5, generator=g, dtype=torch.float64)
+    weight = torch.randn(5, 3, 7, generator=g, dtype=dtype)
     settings = {"lr": [1e-3, 1e-3, 1e-2, 1e-3, 0.1]} | (
         {"beta1": [0.5, 0.5, 0.0, 0.5, 0.9], "beta2": [0.999, 0.999, 0.9, 0.999, 0.99]}
         if kind == "adam"
@@ -184,9 +187,9 @@ def test_replica_optimizer_equals_torchs_per_replica(kind):
             refs.append(
                 make_optimizer(torch.optim.SGD, [p], lr=settings["lr"][r], momentum=momentum)
             )
-    atol = 0.0 if kind == "adam" else 1e-13
+    atol = 0.0 if kind == "adam" else (1e-13 if dtype == torch.float64 else 1e-6)
     for step in range(6):
-        grad = torch.randn(5, 4, 5, generator=g, dtype=torch.float64) * (step + 1)
+        grad = torch.randn(5, 3, 7, generator=g, dtype=dtype) * (step + 1)
         batched.grad = grad.clone()
         opt.step()
         for r, (p, ref) in enumerate(zip(lone, refs, strict=True)):
