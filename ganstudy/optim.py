@@ -176,10 +176,11 @@ def _runs(*settings: tuple[float, ...]) -> tuple[list[int], dict[tuple[float, ..
     shared: dict[tuple[float, ...], list[int]] = {}
     last = None
     for r, values in enumerate(zip(*settings, strict=True)):
-        if r > 0 and values != last:
+        if r > 0 and values == last:
+            continue  # the run goes on
+        if r > 0:
             cuts.append(r)
-        if r == 0 or values != last:
-            shared.setdefault(values, []).append(len(cuts))
+        shared.setdefault(values, []).append(len(cuts))
         last = values
     return cuts, shared
 
