@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,10 @@ ENVIRONMENT_FILE = "environment.json"  # versions, host, cluster size
 OPTUNA_FILE = "optuna.db"  # Optuna's own storage, for optuna studies
 EXPERIMENT = "ray"  # Ray's experiment folder, kept for --resume
 REPORT_DIR = "report"  # where `ganstudy report` writes unless told otherwise
+# Written into every report folder: `ganstudy report` replaces a folder only if it holds
+# this mark (a user's own index.html is never replaced), and `--fresh` deletes `report`
+# only then.
+REPORT_MARK = ".ganstudy-report"
 # Everything a run (and `ganstudy report`) writes into a study folder: `--fresh` deletes
 # these and refuses a folder holding anything else.
 STUDY_ENTRIES = frozenset(
@@ -47,6 +53,33 @@ STUDY_ENTRIES = frozenset(
         LOCK_NAME,
     }
 )
+_DIRECTORY_ENTRIES = frozenset({EXPERIMENT, REPORT_DIR})
+# The transient names beside them, exactly as ganstudy writes them: an atomic write's
+# `<file>.tmp`, and `ganstudy report`'s staging and set-aside folders (report_sibling).
+# (SQLite's rollback journal for OPTUNA_FILE too).
+_TMP_FILES = frozenset(
+    {f"{name}.tmp" for name in STUDY_ENTRIES - _DIRECTORY_ENTRIES} | {f"{OPTUNA_FILE}-journal"}
+)
+_SIBLING = re.compile(r"\.(?P<out>.+)\.(?:tmp|old)-[0-9a-f]{8}")
+
+
+def report_sibling(out: Path, kind: str) -> Path:
+    """Where `ganstudy report` stages a report (kind "tmp") or sets the old one aside
+    ("old") before the rename: `.<out name>.<kind>-<8 hex digits>` beside `out`."""
+    return out.parent / f".{out.name}.{kind}-{uuid.uuid4().hex[:8]}"
+
+
+def is_study_entry(name: str, is_dir: bool) -> bool:
+    """Whether a study folder's entry is one ganstudy writes, by its exact name and kind
+    (file or folder): the entries of STUDY_ENTRIES, an atomic write's `<file>.tmp`, and
+    the report's `.report.tmp-<hex8>` / `.report.old-<hex8>` folders. Nothing by pattern
+    beyond these: `notes.tmp` or `.report-thesis` are a user's."""
+    if name in STUDY_ENTRIES:
+        return is_dir == (name in _DIRECTORY_ENTRIES)
+    if name in _TMP_FILES:
+        return not is_dir
+    sibling = _SIBLING.fullmatch(name)
+    return bool(sibling) and sibling["out"] == REPORT_DIR and is_dir
 
 
 @dataclass

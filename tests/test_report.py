@@ -652,6 +652,24 @@ def test_out_folder_with_other_files_is_not_replaced(
     assert [p.name for p in (tmp_path / "thesis").iterdir()] == ["chapter1.tex"]
 
 
+@pytest.mark.parametrize("name", ["index.html", "summary.csv", "01_phase_diagram.png"])
+def test_out_folder_ganstudy_never_marked_is_not_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """Files named like a report's are still a user's unless ganstudy marked the folder."""
+    folder = write_study(tmp_path, name="mine", losses=("minimax",), samples=False)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / name).write_text("my own page")
+    line = one_line_error(capsys, 2, folder, site, "html")
+    assert f"{site}: not a report folder ganstudy wrote (no .ganstudy-report" in line
+    assert [p.name for p in site.iterdir()] == [name]
+    assert (site / name).read_text() == "my own page"
+    index = build_report(folder, out=tmp_path / "new", progress=None)  # a new folder: marked
+    assert (index.parent / ".ganstudy-report").is_file()
+    build_report(folder, out=tmp_path / "new", progress=None)  # marked: replaced, exit 0
+
+
 def test_study_interrupted_before_any_run_claims_nothing(tmp_path: Path) -> None:
     """All runs pending, no history: the report renders and says so, and claims no
     agreement between replicas that never ran."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -49,6 +50,51 @@ def test_fresh_refuses_a_study_folder_holding_a_users_file(tmp_path, capsys):
     assert "notes.md" in capsys.readouterr().err
     assert (study / "notes.md").read_text() == "mine" and (study / "spec.yaml").exists()
     assert not (study / LOCK_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    "users",
+    [
+        {"my_notes.tmp": "file"},  # named like an atomic write's leftover, but not one of ours
+        {".report-2025-thesis": "folder"},  # named like a report's staging, but not its shape
+        {".report.tmp-thesis01": "folder"},  # not 8 hex digits
+        {".notes.tmp-0123abcd": "folder"},  # the staging shape beside something not `report`
+        {"spec.yaml.tmp": "folder"},  # our name, the wrong kind
+        {"ray": "file"},
+        {"report/index.html": "file"},  # a report folder ganstudy never marked
+    ],
+    ids=lambda users: next(iter(users)),
+)
+def test_fresh_refuses_a_users_entry_named_like_ganstudys(tmp_path, capsys, users):
+    study = tmp_path / "smoke"
+    fake_study(study)
+    if "ray" in users:
+        shutil.rmtree(study / "ray")
+    for name, kind in users.items():
+        path = study / name
+        path.parent.mkdir(exist_ok=True)
+        path.mkdir() if kind == "folder" else path.write_text("mine")
+    before = sorted(p.relative_to(study) for p in study.rglob("*"))
+    assert main(["run", str(SMOKE), "--results", str(study), "--fresh", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "not a ganstudy study folder" in err and err.count("\n") == 1
+    assert next(iter(users)).split("/")[0] in err
+    assert sorted(p.relative_to(study) for p in study.rglob("*")) == before
+
+
+def test_clear_deletes_exactly_the_transient_names_ganstudy_writes(tmp_path):
+    study = tmp_path / "smoke"
+    fake_study(study)
+    (study / "report" / ".ganstudy-report").write_text("")
+    (study / "report" / "index.html").write_text("ours")
+    for name in ("spec.yaml.tmp", "trials.parquet.tmp", "optuna.db-journal"):
+        (study / name).write_text("half")
+    (study / ".report.tmp-0123abcd").mkdir()
+    (study / ".report.old-89abcdef").mkdir()
+    folder = StudyFolder(str(study))
+    folder.check_replaceable(fresh=True)
+    folder.clear()
+    assert list(study.iterdir()) == []
 
 
 def test_results_path_that_is_a_file_is_refused(tmp_path, capsys):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -23,13 +22,22 @@ from ganstudy.report.findings import findings, outcome_table, summary_table
 from ganstudy.report.page import Rendered, page
 from ganstudy.report.study import Study, find_latest_study, load_study
 from ganstudy.report.style import DPI, Skip
-from ganstudy.results import REPORT_DIR, ResultsError, check_study_folder, clip, lock_holder
+from ganstudy.results import (
+    REPORT_DIR,
+    REPORT_MARK,
+    ResultsError,
+    check_study_folder,
+    clip,
+    lock_holder,
+    report_sibling,
+)
 
 Format = Literal["html", "png"]
-# Every file a report folder holds; a folder with anything else is not replaced.
+# Every file a report folder holds; a folder with anything else is not replaced, and one
+# without REPORT_MARK is not a report ganstudy wrote (a user's own index.html).
 REPORT_FILES = frozenset(
     {f"{entry.key}.png" for entry in FIGURES}
-    | {"summary.csv", "outcomes.csv", "findings.md", "index.html"}
+    | {"summary.csv", "outcomes.csv", "findings.md", "index.html", REPORT_MARK}
 )
 
 
@@ -68,7 +76,7 @@ def build_report(
     _check_replaceable(out)
     say = progress or (lambda _msg: None)
     start = time.perf_counter()
-    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging = report_sibling(out, "tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging.mkdir()
@@ -84,6 +92,7 @@ def build_report(
 
 
 def _render(study: Study, out: Path, fmt: Format, say: Callable[[str], None]) -> None:
+    (out / REPORT_MARK).write_text("A ganstudy report folder: `ganstudy report` replaces it.\n")
     rendered = []
     for i, entry in enumerate(FIGURES, 1):
         say(f"report {study.name}: [{i}/{len(FIGURES)}] {entry.title.split('. ', 1)[-1]}")
@@ -125,18 +134,23 @@ def _check_replaceable(out: Path) -> None:
                 f"{clip_middle(out)}: the path runs through a file ({clip_middle(parent, 80)}); "
                 "choose another --out"
             )
-    if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES)
-        if foreign:
-            raise ResultsError(
-                f"{clip_middle(out)}: holds files that are not a report's (e.g. "
-                f"{clip(foreign[0], 60)}); choose another --out, the report replaces its folder"
-            )
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held and REPORT_MARK not in held:
+        raise ResultsError(
+            f"{clip_middle(out)}: not a report folder ganstudy wrote (no {REPORT_MARK}; it holds "
+            f"{clip(held[0], 60)}); choose another --out, the report replaces its whole folder"
+        )
+    foreign = [name for name in held if name not in REPORT_FILES]
+    if foreign:
+        raise ResultsError(
+            f"{clip_middle(out)}: holds files that are not a report's (e.g. "
+            f"{clip(foreign[0], 60)}); choose another --out, the report replaces its folder"
+        )
 
 
 def _replace(staging: Path, out: Path) -> None:
     """Rename the finished report into place; an older one goes only after that."""
-    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    old = report_sibling(out, "old")
     if out.exists():
         os.rename(out, old)
     try:

@@ -1,10 +1,10 @@
 """A study folder: where it is, what in it is ganstudy's, and the lock of the run using it.
 
-A study folder holds only what `ganstudy run` writes (STUDY_ENTRIES). `--fresh` deletes
-those entries and nothing else, and refuses a folder that holds anything more, so a wrong
-`--results` can never delete a user's files. While a run uses a folder it holds the lock
-file LOCK_NAME (JSON: pid, host, start time); a second run into it is refused, and
-`ganstudy report` knows the study is still running.
+A study folder holds only what `ganstudy run` writes (results.is_study_entry: exact names
+and kinds, never a pattern). `--fresh` deletes those entries and nothing else, and refuses a
+folder that holds anything more, so a wrong `--results` can never delete a user's files.
+While a run uses a folder it holds the lock file LOCK_NAME (JSON: pid, host, start time);
+a second run into it is refused, and `ganstudy report` knows the study is still running.
 """
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ from pathlib import Path
 import pyarrow.fs
 
 from ganstudy.messages import clip_middle
-from ganstudy.results import EXPERIMENT, LOCK_NAME, SPEC_FILE, STUDY_ENTRIES, lock_holder
+from ganstudy.results import (
+    EXPERIMENT,
+    LOCK_NAME,
+    REPORT_DIR,
+    REPORT_MARK,
+    SPEC_FILE,
+    is_study_entry,
+    lock_holder,
+)
 from ganstudy.yamlfile import file_kind
 
 LISTED = 5  # foreign entries named in an error message, at most
@@ -56,11 +64,6 @@ def study_location(spec, results_dir: str | os.PathLike | None) -> str:
 def is_uri(location: str) -> bool:
     """s3://bucket/x, gs://..., file:///x: a location for pyarrow.fs rather than a path."""
     return "://" in location
-
-
-def _ganstudy_entry(name: str) -> bool:
-    # Atomic writes leave NAME.tmp for an instant; the report renders into .report-* first.
-    return name in STUDY_ENTRIES or name.endswith(".tmp") or name.startswith(".report-")
 
 
 class StudyFolder:
@@ -102,8 +105,28 @@ class StudyFolder:
                 f"{clip_middle(self.location)}: the path runs through a file; "
                 "give --results a folder path"
             )
-        selector = pyarrow.fs.FileSelector(self.fs_path, allow_not_found=True)
-        return sorted(i.base_name for i in self.fs.get_file_info(selector))
+        return sorted(info.base_name for info in self._listing(self.fs_path))
+
+    def _listing(self, path: str) -> list[pyarrow.fs.FileInfo]:
+        selector = pyarrow.fs.FileSelector(path, allow_not_found=True)
+        return self.fs.get_file_info(selector)
+
+    def ganstudy_entries(self) -> set[str]:
+        """The entries ganstudy wrote, recognised by exact name and kind (file or folder;
+        results.is_study_entry); `report` only when it holds ganstudy's mark or nothing."""
+        ours = set()
+        for info in self._listing(self.fs_path):
+            is_dir = info.type == pyarrow.fs.FileType.Directory
+            if not is_study_entry(info.base_name, is_dir):
+                continue
+            if info.base_name == REPORT_DIR and not self._is_report(info.path):
+                continue
+            ours.add(info.base_name)
+        return ours
+
+    def _is_report(self, path: str) -> bool:
+        names = {info.base_name for info in self._listing(path)}
+        return not names or REPORT_MARK in names
 
     def check_replaceable(self, fresh: bool) -> None:
         """Refuse a folder that holds anything but a ganstudy study, and (without `fresh`) a
@@ -111,7 +134,8 @@ class StudyFolder:
         entries = [name for name in self.entries() if name != LOCK_NAME]
         if not entries:
             return
-        foreign = [name for name in entries if not _ganstudy_entry(name)]
+        ours = self.ganstudy_entries()
+        foreign = [name for name in entries if name not in ours]
         if foreign or SPEC_FILE not in entries:
             shown = ", ".join(foreign[:LISTED]) + (", ..." if len(foreign) > LISTED else "")
             what = f"{len(foreign)} entries that ganstudy did not write ({shown})"
@@ -129,9 +153,7 @@ class StudyFolder:
 
     def clear(self) -> None:
         """Delete what ganstudy wrote (never the lock, never anything else)."""
-        for name in self.entries():
-            if name == LOCK_NAME or not _ganstudy_entry(name):
-                continue
+        for name in sorted(self.ganstudy_entries() - {LOCK_NAME}):
             path = f"{self.fs_path.rstrip('/')}/{name}"
             if self.fs.get_file_info(path).type == pyarrow.fs.FileType.Directory:
                 self.fs.delete_dir(path)
