@@ -1,11 +1,7 @@
-"""One training iteration for R replicas: the update schedules and the remedies.
+"""The steps an iteration is made of, for R replicas: D's and G's gradient steps, the
+losses and penalties they take, and the remedies. The schedules that order them (Algorithm
+1's k D steps then g_steps G steps; `updates: simultaneous`) are trainer.py's.
 
-- `updates: alternating` (Algorithm 1 of Goodfellow et al. 2014): k D steps, each on a
-  fresh real batch and fakes of fresh noise, then `g_steps` G steps, each on fresh noise,
-  against the D just updated.
-- `updates: simultaneous`: rounds j = 0 .. max(k, g_steps) - 1; in round j, D (if j < k)
-  and G (if j < g_steps) both take their gradients at the same parameters, then both step.
-  With k = g_steps = 1 this is simultaneous gradient descent (Mescheder et al. 2017, 2018).
 - `pack: m` (PacGAN, Lin et al. 2018): D judges m samples at once. A batch (R, B, *shape)
   becomes B // m packs (R, B // m, m·shape[0], *shape[1:]): concatenated features for the
   MLP, stacked channels for DCGAN (B % m samples sit out). The data drawn is unchanged
@@ -189,6 +185,24 @@ def generate(G: Callable, z: torch.Tensor, labels: torch.Tensor | None) -> torch
     return G(z) if labels is None else G(z, labels)
 
 
+def critic_outputs(
+    critic: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+    batch_statistics: bool,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    real_labels: torch.Tensor | None = None,
+    fake_labels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """D's raw outputs (R, n_real + n_fake) on real, then fake (R, n, ...): the one place
+    that calls D on both. critic(x, labels) is D (labels None: an unconditional D). With
+    batch statistics (BatchNorm) real and fake are normalised apart, as in every GAN's D
+    step; otherwise one pass judges both."""
+    if batch_statistics:
+        return torch.cat([critic(real, real_labels), critic(fake, fake_labels)], dim=1)[..., 0]
+    labels = None if real_labels is None else torch.cat([real_labels, fake_labels], dim=1)
+    return critic(torch.cat([real, fake], dim=1), labels)[..., 0]
+
+
 def d_objective(
     p: Players,
     critic: Callable,
@@ -200,15 +214,15 @@ def d_objective(
     """(loss, loss + penalties), each (R,), of D on packed real and fake (R, B', ...);
     `labels` (R, B'): a conditional D's labels of real sample i and fake sample i alike."""
     n = real.shape[1]
-    both_labels = None if labels is None else labels.repeat(1, 2)  # (R, 2B'): real, fake
-    judge = with_labels(critic, labels)
-    if p.discriminator.batch_statistics:  # BatchNorm: real and fake normalised apart
-        out = torch.cat([judge(real), judge(fake)], dim=1)[..., 0]  # (R, 2B')
-    else:  # one pass for both: (R, 2B')
-        out = with_labels(critic, both_labels)(torch.cat([real, fake], dim=1))[..., 0]
+
+    def call(x: torch.Tensor, x_labels: torch.Tensor | None) -> torch.Tensor:
+        return with_labels(critic, x_labels)(x)
+
+    out = critic_outputs(call, p.discriminator.batch_statistics, real, fake, labels, labels)
     s, D = p.settings, p.discriminator
     loss = s.d_loss(out[:, :n], out[:, n:])  # (R,)
     objective = loss
+    judge = with_labels(critic, labels)
     if s.gp_weight is not None:
         with _advancing_only(s.gp_replicas, D):
             objective = objective + s.gp_weight * gradient_penalty(judge, real, fake, mix)
@@ -263,35 +277,7 @@ def g_gradient(p: Players, batch: dict[str, torch.Tensor], i: int) -> torch.Tens
     return loss.detach()
 
 
-def iteration(p: Players, batch: dict[str, torch.Tensor], measure: bool) -> Stats:
-    """One iteration of the configured schedule; gradient norms of the last steps if
-    `measure` (an eval follows)."""
-    c, D, G = p.config, p.discriminator, p.generator
-    stats = Stats(_zeros(D), _zeros(D))
-    if c.updates == "alternating":
-        rounds = [(j, None) for j in range(c.k)] + [(None, i) for i in range(c.g_steps)]
-    else:  # simultaneous: D's and G's gradients of a round at the same parameters
-        rounds = [
-            (j if j < c.k else None, j if j < c.g_steps else None)
-            for j in range(max(c.k, c.g_steps))
-        ]
-    for j, i in rounds:
-        if j is not None:
-            stats.loss_d += d_gradient(p, batch, j)
-        if i is not None:
-            stats.loss_g += g_gradient(p, batch, i)
-        if j is not None:
-            if measure and j == c.k - 1:
-                stats.grad_norm_d = D.replica_grad_norm().detach()
-            d_apply(p)
-        if i is not None:
-            if measure and i == c.g_steps - 1:
-                stats.grad_norm_g = G.replica_grad_norm().detach()
-            p.opt_g.step()
-    return stats
-
-
-def _zeros(module: ReplicaModule) -> torch.Tensor:
+def zeros_like_replicas(module: ReplicaModule) -> torch.Tensor:
     """Zeros (R,) on the module's device, in its dtype."""
     first = next(module.parameters())
     return first.new_zeros(first.shape[0])

@@ -22,7 +22,8 @@ from ganstudy.bench.targets import REFERENCE_TARGET, target_row
 from ganstudy.bench.timing import Rate, interleave, ratio_summary
 from ganstudy.config import TrialConfig
 from ganstudy.models.mlp import mlp_flops
-from ganstudy.trainer import BLOCK_STEPS, Trainer
+from ganstudy.streams import BLOCK_STEPS
+from ganstudy.trainer import Trainer
 
 FIGURES = ("reference", "replicas", "hardware", "metrics", "dcgan", "study", "fuse")
 CPU = torch.device("cpu")

@@ -20,8 +20,9 @@ from ganstudy.columns import why_nan
 from ganstudy.config import ConfigError, TrialConfig
 from ganstudy.models import make_models
 from ganstudy.models.conditional import ConditionalGenerator, ProjectionDiscriminator
+from ganstudy.streams import STREAM_TRAIN, ReplicaStreams, mixed_seed
 from ganstudy.targets import make_target
-from ganstudy.trainer import ReplicaStreams, Trainer
+from ganstudy.trainer import Trainer
 
 MLP = dict(target="ring8", g_width=8, d_width=8, z_dim=3, batch_size=16, eval_batch=128)
 MLP |= dict(eval_samples=400, coverage_samples=200, device="cpu", conditional=True)
@@ -83,9 +84,7 @@ def test_labels_are_drawn_after_the_unconditional_numbers_and_in_the_data_propor
     assert set(a) - set(b) == {"y_d", "y_g"}
     assert all(torch.equal(a[name], b[name]) for name in b)  # the same data and noise
     # y_d are the real batch's own labels: the same generator draws them with the images.
-    g = torch.Generator().manual_seed(
-        trainer_module.mixed_seed(config.seed, trainer_module.STREAM_TRAIN)
-    )
+    g = torch.Generator().manual_seed(mixed_seed(config.seed, STREAM_TRAIN))
     images, labels = target.sample_labeled(16 * 2 * config.batch_size, g)
     # Step 0 of replica 0: its first k·B = 32 images, (k, R, B, 1, 8, 8) and (k, R, B).
     torch.testing.assert_close(a["real"][:, 0].reshape(32, 64), images[:32].double())

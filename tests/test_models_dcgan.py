@@ -14,6 +14,7 @@ from ganstudy import config as config_module
 from ganstudy import trainer as trainer_module
 from ganstudy.bench.flops import step_flops
 from ganstudy.config import ConfigError, TrialConfig, dcgan_depth
+from ganstudy.evaluation import SNAPSHOT_POINTS
 from ganstudy.models import DCGANDiscriminator, DCGANGenerator, get_family
 from ganstudy.models.dcgan import image_shape
 from ganstudy.targets import make_target
@@ -297,7 +298,7 @@ def test_checkpoint_resume_is_bit_exact(case, first_steps, tmp_path):
 def test_trainer_runs_dcgan_on_digits_with_finite_metrics():
     t = Trainer(tiny(steps=30, eval_every=30, replicas=2))
     evaluations = list(t.run())
-    assert evaluations[-1].samples.shape == (2, trainer_module.SNAPSHOT_POINTS, 64)
+    assert evaluations[-1].samples.shape == (2, SNAPSHOT_POINTS, 64)
     for row in evaluations[-1].rows:
         for name in ("js_d", "js_probe", "js_binned", "loss_d", "loss_g", "grad_norm_g"):
             assert row[name] == row[name] and abs(row[name]) < 1e6, name

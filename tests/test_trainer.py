@@ -14,6 +14,9 @@ import torch
 from ganstudy import trainer as trainer_module
 from ganstudy.columns import METRIC_COLUMNS, OUTCOMES
 from ganstudy.config import TrialConfig
+from ganstudy.evaluation import SNAPSHOT_POINTS
+from ganstudy.losses import get_loss
+from ganstudy.streams import BLOCK_STEPS, STREAM_SNAPSHOT, mixed_seed
 from ganstudy.targets import Target, make_target
 from ganstudy.trainer import Trainer
 
@@ -248,8 +251,8 @@ def test_checkpoint_of_another_device_type_continues_with_reseeded_streams():
 
 def test_checkpoint_steps_straddle_blocks():
     """The cases above resume inside a block of random draws and exactly at its edge."""
-    assert 37 % trainer_module.BLOCK_STEPS != 0
-    assert 32 % trainer_module.BLOCK_STEPS == 0
+    assert 37 % BLOCK_STEPS != 0
+    assert 32 % BLOCK_STEPS == 0
 
 
 @pytest.mark.parametrize("stop_after", [20, 40])
@@ -359,7 +362,7 @@ def test_evaluation_rows():
     # Nothing trained yet at step 0: no loss, no gradient.
     assert math.isnan(first[0]["loss_d"]) and math.isnan(first[0]["grad_norm_g"])
     assert all(math.isfinite(r[m]) for r in last for m in ("loss_d", "loss_g", "grad_norm_d"))
-    assert evaluations[-1].samples.shape == (2, trainer_module.SNAPSHOT_POINTS, 2)
+    assert evaluations[-1].samples.shape == (2, SNAPSHOT_POINTS, 2)
 
 
 def test_snapshots_are_g_of_one_fixed_noise_per_replica():
@@ -371,10 +374,8 @@ def test_snapshots_are_g_of_one_fixed_noise_per_replica():
     first = t.evaluate().samples
     t.step = 250  # same weights, a later step: the eval's own noise changes, not this
     assert np.array_equal(t.evaluate().samples, first)
-    g = torch.Generator().manual_seed(
-        trainer_module.mixed_seed(3 + 1, trainer_module.STREAM_SNAPSHOT)
-    )
-    z = torch.randn(trainer_module.SNAPSHOT_POINTS, config.z_dim, generator=g)
+    g = torch.Generator().manual_seed(mixed_seed(3 + 1, STREAM_SNAPSHOT))
+    z = torch.randn(SNAPSHOT_POINTS, config.z_dim, generator=g)
     with torch.no_grad():
         expected = t.generator(z.expand(2, -1, -1))[1]  # replica 1 on its own noise
     np.testing.assert_allclose(first[1], expected.numpy(), rtol=1e-6, atol=1e-6)
@@ -391,9 +392,9 @@ def test_reported_gradient_norms_and_losses_are_the_last_steps():
     with torch.no_grad():
         real, fake = batch["real"][0], g0(batch["z_d"][0])
         out = d0(torch.cat([real, fake], 1))[..., 0]
-        loss_d = t.loss.d_loss(out[:, :32], out[:, 32:])
+        loss_d = get_loss(t.config.loss).d_loss(out[:, :32], out[:, 32:])
         # The G step sees the D just updated and the G not yet updated.
-        loss_g = t.loss.g_loss(t.discriminator(g0(batch["z_g"][0]))[..., 0])
+        loss_g = get_loss(t.config.loss).g_loss(t.discriminator(g0(batch["z_g"][0]))[..., 0])
     rows = t.evaluate().rows
     for r in range(2):
         norm_g = math.sqrt(sum(float(p.grad[r].pow(2).sum()) for p in t.generator.parameters()))

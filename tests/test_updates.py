@@ -10,7 +10,7 @@ import torch
 
 from ganstudy import updates
 from ganstudy.config import TrialConfig
-from ganstudy.losses import gradient_penalty, r1_penalty
+from ganstudy.losses import get_loss, gradient_penalty, r1_penalty
 from ganstudy.trainer import Trainer
 
 TINY = dict(
@@ -44,18 +44,18 @@ def algorithm1_iteration(t: Trainer, batch: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
             fake = G(batch["z_d"][j])
         out = D(torch.cat([real, fake], dim=1))[..., 0]
-        objective = t.loss.d_loss(out[:, :B], out[:, B:])
-        if t.loss.gradient_penalty:
+        objective = get_loss(t.config.loss).d_loss(out[:, :B], out[:, B:])
+        if get_loss(t.config.loss).gradient_penalty:
             objective = objective + c.gp_weight * gradient_penalty(D, real, fake, batch["mix"][j])
         if c.r1 > 0:
             objective = objective + 0.5 * c.r1 * r1_penalty(D, real)
         t.opt_d.zero_grad(set_to_none=True)
         objective.sum().backward()
         t.opt_d.step()
-        if t.loss.clip_weights:
+        if get_loss(t.config.loss).clip_weights:
             D.clamp_(c.clip)
     with updates.frozen(D):
-        loss_g = t.loss.g_loss(D(G(batch["z_g"][0]))[..., 0])
+        loss_g = get_loss(t.config.loss).g_loss(D(G(batch["z_g"][0]))[..., 0])
         t.opt_g.zero_grad(set_to_none=True)
         loss_g.sum().backward()
     t.opt_g.step()
@@ -87,9 +87,11 @@ def test_simultaneous_takes_both_gradients_at_the_same_parameters():
     t.train(1)
     real, B = batch["real"][0], config.batch_size
     out = D0(torch.cat([real, G0(batch["z_d"][0]).detach()], 1))[..., 0]
-    grad_d = torch.autograd.grad(t.loss.d_loss(out[:, :B], out[:, B:]).sum(), D0.parameters())
+    grad_d = torch.autograd.grad(
+        get_loss(t.config.loss).d_loss(out[:, :B], out[:, B:]).sum(), D0.parameters()
+    )
     grad_g = torch.autograd.grad(
-        t.loss.g_loss(D0(G0(batch["z_g"][0]))[..., 0]).sum(), G0.parameters()
+        get_loss(t.config.loss).g_loss(D0(G0(batch["z_g"][0]))[..., 0]).sum(), G0.parameters()
     )
     for module, start, grads in ((t.discriminator, D0, grad_d), (t.generator, G0, grad_g)):
         for p, p0, g in zip(module.parameters(), start.parameters(), grads, strict=True):
@@ -147,7 +149,7 @@ def look_ahead(t: Trainer, batch: dict[str, torch.Tensor]) -> dict[str, torch.Te
         opt.zero_grad()
         objective.sum().backward()
         opt.step()
-        if t.loss.clip_weights:
+        if get_loss(t.config.loss).clip_weights:
             D.clamp_(c.clip)
     return dict(D.named_parameters())
 
@@ -191,7 +193,7 @@ def test_unrolled_generator_gradient_matches_finite_differences(optimizer):
         with torch.enable_grad():
             fake = t.generator(batch["z_g"][0])
             critic = updates.unrolled(t.players, real, fake, mix)
-            return float(t.loss.g_loss(critic(fake)[..., 0]).sum().detach())
+            return float(get_loss(t.config.loss).g_loss(critic(fake)[..., 0]).sum().detach())
 
     eps = 1e-6
     for index in [(0, 0, 0), (0, 3, 5), (0, 7, 2)]:
@@ -230,7 +232,7 @@ def test_reported_losses_average_over_every_d_and_g_step():
     G steps (computed here from the iteration's own sums on a copy of the trainer)."""
     t = Trainer(tiny(k=2, g_steps=3, eval_every=1, dtype="float64"))
     twin = copy.deepcopy(t)
-    stats = updates.iteration(twin.players, twin.streams.draw(0), False)
+    stats = twin.alternating_iteration(twin.streams.draw(0), False)
     t.train(1)
     row = t.evaluate().rows[0]
     assert row["loss_d"] == pytest.approx(float(stats.loss_d[0]) / 2, rel=1e-12)

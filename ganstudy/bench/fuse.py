@@ -33,7 +33,8 @@ from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import from_dict
 from ganstudy.run import groups, session
 from ganstudy.spec import StudySpec
-from ganstudy.trainer import BLOCK_STEPS, Trainer
+from ganstudy.streams import BLOCK_STEPS
+from ganstudy.trainer import Trainer
 
 # studies/balance.yaml's grid and fixed settings (72 configurations x 3 replicas); the bench
 # shortens it to s.fuse_steps and runs it in float64.
