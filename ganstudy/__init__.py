@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ganstudy.config import TrialConfig
+    from ganstudy.engine.trainer import Trainer
 
-__all__ = ["TrialConfig", "load_results", "run_study"]
+__all__ = ["Trainer", "TrialConfig", "load_results", "run_study"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,12 +23,16 @@ def __getattr__(name: str) -> Any:
         from ganstudy.config import TrialConfig
 
         return TrialConfig
+    if name == "Trainer":
+        from ganstudy.engine.trainer import Trainer
+
+        return Trainer
     if name == "run_study":
         from ganstudy.run.study import run_study
 
         return run_study
     if name == "load_results":
-        from ganstudy.results import load_results
+        from ganstudy.study.results import load_results
 
         return load_results
     raise AttributeError(f"module 'ganstudy' has no attribute {name!r}")

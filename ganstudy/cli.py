@@ -198,7 +198,7 @@ def _trial(args: argparse.Namespace) -> int:
         config = from_dict(_parse_settings(args.set))
     except ConfigError as error:
         return _fail(f"--set {error}")
-    from ganstudy.trainer import Trainer  # torch import is slow; keep `--help` fast
+    from ganstudy.engine.trainer import Trainer  # torch import is slow; keep `--help` fast
 
     try:
         trainer = Trainer(config)
@@ -220,7 +220,7 @@ def _trial(args: argparse.Namespace) -> int:
 
 def _load(path: str):
     """The validated study at `path` (a size warning on stderr), or None after its error."""
-    from ganstudy.spec import SpecError, load_spec, size_warning
+    from ganstudy.study.spec import SpecError, load_spec, size_warning
 
     try:
         spec = load_spec(path)
@@ -325,7 +325,7 @@ def _run(args: argparse.Namespace) -> int:
 def _bad_max_concurrent(value: int | None) -> str:
     """What is wrong with a --max-concurrent value ("" when nothing): the study file's own
     range for max_concurrent (a huge one is no study)."""
-    from ganstudy.study_sections import MAX_TRIALS
+    from ganstudy.study.study_sections import MAX_TRIALS
 
     if value is None:
         return ""
@@ -338,7 +338,7 @@ def _bad_max_concurrent(value: int | None) -> str:
 
 def _submit(args: argparse.Namespace) -> int:
     from ganstudy.run import cluster
-    from ganstudy.spec import SpecError, load_spec
+    from ganstudy.study.spec import SpecError, load_spec
 
     results, name, storage = args.results, None, None
     if not args.no_validate:
@@ -456,7 +456,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 def _summarize_study(out, resume_command: str) -> None:
     """What a researcher wants after a run: outcomes, the best trial, unfinished work."""
-    from ganstudy.results import load_results
+    from ganstudy.study.results import load_results
 
     study = load_results(out)
     trials = study.trials
@@ -499,7 +499,7 @@ def _summarize_study(out, resume_command: str) -> None:
 
 def _tables_line(out: object) -> str:
     """`tables: OUT/trials.parquet, history.parquet, ...`: what a run wrote."""
-    from ganstudy.results import TABLES  # lazily: pandas only once a study has run
+    from ganstudy.study.results import TABLES  # lazily: pandas only once a study has run
 
     first, *rest = (f"{name}.parquet" for name in TABLES)
     return f"tables: {out}/{first}, {', '.join(rest)}"

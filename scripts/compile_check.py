@@ -20,7 +20,7 @@ import time
 from ganstudy.bench.figures import trainer_rate
 from ganstudy.bench.reference import bench_config
 from ganstudy.bench.timing import Rate, interleave, ratio_summary
-from ganstudy.trainer import Trainer
+from ganstudy.engine.trainer import Trainer
 
 ROUNDS, SAMPLE_S = 5, 0.25  # the full bench's sample length
 

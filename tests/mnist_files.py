@@ -10,7 +10,7 @@ import numpy as np
 import yaml
 
 from ganstudy.config import DATA_TARGETS
-from ganstudy.targets.files import IDX_FILES
+from ganstudy.engine.targets.files import IDX_FILES
 
 
 def synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -21,9 +21,9 @@ from ganstudy.bench.reference import ReferenceGAN, bench_config
 from ganstudy.bench.targets import REFERENCE_TARGET, target_row
 from ganstudy.bench.timing import Rate, interleave, ratio_summary
 from ganstudy.config import TrialConfig
-from ganstudy.models.mlp import mlp_flops
-from ganstudy.streams import BLOCK_STEPS
-from ganstudy.trainer import Trainer
+from ganstudy.engine.models.mlp import mlp_flops
+from ganstudy.engine.streams import BLOCK_STEPS
+from ganstudy.engine.trainer import Trainer
 
 FIGURES = ("reference", "replicas", "hardware", "metrics", "dcgan", "study", "fuse")
 CPU = torch.device("cpu")

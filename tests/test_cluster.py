@@ -32,8 +32,8 @@ from study_files import tiny_study, write_study
 from ganstudy.cli import main
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import from_dict
-from ganstudy.results import load_results
-from ganstudy.trainer import Trainer
+from ganstudy.engine.trainer import Trainer
+from ganstudy.study.results import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "studies" / "smoke.yaml"
@@ -627,7 +627,7 @@ def test_submit_checks_its_input_before_contacting_a_cluster(tmp_path, capsys):
 
 def test_storage_key_places_the_study_folder(tmp_path):
     from ganstudy.run.folder import study_location
-    from ganstudy.spec import SpecError, spec_from_dict
+    from ganstudy.study.spec import SpecError, spec_from_dict
 
     spec = spec_from_dict(tiny_study("s", 200, ["hinge"], storage="s3://bucket/studies/"))
     assert spec_from_dict(yaml.safe_load(spec.to_yaml())) == spec

@@ -138,7 +138,7 @@ def test_footprint_is_the_documented_formula():
 
 def test_footprint_bounds_the_trainers_real_tensors():
     """Weights with Adam's moments and a block of training noise, measured on a real Trainer."""
-    from ganstudy.trainer import Trainer
+    from ganstudy.engine.trainer import Trainer
 
     c = TrialConfig(
         replicas=3, batch_size=64, g_width=24, d_width=40, g_depth=2, d_depth=3, k=3, z_dim=5,

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from ganstudy.config import TrialConfig
-from ganstudy.trainer import Trainer
+from ganstudy.engine.trainer import Trainer
 
 pytestmark = [
     pytest.mark.cuda,
@@ -101,7 +101,7 @@ def test_a_cuda_checkpoint_loads_where_cuda_is_hidden(tmp_path):
     torch.save(trainer.state_dict(), tmp_path / "state.pt")
     history = len(trainer.history)
     code = (
-        "import torch, sys; from ganstudy.trainer import Trainer; "
+        "import torch, sys; from ganstudy.engine.trainer import Trainer; "
         "from ganstudy.config import TrialConfig; "
         f"s = torch.load({str(tmp_path / 'state.pt')!r}, weights_only=True, map_location='cpu'); "
         "assert not torch.cuda.is_available(); "

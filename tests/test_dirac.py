@@ -25,7 +25,7 @@ import torch
 
 from ganstudy.columns import BY_NAME, why_nan
 from ganstudy.config import ConfigError, TrialConfig
-from ganstudy.trainer import Trainer
+from ganstudy.engine.trainer import Trainer
 
 H = 0.1  # SGD step of both players
 

@@ -13,8 +13,8 @@ from test_trainer import TINY as TRAINER_TINY
 from ganstudy import fusing
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import ConfigError, TrialConfig
-from ganstudy.optim import ReplicaAdam, ReplicaSGD, make_optimizer, replica_optimizer
-from ganstudy.trainer import Trainer
+from ganstudy.engine.optim import ReplicaAdam, ReplicaSGD, make_optimizer, replica_optimizer
+from ganstudy.engine.trainer import Trainer
 
 # test_trainer's tiny models in float64: members must equal lone runs to 1e-10.
 TINY = TRAINER_TINY | dict(eval_samples=1000, dtype="float64", replicas=2, steps=30, eval_every=15)

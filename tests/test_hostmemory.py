@@ -11,15 +11,15 @@ import sys
 
 import pytest
 
-from ganstudy.hostmemory import ENV
+from ganstudy.engine.hostmemory import ENV
 
 # Trains width 128, batch 256, R = 8 (about 900 faults a step with glibc's defaults) and
 # prints whether the thresholds were raised and the minor page faults per step.
 FAULTS = """
 import json, resource, torch
 from ganstudy.bench.reference import bench_config
-from ganstudy.hostmemory import keep_freed_memory
-from ganstudy.trainer import Trainer
+from ganstudy.engine.hostmemory import keep_freed_memory
+from ganstudy.engine.trainer import Trainer
 torch.set_num_threads(1)
 trainer = Trainer(bench_config(128, 256, 8, device="cpu"))
 trainer.train(10)
@@ -49,6 +49,8 @@ def test_a_cpu_trainer_keeps_freed_memory_and_its_steps_stop_page_faulting():
 
 
 def test_an_unknown_choice_is_refused_naming_the_variable_and_the_choices():
-    out = _run("from ganstudy.hostmemory import keep_freed_memory; keep_freed_memory()", "on")
+    out = _run(
+        "from ganstudy.engine.hostmemory import keep_freed_memory; keep_freed_memory()", "on"
+    )
     assert out.returncode != 0
     assert f"{ENV}: 'on' is not keep (the default) or release" in out.stderr

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ganstudy.config import LossName
-from ganstudy.losses import LOSSES, get_loss, gradient_penalty, r1_penalty
+from ganstudy.engine.losses import LOSSES, get_loss, gradient_penalty, r1_penalty
 
 # Logits / critic values: real [0, 2], fake [-1, 1] (one replica, a batch of two).
 REAL = torch.tensor([[0.0, 2.0]], dtype=torch.float64)

@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ganstudy import metrics
-from ganstudy.targets import Target, make_target
+from ganstudy.engine import metrics
+from ganstudy.engine.targets import Target, make_target
 
 LOG2 = math.log(2)
 

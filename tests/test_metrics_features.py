@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ganstudy import metrics
-from ganstudy.targets import make_target
-from ganstudy.targets.digits import _data
+from ganstudy.engine import metrics
+from ganstudy.engine.targets import make_target
+from ganstudy.engine.targets.digits import _data
 
 
 def gen(seed: int) -> torch.Generator:
@@ -115,7 +115,7 @@ def test_stacked_features_concatenate_the_channels():
 def test_the_trainer_reports_them_for_images_and_nan_for_the_toys():
     from ganstudy.columns import BY_NAME, METRIC_COLUMNS, why_nan
     from ganstudy.config import TrialConfig
-    from ganstudy.trainer import Trainer
+    from ganstudy.engine.trainer import Trainer
 
     small = dict(
         g_width=8,
@@ -149,7 +149,7 @@ def test_js_probe_in_feature_space_real_against_real_and_a_one_class_generator(m
     class (1 of 10 modes, JS at least that of its class histogram) far above; and the
     trainer's js_probe is the probe on the features of its eval points, not the pixels."""
     from ganstudy.config import TrialConfig
-    from ganstudy.trainer import Trainer
+    from ganstudy.engine.trainer import Trainer
 
     digits = make_target("digits")
     real = digits.features(digits.sample(2048, gen(1)))  # (2048, 10)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganstudy.config import ModelName, TrialConfig
-from ganstudy.models import (
+from ganstudy.engine.models import (
     FAMILIES,
     ReplicaModule,
     discriminator_mlp,
@@ -18,7 +18,7 @@ from ganstudy.models import (
     get_family,
     make_models,
 )
-from ganstudy.targets import make_target
+from ganstudy.engine.targets import make_target
 
 
 def gens(*seeds: int) -> list[torch.Generator]:

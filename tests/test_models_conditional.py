@@ -13,16 +13,16 @@ import torch.nn.functional as F
 from test_models_dcgan import TINY, _Digits16, assert_replicas_equal_lone_runs, same, state
 from torch.utils.flop_counter import FlopCounterMode
 
-from ganstudy import metrics
-from ganstudy import trainer as trainer_module
 from ganstudy.bench.flops import step_flops
 from ganstudy.columns import why_nan
 from ganstudy.config import ConfigError, TrialConfig
-from ganstudy.models import make_models
-from ganstudy.models.conditional import ConditionalGenerator, ProjectionDiscriminator
-from ganstudy.streams import STREAM_TRAIN, ReplicaStreams, mixed_seed
-from ganstudy.targets import make_target
-from ganstudy.trainer import Trainer
+from ganstudy.engine import metrics
+from ganstudy.engine import trainer as trainer_module
+from ganstudy.engine.models import make_models
+from ganstudy.engine.models.conditional import ConditionalGenerator, ProjectionDiscriminator
+from ganstudy.engine.streams import STREAM_TRAIN, ReplicaStreams, mixed_seed
+from ganstudy.engine.targets import make_target
+from ganstudy.engine.trainer import Trainer
 
 MLP = dict(target="ring8", g_width=8, d_width=8, z_dim=3, batch_size=16, eval_batch=128)
 MLP |= dict(eval_samples=400, coverage_samples=200, device="cpu", conditional=True)

@@ -11,15 +11,15 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganstudy import config as config_module
-from ganstudy import trainer as trainer_module
 from ganstudy.bench.flops import step_flops
 from ganstudy.config import ConfigError, TrialConfig, dcgan_depth
-from ganstudy.evaluation import SNAPSHOT_POINTS
-from ganstudy.models import DCGANDiscriminator, DCGANGenerator, get_family
-from ganstudy.models.dcgan import image_shape
-from ganstudy.targets import make_target
-from ganstudy.targets.digits import Digits
-from ganstudy.trainer import Trainer
+from ganstudy.engine import trainer as trainer_module
+from ganstudy.engine.evaluation import SNAPSHOT_POINTS
+from ganstudy.engine.models import DCGANDiscriminator, DCGANGenerator, get_family
+from ganstudy.engine.models.dcgan import image_shape
+from ganstudy.engine.targets import make_target
+from ganstudy.engine.targets.digits import Digits
+from ganstudy.engine.trainer import Trainer
 
 TINY = dict(
     target="digits",

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from ganstudy.config import ConfigError, TrialConfig
-from ganstudy.models import get_family
-from ganstudy.models.mlp import Layers, discriminator_mlp, generator_mlp
-from ganstudy.targets import make_target
+from ganstudy.engine.models import get_family
+from ganstudy.engine.models.mlp import Layers, discriminator_mlp, generator_mlp
+from ganstudy.engine.targets import make_target
 
 
 def gens(*seeds: int) -> list[torch.Generator]:

@@ -10,11 +10,17 @@ import pandas as pd
 import pytest
 import torch
 
-from ganstudy import metrics
 from ganstudy.config import TrialConfig
-from ganstudy.results import TrialRecord, build_tables, collapse_onset, load_results, write_tables
-from ganstudy.targets import make_target
-from ganstudy.trainer import Trainer
+from ganstudy.engine import metrics
+from ganstudy.engine.targets import make_target
+from ganstudy.engine.trainer import Trainer
+from ganstudy.study.results import (
+    TrialRecord,
+    build_tables,
+    collapse_onset,
+    load_results,
+    write_tables,
+)
 
 CONFIG = dict(
     target="ring8", g_width=16, d_width=16, z_dim=4, batch_size=32, eval_batch=256,

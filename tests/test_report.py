@@ -31,7 +31,7 @@ from ganstudy.report import (
     report_command,
 )
 from ganstudy.report.cells import majority
-from ganstudy.results import LOCK_NAME
+from ganstudy.study.results import LOCK_NAME
 
 # Figures each module study cannot draw: neither is a Dirac-GAN or a sampled study, and the
 # smoke study sweeps no d_width/g_width.
@@ -453,8 +453,8 @@ def test_coverage_vs_capacity_with_one_loss(tmp_path: Path) -> None:
 def test_samples_are_drawn_by_the_targets_picture(tmp_path: Path) -> None:
     """curves: curves over the target's x; gaussian1d: a histogram; ring8: a scatter;
     digits: one image mosaic per panel."""
+    from ganstudy.engine.targets import make_target
     from ganstudy.report.figures.samples import fig_samples
-    from ganstudy.targets import make_target
 
     pictures = (
         ("curves", "lines"),

@@ -16,7 +16,7 @@ from ganstudy.report.cells import cells
 from ganstudy.report.page import swept_line
 from ganstudy.report.sampled import MAX_BINS, Bin, bins_note, log_bins, value_summary
 from ganstudy.report.study import Study
-from ganstudy.results import OPTUNA_FILE
+from ganstudy.study.results import OPTUNA_FILE
 
 
 def study_with(runs: pd.DataFrame, algorithm: str) -> Study:

@@ -14,7 +14,14 @@ import pytest
 from report_fixtures import write_study
 
 from ganstudy.columns import FINISHED, STATUSES
-from ganstudy.results import LOCK_NAME, MESSAGE_CHARS, ResultsError, clip, load_results, lock_holder
+from ganstudy.study.results import (
+    LOCK_NAME,
+    MESSAGE_CHARS,
+    ResultsError,
+    clip,
+    load_results,
+    lock_holder,
+)
 
 
 @pytest.fixture
@@ -149,7 +156,7 @@ def test_clip_folds_lines_and_bounds_length() -> None:
 def test_a_fault_while_writing_tables_leaves_the_old_ones_whole(study: Path, monkeypatch) -> None:
     """write_tables writes every table before renaming any: a full disk on the second table
     leaves the old set as it was and no temporary file."""
-    from ganstudy.results import TrialRecord, write_tables
+    from ganstudy.study.results import TrialRecord, write_tables
 
     before = {p.name: p.read_bytes() for p in study.glob("*.parquet")}
     calls = []

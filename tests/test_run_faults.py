@@ -108,8 +108,8 @@ def test_a_real_full_disk_ends_in_one_line_and_nothing_half_written(tmp_path):
             [*command, "--resume", "--quiet"], capture_output=True, text=True, timeout=600
         )
         assert again.returncode == 0, again.stderr[-3000:]
-        from ganstudy.results import load_results
-        from ganstudy.spec import load_spec
+        from ganstudy.study.results import load_results
+        from ganstudy.study.spec import load_spec
 
         spec, tables = load_spec(path), load_results(out)
         assert (tables.trials["status"] == "finished").all()

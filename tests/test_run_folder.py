@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from ganstudy.cli import main
-from ganstudy.results import LOCK_NAME, lock_holder
 from ganstudy.run.folder import StudyError, StudyFolder
+from ganstudy.study.results import LOCK_NAME, lock_holder
 
 SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.yaml"
 
@@ -217,7 +217,7 @@ def test_resume_with_a_damaged_spec_yaml_is_one_line(tmp_path, damage, words):
     from ray import cloudpickle
 
     from ganstudy.run.resume import check_resumable
-    from ganstudy.spec import load_spec
+    from ganstudy.study.spec import load_spec
 
     folder = tmp_path / "study"
     (folder / "ray").mkdir(parents=True)

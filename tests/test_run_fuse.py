@@ -7,7 +7,7 @@ import pytest
 from study_files import tiny_study, write_study
 
 from ganstudy.cli import main
-from ganstudy.results import load_results
+from ganstudy.study.results import load_results
 
 pytestmark = pytest.mark.slow
 SWEPT = ["loss", "lr_d", "d_width"]

@@ -10,7 +10,7 @@ from study_files import tiny_study
 from ganstudy import fusing
 from ganstudy.cli import main
 from ganstudy.run import groups
-from ganstudy.spec import SpecError, spec_from_dict
+from ganstudy.study.spec import SpecError, spec_from_dict
 
 RANDOM = {"algorithm": "random", "num_samples": 2}
 
@@ -138,7 +138,7 @@ def test_validate_counts_groups(tmp_path, capsys):
 def test_split_record_gives_each_member_its_rows_and_snapshots():
     import numpy as np
 
-    from ganstudy.results import TrialRecord
+    from ganstudy.study.results import TrialRecord
 
     chunk = groups.configurations(_spec())[:3]  # replicas 2
     history = [

@@ -18,8 +18,8 @@ from study_files import tiny_study, write_study
 from ganstudy.cli import main
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import from_dict
-from ganstudy.results import load_results
-from ganstudy.trainer import Trainer
+from ganstudy.engine.trainer import Trainer
+from ganstudy.study.results import load_results
 
 pytestmark = pytest.mark.slow
 STEPS, EVERY = 500, 100

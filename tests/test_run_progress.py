@@ -6,7 +6,7 @@ import io
 from types import SimpleNamespace
 
 from ganstudy.run.progress import LAST_FINISHED, StatusDisplay
-from ganstudy.spec import spec_from_dict
+from ganstudy.study.spec import spec_from_dict
 
 
 def study(trials: int) -> dict:

@@ -20,8 +20,8 @@ from study_files import tiny_study, write_study
 
 from ganstudy.cli import main
 from ganstudy.columns import OUTCOMES
-from ganstudy.results import LOCK_NAME, load_results
-from ganstudy.spec import load_spec, spec_from_dict
+from ganstudy.study.results import LOCK_NAME, load_results
+from ganstudy.study.spec import load_spec, spec_from_dict
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,8 +164,8 @@ def test_optuna_search_is_stored_in_sqlite(tmp_path):
 def test_pbt_learning_rates_reach_the_optimizers(tmp_path):
     from ray import tune
 
-    from ganstudy.results import EXPERIMENT
     from ganstudy.run.trainable import STATE_FILE, train_trial
+    from ganstudy.study.results import EXPERIMENT
 
     # Ray's random search and PBT's choices draw from the driver's global generators.
     random.seed(0)
@@ -279,8 +279,8 @@ def test_spec_from_dict_round_trips_through_yaml(tmp_path):
 
 
 def test_interrupted_grid_lists_the_cells_never_created():
-    from ganstudy.results import TrialRecord
     from ganstudy.run.study import _never_created
+    from ganstudy.study.results import TrialRecord
 
     study = tiny_study("grid", params={"k": {"grid": [1, 2, 3]}})  # 2 losses x 3 k
     spec = spec_from_dict(study)
@@ -363,8 +363,8 @@ def test_a_full_disk_stops_the_study_at_once(tmp_path, monkeypatch, capsys):
 def test_interrupted_grid_trials_that_never_reported_get_their_cells():
     """A trial Ray created but that never reported has no config of its own: it takes a
     grid cell no other trial holds, and the spec's fixed values (steps, replicas)."""
-    from ganstudy.results import TrialRecord
     from ganstudy.run.study import _fill_cells, _never_created
+    from ganstudy.study.results import TrialRecord
 
     spec = spec_from_dict(tiny_study("grid", params={"k": {"grid": [1, 2]}}))  # 2 losses x 2 k
 

@@ -6,8 +6,8 @@ import numpy as np
 import pyarrow.fs
 
 from ganstudy.config import TrialConfig
+from ganstudy.engine.trainer import Trainer
 from ganstudy.run.trainable import read_samples, save_state, write_snapshot
-from ganstudy.trainer import Trainer
 
 
 def test_checkpoint_bytes_do_not_grow_with_the_number_of_evals(tmp_path):

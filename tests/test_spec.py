@@ -14,7 +14,7 @@ from mnist_files import shipped_copy  # tests/mnist_files.py
 
 from ganstudy.config import from_dict
 from ganstudy.run.tuner import hyperparam_mutations, param_space
-from ganstudy.spec import (
+from ganstudy.study.spec import (
     AshaScheduler,
     PbtScheduler,
     SpecError,
@@ -610,7 +610,7 @@ def grid_study(num_samples: int) -> dict:
 
 
 def test_a_grid_beyond_the_limit_is_refused_with_its_count():
-    from ganstudy.spec import MAX_TRIALS
+    from ganstudy.study.spec import MAX_TRIALS
 
     message = refused_at(grid_study(2), "params.k")  # the first of the largest grids
     assert "200,000 trials" in message and f"{MAX_TRIALS:,}" in message
@@ -618,7 +618,7 @@ def test_a_grid_beyond_the_limit_is_refused_with_its_count():
 
 
 def test_a_large_grid_is_warned_about():
-    from ganstudy.spec import WARN_TRIALS, size_warning
+    from ganstudy.study.spec import WARN_TRIALS, size_warning
 
     spec = spec_from_dict(grid_study(1))
     assert spec.num_trials() == 10**5

@@ -25,8 +25,8 @@ from mnist_files import shipped_copy  # tests/mnist_files.py
 from ganstudy.cli import main
 from ganstudy.config import IMAGE_SHAPES
 from ganstudy.report.figures import FIGURES
-from ganstudy.results import load_results
-from ganstudy.spec import StudySpec, load_spec, spec_from_dict
+from ganstudy.study.results import load_results
+from ganstudy.study.spec import StudySpec, load_spec, spec_from_dict
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import torch
 from mnist_files import write_idx  # tests/mnist_files.py
 
 from ganstudy.config import DATA_TARGETS, IMAGE_SHAPES, TargetName
-from ganstudy.targets import TARGETS, Curves, GaussianMixture, Target, make_target
+from ganstudy.engine.targets import TARGETS, Curves, GaussianMixture, Target, make_target
 
 ALL = list(TARGETS)
 MIXTURES = ["gaussian1d", "mixture1d", "ring8", "grid25"]

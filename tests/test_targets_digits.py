@@ -9,9 +9,9 @@ import math
 import pytest
 import torch
 
-from ganstudy import metrics
-from ganstudy.targets import Target, make_target
-from ganstudy.targets.digits import QUALITY_CONFIDENCE, Digits, _data
+from ganstudy.engine import metrics
+from ganstudy.engine.targets import Target, make_target
+from ganstudy.engine.targets.digits import QUALITY_CONFIDENCE, Digits, _data
 
 
 def gen(seed: int) -> torch.Generator:
@@ -109,7 +109,7 @@ def test_probe_ignores_constant_pixels_scale(digits):
 def test_the_mlp_trains_on_digits_too():
     """The MLP sees flat 64-pixel rows; its G's output takes the target's (1, 8, 8)."""
     from ganstudy.config import TrialConfig
-    from ganstudy.trainer import Trainer
+    from ganstudy.engine.trainer import Trainer
 
     config = TrialConfig(
         target="digits",

@@ -17,10 +17,10 @@ from mnist_files import idx_bytes, synthetic, write_idx  # noqa: F401 (tests/mni
 
 from ganstudy.cli import main
 from ganstudy.config import ConfigError, TrialConfig
-from ganstudy.targets import Mnist, make_target
+from ganstudy.engine.targets import Mnist, make_target
 
 # The module (the package attribute `mnist` is the target factory, which shadows it).
-mnist_module = importlib.import_module("ganstudy.targets.mnist")
+mnist_module = importlib.import_module("ganstudy.engine.targets.mnist")
 # Debian's dataset-fashion-mnist installs the IDX files here (or name a copy of them).
 FASHION = Path(os.environ.get("GANSTUDY_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
 
@@ -183,7 +183,7 @@ def test_a_read_only_data_folder_caches_elsewhere(tmp_path, monkeypatch):
 
 
 def test_dcgan_trains_on_mnist_files(tmp_path):
-    from ganstudy.trainer import Trainer
+    from ganstudy.engine.trainer import Trainer
 
     config = TrialConfig(
         target="mnist",
@@ -230,7 +230,7 @@ def test_concurrent_trials_train_the_classifier_once(tmp_path):
     folder = write_idx(tmp_path / "d")
     code = (
         "import importlib, torch; torch.set_num_threads(1)\n"
-        "m = importlib.import_module('ganstudy.targets.mnist')\n"
+        "m = importlib.import_module('ganstudy.engine.targets.mnist')\n"
         "train = m._train\n"
         "def counted(*a):\n"
         "    print('trained', flush=True)\n"

@@ -10,9 +10,9 @@ import math
 import pytest
 import torch
 
-from ganstudy import metrics
-from ganstudy.targets import StackedDigits, make_target
-from ganstudy.targets.digits import _data
+from ganstudy.engine import metrics
+from ganstudy.engine.targets import StackedDigits, make_target
+from ganstudy.engine.targets.digits import _data
 
 PACGAN_SAMPLES = 26_000  # PacGAN (Lin et al. 2018) counts Stacked MNIST modes in 26,000
 

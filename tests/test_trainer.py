@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from ganstudy import trainer as trainer_module
 from ganstudy.columns import METRIC_COLUMNS, OUTCOMES
 from ganstudy.config import TrialConfig
-from ganstudy.evaluation import SNAPSHOT_POINTS
-from ganstudy.losses import get_loss
-from ganstudy.streams import BLOCK_STEPS, STREAM_SNAPSHOT, mixed_seed
-from ganstudy.targets import Target, make_target
-from ganstudy.trainer import Trainer
+from ganstudy.engine import trainer as trainer_module
+from ganstudy.engine.evaluation import SNAPSHOT_POINTS
+from ganstudy.engine.losses import get_loss
+from ganstudy.engine.streams import BLOCK_STEPS, STREAM_SNAPSHOT, mixed_seed
+from ganstudy.engine.targets import Target, make_target
+from ganstudy.engine.trainer import Trainer
 
 # Tiny models and cheap evaluation: the properties tested do not depend on size.
 TINY = dict(

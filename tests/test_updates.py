@@ -8,10 +8,10 @@ import copy
 import pytest
 import torch
 
-from ganstudy import updates
 from ganstudy.config import TrialConfig
-from ganstudy.losses import get_loss, gradient_penalty, r1_penalty
-from ganstudy.trainer import Trainer
+from ganstudy.engine import updates
+from ganstudy.engine.losses import get_loss, gradient_penalty, r1_penalty
+from ganstudy.engine.trainer import Trainer
 
 TINY = dict(
     target="ring8",

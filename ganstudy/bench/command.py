@@ -22,7 +22,7 @@ from ganstudy.bench.study import study_figure
 from ganstudy.bench.table import format_table
 from ganstudy.bench.targets import targets
 from ganstudy.bench.timing import default_threads, torch_threads
-from ganstudy.devices import resolve_device
+from ganstudy.engine.devices import resolve_device
 from ganstudy.messages import IO_FAULT, clip_middle, detail, fail
 from ganstudy.yamlfile import file_kind
 

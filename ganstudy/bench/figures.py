@@ -17,7 +17,7 @@ from ganstudy.bench.reference import ReferenceGAN, bench_config
 from ganstudy.bench.settings import Settings
 from ganstudy.bench.timing import Rate, interleave, now, ratio_summary, summary
 from ganstudy.config import TrialConfig
-from ganstudy.trainer import Trainer
+from ganstudy.engine.trainer import Trainer
 
 
 def trainer_rate(config: TrialConfig, sample_s: float) -> Rate:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ganstudy.config import TrialConfig
-from ganstudy.models import get_family
-from ganstudy.targets import make_target
+from ganstudy.engine.models import get_family
+from ganstudy.engine.targets import make_target
 
 
 def step_flops(config: TrialConfig) -> float:

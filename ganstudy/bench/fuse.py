@@ -31,10 +31,10 @@ from ganstudy.bench.study import bench_spec
 from ganstudy.bench.timing import default_threads, interleave, ratio_summary, torch_threads
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import from_dict
+from ganstudy.engine.streams import BLOCK_STEPS
+from ganstudy.engine.trainer import Trainer
 from ganstudy.run import groups, session
-from ganstudy.spec import StudySpec
-from ganstudy.streams import BLOCK_STEPS
-from ganstudy.trainer import Trainer
+from ganstudy.study.spec import StudySpec
 
 # studies/balance.yaml's grid and fixed settings (72 configurations x 3 replicas); the bench
 # shortens it to s.fuse_steps and runs it in float64.

@@ -18,8 +18,8 @@ from ganstudy.bench.reference import ReferenceGAN, bench_config
 from ganstudy.bench.settings import Settings
 from ganstudy.bench.timing import Rate, interleave, ratio_summary
 from ganstudy.config import TrialConfig
-from ganstudy.targets import make_target
-from ganstudy.trainer import Trainer
+from ganstudy.engine.targets import make_target
+from ganstudy.engine.trainer import Trainer
 
 POOL = 8192  # training images the reference loop samples its batches from
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganstudy.config import TrialConfig
-from ganstudy.targets import make_target
+from ganstudy.engine.targets import make_target
 
 NEVER = 10**9  # steps / eval_every of a trainer that must never evaluate (metrics off)
 

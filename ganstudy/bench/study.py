@@ -28,9 +28,9 @@ from ganstudy.bench.settings import Settings
 from ganstudy.bench.targets import STUDY_TARGET_TRIAL_S
 from ganstudy.bench.timing import summary, torch_threads
 from ganstudy.config import TrialConfig, from_dict
+from ganstudy.engine.trainer import Trainer
 from ganstudy.run import session
-from ganstudy.spec import StudySpec, spec_from_dict
-from ganstudy.trainer import Trainer
+from ganstudy.study.spec import StudySpec, spec_from_dict
 
 
 def bench_spec(

@@ -18,7 +18,7 @@ from ganstudy.report.drawers import DRAWERS, mixture_log_density
 from ganstudy.report.figures import FIGURES
 from ganstudy.report.findings import findings, outcome_table, summary_table
 from ganstudy.report.study import Study, derive, find_latest_study, load_study
-from ganstudy.results import ResultsError
+from ganstudy.study.results import ResultsError
 
 __all__ = [
     "DRAWERS",

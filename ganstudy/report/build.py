@@ -22,7 +22,7 @@ from ganstudy.report.findings import findings, outcome_table, summary_table
 from ganstudy.report.page import Rendered, page
 from ganstudy.report.study import Study, find_latest_study, load_study
 from ganstudy.report.style import DPI, Skip
-from ganstudy.results import (
+from ganstudy.study.results import (
     REPORT_DIR,
     REPORT_MARK,
     ResultsError,

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ganstudy.engine.targets import GaussianMixture, Target, make_target
 from ganstudy.report.style import SAMPLE_COLOR, Skip, note
-from ganstudy.targets import GaussianMixture, Target, make_target
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ganstudy.report.study import LABELS, RUN, Study, fmt, has
-from ganstudy.results import collapse_onset
+from ganstudy.study.results import collapse_onset
 
 MAX_PICKS = 4  # runs drawn in the occupancy figure
 MAX_MODES_SHOWN = 60  # modes (rows) per panel: a 1,000-mode target shows its busiest 60

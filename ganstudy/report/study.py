@@ -18,7 +18,7 @@ import pandas as pd
 from ganstudy.columns import FINISHED, LOSS_NAMES, RESUMABLE, STATUSES
 from ganstudy.config import FIELDS, ConfigError, coerce
 from ganstudy.messages import clip_middle
-from ganstudy.results import SPEC_FILE, TABLES, ResultsError, StudyResults, clip, load_results
+from ganstudy.study.results import SPEC_FILE, TABLES, ResultsError, StudyResults, clip, load_results
 
 RUN = ["trial_id", "replica"]
 NO_OUTCOME = "no outcome"  # a run still going, or one that crashed before its first eval

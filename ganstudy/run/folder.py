@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow.fs
 
 from ganstudy.messages import clip_middle
-from ganstudy.results import (
+from ganstudy.study.results import (
     EXPERIMENT,
     LOCK_NAME,
     REPORT_DIR,

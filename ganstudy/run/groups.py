@@ -23,7 +23,7 @@ from typing import Any
 
 from ganstudy import fusing
 from ganstudy.config import FIELDS
-from ganstudy.spec import Dimension, StudySpec
+from ganstudy.study.spec import Dimension, StudySpec
 
 MEMBERS_KEY = "members"  # a fused trial's config: {MEMBERS_KEY: json list of config dicts}
 

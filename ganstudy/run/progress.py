@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from ray.tune import ProgressReporter
 
 from ganstudy.run.groups import MEMBERS_KEY, members_of
-from ganstudy.spec import StudySpec
+from ganstudy.study.spec import StudySpec
 
 # Ray's trial states as the display names them.
 SHOWN_STATUS = {"TERMINATED": "done", "ERROR": "error", "RUNNING": "running", "PENDING": "pending"}

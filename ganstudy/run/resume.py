@@ -15,10 +15,10 @@ from ray import cloudpickle, tune
 from ray.tune import Checkpoint
 
 from ganstudy.messages import clip_middle, detail
-from ganstudy.results import SPEC_FILE
 from ganstudy.run.folder import StudyError, StudyFolder
 from ganstudy.run.trainable import try_load_state
-from ganstudy.spec import SpecError, StudySpec, spec_from_dict
+from ganstudy.study.results import SPEC_FILE
+from ganstudy.study.spec import SpecError, StudySpec, spec_from_dict
 
 # Ray Tune's search-algorithm checkpoints in the experiment folder (grid/random, a wrapped
 # searcher such as Optuna's, the searcher itself), each a cloudpickle.

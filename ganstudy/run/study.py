@@ -28,7 +28,6 @@ from ray import tune
 from ray.tune import Checkpoint
 from ray.tune.search.variant_generator import generate_variants
 
-from ganstudy import results
 from ganstudy.config import FIELDS
 from ganstudy.messages import clip_middle
 from ganstudy.run import cluster, groups, session
@@ -51,7 +50,8 @@ from ganstudy.run.trainable import (
     try_load_state,
 )
 from ganstudy.run.tuner import build_tuner, param_space
-from ganstudy.spec import StudySpec, load_spec
+from ganstudy.study import results
+from ganstudy.study.spec import StudySpec, load_spec
 
 
 class StudyIOError(OSError):

@@ -47,8 +47,8 @@ from ray.tune import Checkpoint
 
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import from_dict, to_dict
+from ganstudy.engine.trainer import Trainer
 from ganstudy.run import groups
-from ganstudy.trainer import Trainer
 
 STATE_FILE = "state.pt"  # inside each checkpoint
 SAMPLES_DIR = "samples"  # inside each trial's storage folder: one snapshot per eval step

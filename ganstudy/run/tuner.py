@@ -10,12 +10,12 @@ from ray import tune
 
 from ganstudy.config import FIELDS
 from ganstudy.messages import clip_middle, detail
-from ganstudy.results import EXPERIMENT, OPTUNA_FILE
 from ganstudy.run import groups
 from ganstudy.run.faults import DiskFaultStop
 from ganstudy.run.folder import StudyError, StudyFolder
 from ganstudy.run.trainable import train_trial
-from ganstudy.spec import AshaScheduler, Dimension, PbtScheduler, StudySpec
+from ganstudy.study.results import EXPERIMENT, OPTUNA_FILE
+from ganstudy.study.spec import AshaScheduler, Dimension, PbtScheduler, StudySpec
 
 
 def search_space(dimension: Dimension) -> Any:

@@ -15,9 +15,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ganstudy.columns import why_nan
+from ganstudy.engine.targets.dirac import BIN_WIDTH, TOLERANCE
 from ganstudy.report.study import RATIOS, RUN, Study, fmt, has
 from ganstudy.report.style import Skip, figure, hue_kw, legend
-from ganstudy.targets.dirac import BIN_WIDTH, TOLERANCE
 
 ON = BIN_WIDTH / 2  # js_binned is 0 once |θ| is below this (the cell around 0), else log 2
 

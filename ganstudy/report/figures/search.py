@@ -23,7 +23,7 @@ from ganstudy.columns import OUTCOMES
 from ganstudy.report.sampled import is_sampled
 from ganstudy.report.study import NO_OUTCOME, Study, has
 from ganstudy.report.style import OUTCOME_COLORS, Skip, figure, pooled
-from ganstudy.results import OPTUNA_FILE
+from ganstudy.study.results import OPTUNA_FILE
 
 
 def fig_sampled_runs(s: Study) -> tuple[Figure, str]:

@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganstudy import metrics
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import TrialConfig
-from ganstudy.losses import get_loss
-from ganstudy.models import ReplicaModule
-from ganstudy.streams import STREAM_EVAL, STREAM_SNAPSHOT, mixed_seed
-from ganstudy.targets import Target
-from ganstudy.updates import critic_outputs, pack
+from ganstudy.engine import metrics
+from ganstudy.engine.losses import get_loss
+from ganstudy.engine.models import ReplicaModule
+from ganstudy.engine.streams import STREAM_EVAL, STREAM_SNAPSHOT, mixed_seed
+from ganstudy.engine.targets import Target
+from ganstudy.engine.updates import critic_outputs, pack
 
 SNAPSHOT_POINTS = 256  # generated points kept per replica per eval (samples.parquet)
 

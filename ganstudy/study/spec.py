@@ -40,7 +40,7 @@ from ganstudy.config import (
     unknown_key_error,
 )
 from ganstudy.messages import clip_middle, shown, shown_key
-from ganstudy.study_sections import (  # noqa: F401 (spec's API still)
+from ganstudy.study.study_sections import (  # noqa: F401 (spec's API still)
     DEFAULT_FUSE_MAX,
     MAX_TRIALS,
     SCHEDULERS,

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from ganstudy.targets.base import Binning, Target
+from ganstudy.engine.targets.base import Binning, Target
 
 BIN_WIDTH = 0.05  # js_binned cell width around 0
 HALF_RANGE = 5.0  # the binned box is [-5, 5]; fakes beyond it fall in the "outside" cell

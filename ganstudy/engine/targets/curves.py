@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ganstudy.targets.base import Binning, Target
+from ganstudy.engine.targets.base import Binning, Target
 
 
 class Curves(Target):

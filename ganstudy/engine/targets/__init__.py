@@ -10,13 +10,13 @@ import typing
 from collections.abc import Callable
 
 from ganstudy.config import DATA_TARGETS, IMAGE_SHAPES, TargetName
-from ganstudy.targets.base import Binning, Picture, Target
-from ganstudy.targets.curves import Curves, curves
-from ganstudy.targets.digits import Digits, StackedDigits, digits, stacked_digits
-from ganstudy.targets.dirac import Dirac, dirac
-from ganstudy.targets.images import ImageTarget
-from ganstudy.targets.mixtures import GaussianMixture, gaussian1d, grid25, mixture1d, ring8
-from ganstudy.targets.mnist import Mnist, fashion_mnist, mnist, stacked_mnist
+from ganstudy.engine.targets.base import Binning, Picture, Target
+from ganstudy.engine.targets.curves import Curves, curves
+from ganstudy.engine.targets.digits import Digits, StackedDigits, digits, stacked_digits
+from ganstudy.engine.targets.dirac import Dirac, dirac
+from ganstudy.engine.targets.images import ImageTarget
+from ganstudy.engine.targets.mixtures import GaussianMixture, gaussian1d, grid25, mixture1d, ring8
+from ganstudy.engine.targets.mnist import Mnist, fashion_mnist, mnist, stacked_mnist
 
 __all__ = [
     "TARGETS",

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ganstudy.models.base import ModelFamily, ReplicaModule
+from ganstudy.engine.models.base import ModelFamily, ReplicaModule
 
 if TYPE_CHECKING:
     from ganstudy.config import TrialConfig
-    from ganstudy.targets import Target
+    from ganstudy.engine.targets import Target
 
 
 class DiracGenerator(ReplicaModule):

@@ -18,7 +18,7 @@ from torch import nn
 
 if TYPE_CHECKING:
     from ganstudy.config import TrialConfig
-    from ganstudy.targets import Target
+    from ganstudy.engine.targets import Target
 
 
 class ReplicaModule(nn.Module, ABC):

@@ -33,7 +33,7 @@ from typing import ClassVar
 
 import torch
 
-from ganstudy.targets.base import Binning, Target
+from ganstudy.engine.targets.base import Binning, Target
 
 N_CLASSES = 10
 # js_binned's default sample per mode: 10 classes get 2,500 fakes (VEEGAN's coverage count,

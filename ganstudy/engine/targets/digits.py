@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ganstudy.targets.images import ImageTarget
+from ganstudy.engine.targets.images import ImageTarget
 
 HELD_OUT_FRACTION = 0.2
 SPLIT_SEED = 0  # the held-out split is this seed's, always: the same images in every run

@@ -35,11 +35,11 @@ import torch
 from torch.func import functional_call
 
 from ganstudy.config import TrialConfig
+from ganstudy.engine.losses import Loss, get_loss, gradient_penalty, r1_penalty
+from ganstudy.engine.models import ReplicaModule
+from ganstudy.engine.optim import along
 from ganstudy.fusing import penalties
 from ganstudy.fusing import per_replica as replicas_of
-from ganstudy.losses import Loss, get_loss, gradient_penalty, r1_penalty
-from ganstudy.models import ReplicaModule
-from ganstudy.optim import along
 
 Critic = Callable[[torch.Tensor], torch.Tensor]  # (R, B', *packed shape) -> (R, B', 1)
 

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from ganstudy.targets.base import Binning, Target
+from ganstudy.engine.targets.base import Binning, Target
 
 # Cells per mode std in the js_binned grid, by dimension: fine enough that binning loses
 # little JS, coarse enough that 20k samples fill the cells a well-trained generator covers

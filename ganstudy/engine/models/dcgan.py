@@ -45,12 +45,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganstudy.config import IMAGE_SHAPES, dcgan_depth
-from ganstudy.losses import get_loss
-from ganstudy.models.base import ModelFamily, ReplicaModule
+from ganstudy.engine.losses import get_loss
+from ganstudy.engine.models.base import ModelFamily, ReplicaModule
 
 if TYPE_CHECKING:
     from ganstudy.config import TrialConfig
-    from ganstudy.targets import Target
+    from ganstudy.engine.targets import Target
 
 KERNEL = 4  # stride-2 blocks with kernel 4, padding 1 double / halve H and W exactly
 INIT_STD = 0.02  # DCGAN's N(0, 0.02) weights and N(1, 0.02) BatchNorm scales

@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganstudy.models.base import ModelFamily, ReplicaModule
+from ganstudy.engine.models.base import ModelFamily, ReplicaModule
 
 if TYPE_CHECKING:
     from ganstudy.config import TrialConfig
-    from ganstudy.targets import Target
+    from ganstudy.engine.targets import Target
 
 Activation = Callable[..., torch.Tensor]  # (x, inplace=False) -> activation(x), as F.relu
 BN_EPS = 1e-5

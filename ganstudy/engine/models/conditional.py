@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganstudy.models.base import ReplicaModule
+from ganstudy.engine.models.base import ReplicaModule
 
 
 class ConditionalGenerator(ReplicaModule):

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from ganstudy.config import TrialConfig
+from ganstudy.engine.losses import get_loss
+from ganstudy.engine.targets import Target
 from ganstudy.fusing import per_replica
-from ganstudy.losses import get_loss
-from ganstudy.targets import Target
 
 BLOCK_STEPS = 16  # training randomness is drawn 16 steps at a time: R calls, not 16·R
 

@@ -43,8 +43,8 @@ import torch
 import torch.nn.functional as F
 
 from ganstudy.config import ConfigError
-from ganstudy.targets import files
-from ganstudy.targets.images import ImageTarget, _pixels
+from ganstudy.engine.targets import files
+from ganstudy.engine.targets.images import ImageTarget, _pixels
 
 SIDE = 32  # padded: 2 black pixels on each side of MNIST's 28
 # High quality: the classifier is at least this sure on every channel (65% of held-out

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ganstudy.columns import OUTCOMES  # noqa: F401 (the labels classify_outcome gives)
-from ganstudy.targets import Binning, Target
+from ganstudy.engine.targets import Binning, Target
 
 LOG2 = math.log(2.0)
 

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import torch
 
 from ganstudy.config import ModelName, TrialConfig
-from ganstudy.models.base import ModelFamily, ReplicaModule
-from ganstudy.models.conditional import conditional_models
-from ganstudy.models.dcgan import DCGANDiscriminator, DCGANFamily, DCGANGenerator
-from ganstudy.models.dirac import DiracDiscriminator, DiracFamily, DiracGenerator
-from ganstudy.models.mlp import BatchedMLP, MLPFamily, discriminator_mlp, generator_mlp
-from ganstudy.targets import Target
+from ganstudy.engine.models.base import ModelFamily, ReplicaModule
+from ganstudy.engine.models.conditional import conditional_models
+from ganstudy.engine.models.dcgan import DCGANDiscriminator, DCGANFamily, DCGANGenerator
+from ganstudy.engine.models.dirac import DiracDiscriminator, DiracFamily, DiracGenerator
+from ganstudy.engine.models.mlp import BatchedMLP, MLPFamily, discriminator_mlp, generator_mlp
+from ganstudy.engine.targets import Target
 
 __all__ = [
     "FAMILIES",
