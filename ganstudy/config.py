@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ganstudy.columns import LOSS_NAMES
-from ganstudy.messages import shown, shown_key
+from ganstudy.messages import PATH_CHARS, shown, shown_key
 
 # Subscripting with the tuple is Literal["minimax", "nonsaturating", ...]: one list of names.
 LossName = Literal[LOSS_NAMES]  # type: ignore[valid-type]
@@ -256,6 +256,12 @@ def dcgan_depth(height: int) -> int:
     return n.bit_length() - 1 if height % 4 == 0 and n >= 2 and n & (n - 1) == 0 else 0
 
 
+def dcgan_channels(width: int, depth: int) -> list[int]:
+    """model=dcgan's channels per stride-2 block: D's block outputs width·2^i (the image
+    halves, the channels double); G's are the same list reversed (4x4 first)."""
+    return [width * 2**i for i in range(depth)]
+
+
 # The MLP-only settings of "the papers' networks" (models/mlp.py), refused elsewhere.
 MLP_ONLY = ("g_activation", "d_activation", "g_batch_norm", "hidden_bias", "init_std")
 
@@ -343,9 +349,6 @@ def _check_dirac(c: TrialConfig) -> None:
                 )
 
 
-PATH_CHARS = 300  # a path in a message is shown whole up to this: it names the file to fix
-
-
 def _check_data(config: TrialConfig) -> None:
     """A file target has a data_dir that is absolute and exists (its files are checked
     when the target is first sampled)."""
@@ -377,7 +380,9 @@ def _check_data(config: TrialConfig) -> None:
 
 # One trial's tensors (all replicas) must fit this: a laptop's memory or a slice of a GPU.
 MEMORY_LIMIT_BYTES = 8 * 2**30
-_NOISE_BLOCK_STEPS = 16  # the trainer draws training noise for this many steps at once
+# The trainer draws training randomness this many steps at a time (engine/streams.py):
+# R generator calls per block instead of BLOCK_STEPS·R, and the memory footprint's k term.
+BLOCK_STEPS = 16
 _POINT_DIM = 2  # the toys are 1-D or 2-D
 
 
@@ -396,7 +401,7 @@ def footprint_bytes(config: TrialConfig) -> dict[str, int]:
         activations = max(c.g_width, c.d_width) * (max(c.g_depth, c.d_depth) + 1)
     per_replica = {
         # real points, z and penalty mixing weights for k D steps, z for the G steps.
-        "k": _NOISE_BLOCK_STEPS * c.batch_size * (c.k * (c.z_dim + dim + 1) + c.g_steps * c.z_dim),
+        "k": BLOCK_STEPS * c.batch_size * (c.k * (c.z_dim + dim + 1) + c.g_steps * c.z_dim),
         # real + fake through D, twice over for a penalty's double backward; each unrolled
         # D step keeps its activations (and D's parameters) for G's backward.
         "batch_size": 2 * 2 * c.batch_size * activations * (1 + c.unroll),
@@ -413,7 +418,7 @@ def _dcgan_sizes(c: TrialConfig, shape: tuple[int, int, int]) -> tuple[int, int]
     depth = dcgan_depth(height)
     weights = activations = 0
     for width in (c.g_width, c.d_width):
-        ch = [width * 2**i for i in range(depth)]  # D's block outputs; G's, reversed
+        ch = dcgan_channels(width, depth)  # D's block outputs; G's, reversed
         weights += 16 * ch[-1] * (c.z_dim + 1) + 16 * channels * ch[0]
         weights += sum(16 * a * b for a, b in zip(ch[:-1], ch[1:], strict=True))
         activations += sum(ch[i] * (height // 2 ** (i + 1)) ** 2 for i in range(depth))

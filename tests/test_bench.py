@@ -20,9 +20,8 @@ from ganstudy.bench.flops import step_flops
 from ganstudy.bench.reference import ReferenceGAN, bench_config
 from ganstudy.bench.targets import REFERENCE_TARGET, target_row
 from ganstudy.bench.timing import Rate, interleave, ratio_summary
-from ganstudy.config import TrialConfig
+from ganstudy.config import BLOCK_STEPS, TrialConfig
 from ganstudy.engine.models.mlp import mlp_flops
-from ganstudy.engine.streams import BLOCK_STEPS
 from ganstudy.engine.trainer import Trainer
 
 FIGURES = ("reference", "replicas", "hardware", "metrics", "dcgan", "study", "fuse")

@@ -30,8 +30,7 @@ from ganstudy.bench.settings import Settings
 from ganstudy.bench.study import bench_spec
 from ganstudy.bench.timing import default_threads, interleave, ratio_summary, torch_threads
 from ganstudy.columns import METRIC_COLUMNS
-from ganstudy.config import from_dict
-from ganstudy.engine.streams import BLOCK_STEPS
+from ganstudy.config import BLOCK_STEPS, from_dict
 from ganstudy.engine.trainer import Trainer
 from ganstudy.run import groups, session
 from ganstudy.study.spec import StudySpec

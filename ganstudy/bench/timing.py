@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ganstudy.engine.streams import BLOCK_STEPS
+from ganstudy.config import BLOCK_STEPS
 
 
 def default_threads() -> int:

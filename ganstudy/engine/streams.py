@@ -14,12 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganstudy.config import TrialConfig
+from ganstudy.config import BLOCK_STEPS, TrialConfig
 from ganstudy.engine.losses import get_loss
 from ganstudy.engine.targets import Target
 from ganstudy.fusing import per_replica
-
-BLOCK_STEPS = 16  # training randomness is drawn 16 steps at a time: R calls, not 16·R
 
 # Distinct purposes get independent seed streams from one (seed + replica):
 # mixed_seed(seed + r, STREAM_...).

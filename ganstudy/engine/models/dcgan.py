@@ -44,9 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganstudy.config import IMAGE_SHAPES, dcgan_depth
-from ganstudy.engine.losses import get_loss
+from ganstudy.config import IMAGE_SHAPES, dcgan_channels, dcgan_depth
 from ganstudy.engine.models.base import ModelFamily, ReplicaModule
+from ganstudy.fusing import penalties
 
 if TYPE_CHECKING:
     from ganstudy.config import TrialConfig
@@ -104,8 +104,7 @@ class DCGANGenerator(ReplicaModule):
             raise ValueError(f"dcgan needs square images of 4·2^n pixels, got {shape}")
         gens, replicas = init_generators, len(init_generators)
         # Channels at 4x4, 8x8, ...: width·2^(depth-1) halving to width, then the image's.
-        self.channels = [width * 2 ** (self.depth - 1 - i) for i in range(self.depth)]
-        self.channels.append(channels)
+        self.channels = [*reversed(dcgan_channels(width, self.depth)), channels]
         first = self.channels[0]
         self.project = _normal((z_dim, 16 * first), 0.0, gens)  # (R, z, 16·C0)
         self.norm_weights = nn.ParameterList([_normal((first,), 1.0, gens)])  # (R, C)
@@ -156,7 +155,7 @@ class DCGANDiscriminator(ReplicaModule):
         # BatchNorm on blocks 1.. (never the first, DCGAN's rule); see the module docstring.
         self.norm_blocks = self.depth - 1 if batch_norm and not spectral_norm else 0
         self.batch_statistics = self.norm_blocks > 0
-        self.channels = [channels] + [width * 2**i for i in range(self.depth)]
+        self.channels = [channels, *dcgan_channels(width, self.depth)]
         self.weights = nn.ParameterList()  # conv: (R, Cout, Cin, 4, 4)
         self.biases = nn.ParameterList()  # (R, Cout) where no BatchNorm follows
         self.norm_weights = nn.ParameterList()
@@ -230,8 +229,8 @@ def layer_flops(config: TrialConfig, shape: tuple[int, int, int]) -> tuple[list,
     a conv is 2·Cin·Cout·16 per output pixel, a transposed conv per input pixel)."""
     c = config
     depth = dcgan_depth(shape[1])
-    g_ch = [c.g_width * 2 ** (depth - 1 - i) for i in range(depth)] + [shape[0]]
-    d_ch = [shape[0]] + [c.d_width * 2**i for i in range(depth)]
+    g_ch = [*reversed(dcgan_channels(c.g_width, depth)), shape[0]]
+    d_ch = [shape[0], *dcgan_channels(c.d_width, depth)]
     g_flops = [2.0 * c.z_dim * 16 * g_ch[0]]
     g_flops += [
         2.0 * a * b * 16 * (4 * 2**i) ** 2
@@ -261,7 +260,7 @@ class DCGANFamily(ModelFamily):
         self, config: TrialConfig, target: Target, init_generators: Sequence[torch.Generator]
     ) -> DCGANDiscriminator:
         c = config
-        penalty = get_loss(c.loss).gradient_penalty or c.r1 > 0
+        penalty = any(penalties(c))  # a GP or R1: no BatchNorm in D (module docstring)
         channels, height, width = image_shape(target)
         # PacGAN: D reads `pack` samples' channels stacked (updates.pack).
         return DCGANDiscriminator(
