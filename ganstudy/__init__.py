@@ -3,6 +3,7 @@
 import ganstudy
 folder = ganstudy.run_study("studies/smoke.yaml")     # Ray Tune, embedded local Ray
 tables = ganstudy.load_results(folder)                 # .trials .history .samples
+ganstudy.evaluate_samples("digits", images)            # the metrics of samples made anywhere
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ganstudy.config import TrialConfig
 
-__all__ = ["TrialConfig", "load_results", "run_study"]
+__all__ = ["TrialConfig", "evaluate_samples", "load_results", "run_study"]
 
 
 def __getattr__(name: str) -> Any:
@@ -30,4 +31,8 @@ def __getattr__(name: str) -> Any:
         from ganstudy.results import load_results
 
         return load_results
+    if name == "evaluate_samples":
+        from ganstudy.sample_metrics import evaluate_samples
+
+        return evaluate_samples
     raise AttributeError(f"module 'ganstudy' has no attribute {name!r}")
