@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import textwrap
 import typing
 
 import numpy as np
@@ -16,6 +17,7 @@ from ganstudy.config import ConfigError, TargetName
 from ganstudy.messages import clip_middle, fail, shown
 
 SAMPLE_FILES = (".npy", ".npz")
+WIDTH = 80  # the table fits an 80-column terminal
 
 
 def eval_command(
@@ -43,7 +45,9 @@ def eval_command(
     try:
         values = evaluate_samples(target, samples, **settings)
     except ConfigError as error:  # a setting, or a data target's files (targets/files.py)
-        return fail(str(error))
+        if error.key == "data_dir":
+            return fail(f"{error} (ganstudy eval takes it as --data-dir DIR)")
+        return fail(f"--set {error}" if error.key in settings else str(error))
     except SamplesError as error:
         return fail(f"{clip_middle(path)}: {error}")
     missing = {name: why_nan(name) for name in SAMPLE_METRICS if math.isnan(values[name])}
@@ -81,7 +85,8 @@ def format_table(values: dict[str, float], missing: dict[str, str]) -> list[str]
         column = BY_NAME[name]
         unit = f" [{column.unit}]" if column.unit else ""
         lines.append(f"{name:<{width}}  {value:>9.4g}  {column.meaning}{unit}")
-    return lines
+    indent = " " * (width + 13)  # under the meaning
+    return [textwrap.fill(line, WIDTH, subsequent_indent=indent) for line in lines]
 
 
 def load_samples(path: str, key: str | None) -> np.ndarray:

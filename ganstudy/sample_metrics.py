@@ -202,8 +202,8 @@ def check_samples(
         low, high = float(x.min()), float(x.max())
         if low < -1 - IMAGE_TOLERANCE or high > 1 + IMAGE_TOLERANCE:
             raise SamplesError(
-                f"pixel values span [{low:g}, {high:g}], but {target.name}'s images are in "
-                "[-1, 1] (a tanh output); rescale, e.g. x / 127.5 - 1 for 0..255 pixels"
+                f"pixel values span [{low:g}, {high:g}], but the images of target {target.name} "
+                "are in [-1, 1] (a tanh output); rescale, e.g. x / 127.5 - 1 for 0..255 pixels"
             )
     return x
 
