@@ -241,3 +241,34 @@ def test_bad_input_is_one_line_and_exit_2(argv, words, held_out_file, tmp_path, 
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("ganstudy: error: ")
     assert words in err
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"target": "digits"},  # fd, precision, recall (no high-quality fakes yet)
+        {"target": "ring8", "quality_sigmas": 200.0},  # every fake high quality: mode_kl finite
+    ],
+)
+def test_sample_metrics_are_the_numbers_a_trainer_s_eval_reports(settings):
+    # The same fakes and real batch the trainer's eval draws (its seeds, its G pass), measured
+    # by SampleMetrics: every number equals the trainer's row, so evaluate_samples gives a
+    # GAN trained elsewhere the numbers of ganstudy's tables.
+    from ganstudy.config import TrialConfig
+    from ganstudy.sample_metrics import SampleMetrics, samples_needed
+    from ganstudy.trainer import STREAM_EVAL, Trainer, chunked, mixed_seed
+
+    sizes = {"eval_batch": 128, "eval_samples": 300, "coverage_samples": 200}
+    config = TrialConfig(g_width=8, d_width=8, steps=20, device="cpu", **sizes, **settings)
+    trainer = Trainer(config)
+    trainer.train(20)
+    row = trainer.evaluate().rows[0]
+    g = torch.Generator().manual_seed(mixed_seed(config.seed, STREAM_EVAL, 20))
+    real = trainer.target.sample(config.eval_batch, g).float()[None]
+    z = torch.randn(1, samples_needed(config, trainer.target), config.z_dim, generator=g)
+    with torch.no_grad():
+        fake = chunked(trainer.generator.eval(), z, config.batch_size).flatten(2)
+        values, counts = SampleMetrics(trainer.target, trainer.device).measure(real, fake, config)
+    measured = [float(values[name][0]) for name in SAMPLE_METRICS]
+    np.testing.assert_array_equal(measured, [row[name] for name in SAMPLE_METRICS])  # NaN = NaN
+    assert counts.sum() == round(row["high_quality_frac"] * config.coverage_samples)
