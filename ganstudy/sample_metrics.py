@@ -161,11 +161,19 @@ def evaluate_samples(
                 + ", ".join(EVAL_SETTINGS),
             )
     config = from_dict({"target": target, **settings})  # validates ranges, names, data_dir
-    from ganstudy.trainer import resolve_device  # lazily: the trainer builds on this module
+    # Lazily: the trainer may measure through this module without an import cycle.
+    from ganstudy.trainer import resolve_device
 
-    device = resolve_device(config.device)
+    try:
+        device = resolve_device(config.device)
+    except ValueError as error:  # cuda asked for, none visible
+        raise ConfigError("device", str(error).removeprefix("device: ")) from None
+    try:
+        made = make_target(config.target, config.target_scale, config.target_std, config.data_dir)
+    except ValueError as error:  # a scale or std the target has no use for
+        key = "target_scale" if config.target_scale is not None else "target_std"
+        raise ConfigError(key, str(error)) from None
     dtype = getattr(torch, config.dtype)
-    made = make_target(config.target, config.target_scale, config.target_std, config.data_dir)
     fake = check_samples(made, samples, config)
     fake = fake.to(device, dtype)[None]  # (1, N, dim): one replica
     generator = torch.Generator(device).manual_seed(config.seed)

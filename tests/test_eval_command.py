@@ -216,6 +216,7 @@ def test_mnist_reads_its_files_from_data_dir(tmp_path, capsys, monkeypatch):
         (["--target", "ring8"], "do not fit target ring8; give (N, 2)"),
         (["--target", "digits", "--set", "coverage_samples=0"], "coverage_samples: must be >= 1"),
         (["--target", "digits", "--set", "k=2"], "--set k: does not change what eval measures"),
+        (["--target", "digits", "--set", "target_std=2"], "do not apply to the digits target"),
         (["--target", "digits"], "give 2500 samples, or measure fewer with --set eval_samples=360"),
         (["--target", "digits", "--key", "x"], "--key names an array of a .npz file"),
         (["--target", "digits", "--samples", "missing.npy"], "missing.npy: no such file"),
