@@ -3,6 +3,7 @@
 import ganstudy
 folder = ganstudy.run_study("studies/smoke.yaml")     # Ray Tune, embedded local Ray
 tables = ganstudy.load_results(folder)                 # .trials .history .samples
+ganstudy.evaluate_samples("digits", images)            # the metrics of samples made anywhere
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from ganstudy.config import TrialConfig
     from ganstudy.engine.trainer import Trainer
 
-__all__ = ["Trainer", "TrialConfig", "load_results", "run_study"]
+__all__ = ["Trainer", "TrialConfig", "evaluate_samples", "load_results", "run_study"]
 
 
 def __getattr__(name: str) -> Any:
@@ -35,4 +36,8 @@ def __getattr__(name: str) -> Any:
         from ganstudy.study.results import load_results
 
         return load_results
+    if name == "evaluate_samples":
+        from ganstudy.engine.sample_metrics import evaluate_samples
+
+        return evaluate_samples
     raise AttributeError(f"module 'ganstudy' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""`ganstudy` command line: trial | validate | run | report | bench | submit | jobs | logs | stop"""
+"""`ganstudy` command line: trial | eval | settings | validate | run | report | bench | submit |
+jobs | logs | stop"""
 
 from __future__ import annotations
 
@@ -104,6 +105,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     trial.set_defaults(handler=_trial)
 
+    _add_eval(commands)
+    settings = commands.add_parser("settings", help="every --set key: default, range, meaning")
+    settings.add_argument("--json", action="store_true", help="one JSON object per setting")
+    settings.set_defaults(
+        handler=lambda a: _lazy("ganstudy.settings_table", "settings_command")(a.json)
+    )
+
     validate = commands.add_parser("validate", help="check a study file, print its size")
     validate.add_argument("file", type=_user_path)
     validate.set_defaults(handler=_validate)
@@ -191,6 +199,41 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("--address", type=dashboard_address, help=dashboard)
     stop.set_defaults(handler=_stop)
     return parser
+
+
+def _add_eval(commands) -> None:
+    evaluate = commands.add_parser(
+        "eval", help="ganstudy's metrics of samples generated anywhere (.npy / .npz)"
+    )
+    evaluate.add_argument("--target", required=True, help="the target the samples imitate")
+    evaluate.add_argument(
+        "--samples", required=True, type=_user_path, metavar="FILE", help=".npy or .npz array"
+    )
+    evaluate.add_argument("--key", help="the array of a .npz holding several")
+    evaluate.add_argument(
+        "--data-dir", type=_user_path, metavar="DIR", help="mnist's files (the data_dir setting)"
+    )
+    evaluate.add_argument(
+        "--set",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="eval sizes and rules, e.g. coverage_samples=1000 (see ganstudy settings)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="one JSON object")
+    evaluate.set_defaults(handler=_eval)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    try:
+        settings = _parse_settings(args.set)
+    except ConfigError as error:
+        return _fail(f"--set {error}")
+    if args.data_dir is not None:  # absolute: config's rule for trials run in other folders
+        settings["data_dir"] = os.path.abspath(args.data_dir)
+    command = _lazy("ganstudy.eval_command", "eval_command")
+    return command(args.target, args.samples, args.key, settings, args.json)
 
 
 def _trial(args: argparse.Namespace) -> int:

@@ -67,88 +67,102 @@ class ConfigError(ValueError):
         return ConfigError, (self.key, self.message)
 
 
+def setting(default: Any, meaning: str) -> Any:
+    """A TrialConfig field: its default and its meaning, the one place both are declared
+    (`ganstudy settings` prints them with the field's `LIMITS` range or its choices)."""
+    return dataclasses.field(default=default, metadata={"meaning": meaning})
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrialConfig:
     """One GAN training configuration (Goodfellow et al. 2014, Algorithm 1, plus knobs)."""
 
     # What to learn.
-    target: TargetName = "ring8"
-    target_scale: float | None = (
-        None  # ring radius / grid spacing / 1-D mean; None: literature default
+    target: TargetName = setting("ring8", "the data distribution G learns (targets/)")
+    target_scale: float | None = setting(
+        None, "ring radius / grid spacing / 1-D mean; null: the literature default"
     )
-    target_std: float | None = None  # std of each mode; None: literature default (see targets.py)
-    # Where mnist / fashion_mnist / stacked_mnist read their images: a folder holding the four
-    # IDX files (gzipped or not) or one .npz (x_train, y_train, x_test, y_test), or that
-    # .npz; an absolute path (or ~/...), which every node of a cluster must see. The other
-    # targets ignore it.
-    data_dir: str | None = None
+    target_std: float | None = setting(None, "std of each mode; null: the literature default")
+    data_dir: str | None = setting(
+        None,
+        "where the mnist family reads its images: a folder of the four IDX files (gzipped or "
+        "not) or one .npz (x_train, y_train, x_test, y_test); absolute, seen by every node",
+    )
 
     # Algorithm 1.
-    loss: LossName = "nonsaturating"
-    k: int = 1  # D steps per iteration
-    g_steps: int = 1  # G steps per iteration (GAN Lab's and TFGAN's count beside k)
-    # alternating: Algorithm 1 (D steps, then G steps on the updated D); simultaneous: both
-    # players' gradients taken at the same parameters, then both step.
-    updates: UpdatesName = "alternating"
-    steps: int = 3000  # iterations (the paper's "number of training iterations")
-    batch_size: int = 128
+    loss: LossName = setting("nonsaturating", "the GAN loss (columns.LOSSES)")
+    k: int = setting(1, "D steps per iteration")
+    g_steps: int = setting(1, "G steps per iteration (GAN Lab's and TFGAN's count beside k)")
+    updates: UpdatesName = setting(
+        "alternating",
+        "alternating: Algorithm 1 (D steps, then G steps on the updated D); simultaneous: "
+        "both players' gradients taken at the same parameters, then both step",
+    )
+    steps: int = setting(3000, "iterations (the paper's number of training iterations)")
+    batch_size: int = setting(128, "real and fake samples per D or G step")
     # 1e-3, not DCGAN's 2e-4: on the 2-D toys 2e-4 needs ~10x the steps to reach the modes.
-    lr_d: float = 1e-3
-    lr_g: float = 1e-3
-    optimizer: OptimizerName = "adam"
-    beta1: float = 0.5  # DCGAN's choice: 0.9 makes GAN training oscillate more
-    beta2: float = 0.999
-    momentum: float = 0.9  # SGD only; the paper trained with momentum
+    lr_d: float = setting(1e-3, "D's learning rate")
+    lr_g: float = setting(1e-3, "G's learning rate")
+    optimizer: OptimizerName = setting("adam", "the optimizer of both players")
+    # DCGAN's choice: 0.9 makes GAN training oscillate more.
+    beta1: float = setting(0.5, "Adam's first-moment decay")
+    beta2: float = setting(0.999, "Adam's second-moment decay")
+    momentum: float = setting(0.9, "SGD's momentum (SGD only; the paper trained with it)")
 
     # Loss extras.
-    clip: float = 0.01  # wasserstein weight clipping (Arjovsky et al. 2017 default)
-    gp_weight: float = 10.0  # wgan_gp penalty weight (Gulrajani et al. 2017 default)
-    r1: float = 0.0  # R1 penalty weight on real data, any loss; 0 = off
+    clip: float = setting(0.01, "wasserstein's weight clipping bound (Arjovsky et al. 2017)")
+    gp_weight: float = setting(10.0, "wgan_gp's penalty weight (Gulrajani et al. 2017's default)")
+    r1: float = setting(0.0, "R1 penalty weight on real data, any loss; 0 = off")
 
     # Remedies for mode collapse.
-    # PacGAN (Lin et al. 2018): D judges `pack` samples at once, batch_size // pack packs
-    # per batch (a remainder of batch_size % pack samples sits out); 1 = off.
-    pack: int = 1
-    unroll: int = 0  # Unrolled GAN (Metz et al. 2017): G's loss through n D updates; 0 = off
+    pack: int = setting(
+        1,
+        "PacGAN (Lin et al. 2018): D judges `pack` samples at once, batch_size // pack packs "
+        "per batch (a remainder of batch_size % pack sits out); 1 = off",
+    )
+    unroll: int = setting(0, "Unrolled GAN (Metz et al. 2017): G's loss through n D steps; 0 = off")
 
     # Capacity.
-    model: ModelName = "mlp"  # the family of G and D (models.FAMILIES)
-    # Conditional GAN: G and D see each sample's label, the target's mode index (Mirza &
-    # Osindero 2014; D a projection, Miyato & Koyama 2018: models/conditional.py).
-    conditional: bool = False
-    z_dim: int = 8
-    g_width: int = 128
-    g_depth: int = 2  # hidden layers
-    d_width: int = 128
-    d_depth: int = 2
-    d_spectral_norm: bool = False
+    model: ModelName = setting("mlp", "the family of G and D (models.FAMILIES)")
+    conditional: bool = setting(
+        False,
+        "conditional GAN: G and D see each sample's label, the target's mode index (Mirza & "
+        "Osindero 2014; D a projection, Miyato & Koyama 2018)",
+    )
+    z_dim: int = setting(8, "G's noise dimensions")
+    g_width: int = setting(128, "G's hidden units per layer (dcgan: base channels)")
+    g_depth: int = setting(2, "G's hidden layers (mlp)")
+    d_width: int = setting(128, "D's hidden units per layer (dcgan: base channels)")
+    d_depth: int = setting(2, "D's hidden layers (mlp)")
+    d_spectral_norm: bool = setting(False, "spectral normalisation of D's weights")
     # The papers' toy MLPs (README, "The papers' networks"); the defaults are the MLP's own.
-    g_activation: ActivationName = "relu"
-    d_activation: ActivationName = "leaky_relu"  # slope 0.2
-    maxout_pieces: int = 5  # linear pieces per maxout unit (Goodfellow et al. 2013)
-    g_batch_norm: bool = False  # BatchNorm (batch statistics) before G's hidden activations
-    hidden_bias: bool = True  # biases on hidden layers (the output layers always have one)
-    init_std: float | None = None  # N(0, init_std²) weights, zero biases; None: nn.Linear's
-    # model=dirac's starting point (θ, ψ); (1, 1) is the paper's Figure 2. Other models
-    # ignore them (so each setting alone stays valid at the others' defaults).
-    dirac_theta: float = 1.0
-    dirac_psi: float = 1.0
+    g_activation: ActivationName = setting("relu", "G's hidden activation (mlp)")
+    d_activation: ActivationName = setting("leaky_relu", "D's hidden activation (mlp; slope 0.2)")
+    maxout_pieces: int = setting(5, "linear pieces per maxout unit (Goodfellow et al. 2013; mlp)")
+    g_batch_norm: bool = setting(False, "BatchNorm before G's hidden activations (mlp)")
+    hidden_bias: bool = setting(True, "biases on hidden layers (mlp; output layers have one)")
+    init_std: float | None = setting(None, "N(0, init_std²) weights (mlp); null: nn.Linear's")
+    # Other models ignore them, so each setting alone stays valid at the others' defaults.
+    dirac_theta: float = setting(1.0, "model=dirac's starting θ (1: the paper's Figure 2)")
+    dirac_psi: float = setting(1.0, "model=dirac's starting ψ (1: the paper's Figure 2)")
 
     # Measurement.
-    eval_every: int = 250
-    # Fakes per replica for js_binned (its plug-in bias ~ cells/(8N)); None: the target's
-    # Target.default_eval_samples (DEFAULT_EVAL_SAMPLES, fewer for a 10-class image target).
-    eval_samples: int | None = None
-    eval_batch: int = 2048  # real and fake points for D outputs, js_d and js_probe
-    coverage_samples: int = 2500  # VEEGAN / Unrolled GAN evaluate 2500 samples
-    coverage_min_count: int = 1  # a mode is captured with >= this many high-quality samples
-    quality_sigmas: float = 3.0  # high quality: within this many stds of the nearest mode
+    eval_every: int = setting(250, "iterations between evals")
+    eval_samples: int | None = setting(
+        None,
+        "fakes per replica js_binned histograms (its plug-in bias ~ cells/(8N)); null: the "
+        "target's default (20,000; 250 per mode for a 10-class image target)",
+    )
+    eval_batch: int = setting(2048, "real and fake points for D outputs, js_d and js_probe")
+    coverage_samples: int = setting(2500, "fakes mode coverage counts (VEEGAN's 2500)")
+    coverage_min_count: int = setting(1, "high-quality samples a mode needs to count as captured")
+    quality_sigmas: float = setting(3.0, "high quality: within this many stds of the nearest mode")
 
     # Execution.
-    replicas: int = 1  # seeds seed, seed+1, ... trained together as one batched model
-    seed: int = 0
-    device: DeviceName = "auto"
-    dtype: DtypeName = "float32"
+    replicas: int = setting(1, "seeds seed, seed+1, ... trained together as one batched model")
+    seed: int = setting(0, "the first replica's seed")
+    device: DeviceName = setting("auto", "auto: CUDA when present, else the CPU")
+    dtype: DtypeName = setting("float32", "the dtype of parameters and samples")
 
     def __post_init__(self) -> None:
         _check_types(self)

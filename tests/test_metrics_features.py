@@ -137,7 +137,10 @@ def test_the_trainer_reports_them_for_images_and_nan_for_the_toys():
     assert all(row[k] != row[k] for row in toy for k in ("fd", "precision", "recall"))
     trainer = Trainer(TrialConfig(target="digits", model="dcgan", **small))
     rows = [row for evaluation in trainer.run() for row in evaluation.rows]
-    assert trainer.evaluator._real_features.shape == (360, 10)  # every held-out digit, once
+    assert trainer.evaluator.sample_metrics._real_features.shape == (
+        360,
+        10,
+    )  # every held-out digit, once
     for row in rows:
         assert row["fd"] > 0 and 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1
     # An untrained G is far from the data; each replica is measured on its own.

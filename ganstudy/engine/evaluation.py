@@ -21,6 +21,7 @@ from ganstudy.config import TrialConfig
 from ganstudy.engine import metrics
 from ganstudy.engine.losses import get_loss
 from ganstudy.engine.models import ReplicaModule
+from ganstudy.engine.sample_metrics import SampleMetrics, samples_needed
 from ganstudy.engine.streams import STREAM_EVAL, STREAM_SNAPSHOT, mixed_seed
 from ganstudy.engine.targets import Target
 from ganstudy.engine.updates import critic_outputs, pack
@@ -85,10 +86,7 @@ class Evaluator:
         self.target, self.seeds = target, list(seeds)
         self.label_frequencies = label_frequencies  # a conditional G's label proportions
         self.device, self.dtype = device, dtype
-        self.binning = target.binning()
-        self.data_masses = target.bin_masses(self.binning).to(device)
-        self._real_features: torch.Tensor | None = None  # held-out features, on first eval
-        self._real_radii: torch.Tensor | None = None  # their k-NN radii (precision_recall)
+        self.sample_metrics = SampleMetrics(target, device)  # what samples alone tell
         self._snapshot_inputs: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
     @torch.no_grad()
@@ -129,8 +127,7 @@ class Evaluator:
             torch.Generator(self.device).manual_seed(mixed_seed(seed, STREAM_EVAL, step))
             for seed in self.seeds
         ]
-        n_binned = c.eval_samples or target.default_eval_samples  # js_binned's fakes
-        n_fake = max(n_binned, c.eval_batch, c.coverage_samples)
+        n_fake = samples_needed(c, target)
         # One convention: models see samples as (R, N, *target.shape), metrics and the
         # snapshots as flat (R, N, dim) rows, as target.sample gives them.
         drawn = [target.sample_labeled(c.eval_batch, g) for g in gens]
@@ -169,21 +166,8 @@ class Evaluator:
         )  # (R, 2·(n // m))
         p = n // m
         values = self._discriminator_outputs(out[:, :p], out[:, p:])
-        half = n // 2
-        probe_real, probe_fake = self._probe_space(real, fake[:, :n])  # (R, n, dim or F)
-        values["js_probe"] = metrics.js_probe(
-            probe_real[:, :half],
-            probe_fake[:, :half],
-            probe_real[:, half:],
-            probe_fake[:, half:],
-        )
-        points = target.binned_points(fake[:, :n_binned])
-        values["js_binned"] = metrics.js_binned(points, self.binning, self.data_masses)
-        coverage = fake[:, : c.coverage_samples]
-        counts = metrics.mode_counts(coverage, target, c.quality_sigmas)  # (R, n_modes)
-        values |= metrics.coverage_of_counts(
-            counts, coverage.shape[1], c.coverage_min_count, coverage.dtype
-        )
+        measured, counts = self.sample_metrics.measure(real, fake, c)  # (R,) each, counts
+        values |= measured
         values["class_accuracy"] = (
             metrics.class_accuracy(
                 fake[:, : c.coverage_samples], fake_labels[:, : c.coverage_samples], target
@@ -191,7 +175,6 @@ class Evaluator:
             if fake_labels is not None
             else torch.full_like(values["js_binned"], math.nan)
         )
-        values |= self._feature_metrics(fake)
         # One parameter per player (the Dirac-GAN): its trajectory; NaN for real networks.
         theta, psi = G.scalar(), D.scalar()
         nan = torch.full_like(values["js_binned"], math.nan)
@@ -259,33 +242,3 @@ class Evaluator:
         if len(parts) == 1:
             return parts[0]
         return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
-
-    def _probe_space(
-        self, real: torch.Tensor, fake: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """js_probe's points: the target classifier's features of real and fake (R, n, dim)
-        where it has them, else the samples. Why: Euclidean neighbours among raw pixels
-        rank images by stroke overlap, not by what they show; the features are the space
-        fd, precision and recall already measure in."""
-        real_features = self.target.features(real)  # (R, n, F) or None
-        if real_features is None:
-            return real, fake
-        return real_features, self.target.features(fake)
-
-    def _feature_metrics(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        """fd, precision and recall of the first metrics.FEATURE_POINTS fakes (R, N, dim) in
-        the target's classifier's feature space, against a fixed held-out sample of the
-        same size (its features computed once per trainer); NaN without features."""
-        n = min(metrics.FEATURE_POINTS, fake.shape[1])
-        fake_features = self.target.features(fake[:, :n])  # (R, n, F) or None
-        if fake_features is None:
-            nan = torch.full((fake.shape[0],), math.nan, device=fake.device, dtype=fake.dtype)
-            return {"fd": nan, "precision": nan, "recall": nan}
-        if self._real_features is None:  # fixed data: the same reference at every eval
-            held_out = self.target.held_out_features(metrics.FEATURE_POINTS)
-            self._real_features = held_out.to(self.device, torch.float64)  # (N, F)
-            self._real_radii = metrics.kth_neighbour_radius(self._real_features[None])[0]
-        real = self._real_features
-        return {"fd": metrics.frechet_distance(real, fake_features)} | (
-            metrics.precision_recall(real, fake_features, real_radii=self._real_radii)
-        )
