@@ -273,7 +273,9 @@ def test_sample_metrics_are_the_numbers_a_trainer_s_eval_reports(settings):
     # GAN trained elsewhere the numbers of ganstudy's tables.
     from ganstudy.config import TrialConfig
     from ganstudy.engine.sample_metrics import SampleMetrics, samples_needed
-    from ganstudy.engine.trainer import STREAM_EVAL, Trainer, chunked, mixed_seed
+    from ganstudy.engine.evaluation import chunked
+    from ganstudy.engine.streams import STREAM_EVAL, mixed_seed
+    from ganstudy.engine.trainer import Trainer
 
     sizes = {"eval_batch": 128, "eval_samples": 300, "coverage_samples": 200}
     config = TrialConfig(g_width=8, d_width=8, steps=20, device="cpu", **sizes, **settings)
