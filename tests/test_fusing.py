@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from test_trainer import TINY as TRAINER_TINY
+from helpers import TINY_MLP as TRAINER_TINY
 
 from ganstudy import fusing
 from ganstudy.columns import METRIC_COLUMNS

@@ -10,7 +10,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from test_models_dcgan import TINY, _Digits16, assert_replicas_equal_lone_runs, same, state
+from helpers import TINY_DCGAN as TINY
+from helpers import Digits16, assert_replicas_equal_lone_runs, same, state
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganstudy.bench.flops import step_flops
@@ -119,7 +120,7 @@ REPLICA_CASES = {
 def test_replicas_trained_together_equal_replicas_trained_alone(case, monkeypatch):
     changes = dict(REPLICA_CASES[case])
     if changes.pop("target16", False):
-        monkeypatch.setattr(trainer_module, "make_target", lambda *_: _Digits16())
+        monkeypatch.setattr(trainer_module, "make_target", lambda *_: Digits16())
     config = TrialConfig(**changes, dtype="float64", steps=40, eval_every=20, replicas=2, seed=5)
     together = assert_replicas_equal_lone_runs(config)
     assert all(0.0 <= row["class_accuracy"] <= 1.0 for row in together.history)

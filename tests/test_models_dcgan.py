@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import TINY_DCGAN, Digits16, assert_replicas_equal_lone_runs, same, state
+from helpers import tiny as helpers_tiny
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganstudy import config as config_module
@@ -18,25 +20,13 @@ from ganstudy.engine.evaluation import SNAPSHOT_POINTS
 from ganstudy.engine.models import DCGANDiscriminator, DCGANGenerator, get_family
 from ganstudy.engine.models.dcgan import image_shape
 from ganstudy.engine.targets import make_target
-from ganstudy.engine.targets.digits import Digits
 from ganstudy.engine.trainer import Trainer
 
-TINY = dict(
-    target="digits",
-    model="dcgan",
-    g_width=4,
-    d_width=4,
-    z_dim=4,
-    batch_size=16,
-    eval_batch=128,
-    eval_samples=400,
-    coverage_samples=200,
-    device="cpu",
-)
+TINY = TINY_DCGAN
 
 
 def tiny(**changes) -> TrialConfig:
-    return TrialConfig(**(TINY | changes))
+    return helpers_tiny(TINY, **changes)
 
 
 def gens(*seeds: int) -> list[torch.Generator]:
@@ -158,7 +148,7 @@ def test_spectral_norm_is_each_conv_weights_largest_singular_value():
 def test_penalties_drop_batch_norm_from_d():
     """wgan_gp and R1 differentiate each sample's output by its own input alone: D keeps
     no BatchNorm then (on 16x16 images, where it would have one)."""
-    target = _Digits16()
+    target = Digits16()
     family = get_family("dcgan")
     for changes, normed in [({}, True), ({"loss": "wgan_gp"}, False), ({"r1": 1.0}, False)]:
         d = family.discriminator(tiny(**changes), target, gens(0))
@@ -180,46 +170,6 @@ def test_flops_per_step_equals_torchs_flop_counter_on_one_trainer_step(k, extra)
 
 
 # ----------------------------------------------------------------------------- trainer
-def _upsample(x: torch.Tensor) -> torch.Tensor:
-    """(n, 256) 16x16 images from (n, 64) 8x8 ones, each pixel 2x2."""
-    n = len(x)
-    return x.reshape(n, 8, 8).repeat_interleave(2, 1).repeat_interleave(2, 2).reshape(n, 256)
-
-
-class _Digits16(Digits):
-    """Digits upsampled to 16x16 (each pixel 2x2): a depth-2 image target with BatchNorm in
-    D, for the trainer's batch-statistics path (the classifier reads every second pixel)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.dim = 256
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (1, 16, 16)
-
-    def sample_labeled(self, n, generator):
-        x, y = super().sample_labeled(n, generator)
-        return _upsample(x), y
-
-    def held_out_sample(self, n):  # the reference of fd, precision and recall
-        x, y = super().held_out_sample(n)
-        return _upsample(x), y
-
-    def _channels(self, samples):  # what the classifier reads: every second pixel
-        small = samples.reshape(*samples.shape[:-1], 16, 16)[..., ::2, ::2]
-        return small.reshape(*samples.shape[:-1], 1, 64)
-
-
-def state(t: Trainer) -> dict[str, torch.Tensor]:
-    out = {f"g.{k}": v for k, v in t.generator.state_dict().items()}
-    return out | {f"d.{k}": v for k, v in t.discriminator.state_dict().items()}
-
-
-def same(a: float, b: float, tol: float) -> bool:
-    return (a != a and b != b) or abs(a - b) <= tol
-
-
 REPLICA_CASES = {
     "k1": dict(k=1),
     "k2": dict(k=2),
@@ -239,35 +189,12 @@ REPLICA_CASES = {
 def test_replicas_trained_together_equal_replicas_trained_alone(case, monkeypatch):
     changes = dict(REPLICA_CASES[case])
     if changes.pop("target16", False):
-        monkeypatch.setattr(trainer_module, "make_target", lambda *_: _Digits16())
+        monkeypatch.setattr(trainer_module, "make_target", lambda *_: Digits16())
     config = tiny(**changes, dtype="float64", steps=40, eval_every=20, replicas=2, seed=5)
     together = assert_replicas_equal_lone_runs(config)
     if case.endswith("16x16"):
         assert together.discriminator.batch_statistics
     assert [row["step"] for row in together.history] == [0, 0, 20, 20, 40, 40]
-
-
-def assert_replicas_equal_lone_runs(config: TrialConfig) -> Trainer:
-    """Train `config` (2 replicas, seed 5, float64) together and each replica alone; every
-    weight to 1e-10 and every history number alike. Returns the together-trained trainer."""
-    together = Trainer(config)
-    list(together.run())
-    for r in range(config.replicas):
-        alone = Trainer(config.replace(replicas=1, seed=config.seed + r))
-        list(alone.run())
-        sa, sb = state(together), state(alone)
-        for name in sa:
-            torch.testing.assert_close(sa[name][r], sb[name][0], rtol=0, atol=1e-10, msg=name)
-        rows = [row for row in together.history if row["replica"] == r]
-        assert len(rows) == len(alone.history)
-        for row, ref in zip(rows, alone.history, strict=True):
-            for name, value in row.items():
-                # fd (~150 here) goes through two eigendecompositions, whose square roots
-                # of tiny eigenvalues magnify 1e-12 feature differences: relative 1e-8.
-                tol = 1e-8 * abs(value) if name == "fd" else 1e-10
-                if isinstance(value, float):
-                    assert same(value, ref[name], tol), (name, value, ref[name])
-    return together
 
 
 CHECKPOINT_CASES = {

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import TINY_MLP, state
 
 from ganstudy.columns import METRIC_COLUMNS, OUTCOMES
 from ganstudy.config import TrialConfig
@@ -20,29 +21,11 @@ from ganstudy.engine.streams import BLOCK_STEPS, STREAM_SNAPSHOT, mixed_seed
 from ganstudy.engine.targets import Target, make_target
 from ganstudy.engine.trainer import Trainer
 
-# Tiny models and cheap evaluation: the properties tested do not depend on size.
-TINY = dict(
-    target="ring8",
-    g_width=16,
-    d_width=16,
-    z_dim=4,
-    batch_size=32,
-    eval_batch=256,
-    eval_samples=2000,
-    coverage_samples=500,
-    device="cpu",
-)
+TINY = TINY_MLP
 
 
 def tiny(**changes) -> TrialConfig:
     return TrialConfig(**(TINY | changes))
-
-
-def state(trainer: Trainer) -> dict[str, torch.Tensor]:
-    """Every parameter and buffer of G and D (spectral-norm vectors included)."""
-    out = {f"g.{k}": v for k, v in trainer.generator.state_dict().items()}
-    out |= {f"d.{k}": v for k, v in trainer.discriminator.state_dict().items()}
-    return out
 
 
 def assert_same_state(a: Trainer, b: Trainer) -> None:
@@ -234,13 +217,13 @@ def test_checkpoint_of_another_device_type_continues_with_reseeded_streams():
     from_gpu["streams"] = {"device": "cuda", "block_start": [philox, philox]}
 
     runs = []
-    for state in (from_gpu, from_gpu, saved):
+    for checkpoint in (from_gpu, from_gpu, saved):
         resumed = Trainer(config)
-        if state is from_gpu:
+        if checkpoint is from_gpu:
             with pytest.warns(UserWarning, match="written on cuda"):
-                resumed.load_state_dict(copy.deepcopy(state))  # optimizers keep its tensors
+                resumed.load_state_dict(copy.deepcopy(checkpoint))  # optimizers keep its tensors
         else:
-            resumed.load_state_dict(copy.deepcopy(state))
+            resumed.load_state_dict(copy.deepcopy(checkpoint))
         assert resumed.step == 37 and resumed.history == first.history
         resumed.train(29)
         runs.append(resumed)

@@ -7,23 +7,15 @@ import copy
 
 import pytest
 import torch
+from helpers import TINY_MLP
 
 from ganstudy.config import TrialConfig
 from ganstudy.engine import updates
 from ganstudy.engine.losses import get_loss, gradient_penalty, r1_penalty
 from ganstudy.engine.trainer import Trainer
 
-TINY = dict(
-    target="ring8",
-    g_width=8,
-    d_width=8,
-    z_dim=4,
-    batch_size=16,
-    eval_batch=256,
-    eval_samples=1000,
-    coverage_samples=200,
-    device="cpu",
-    steps=40,
+TINY = TINY_MLP | dict(
+    g_width=8, d_width=8, batch_size=16, eval_samples=1000, coverage_samples=200, steps=40
 )
 
 
