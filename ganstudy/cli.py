@@ -10,7 +10,7 @@ import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ganstudy import trial_table
+from ganstudy import hostmemory, trial_table
 from ganstudy.columns import FINISHED, RESUMABLE, STATUSES
 from ganstudy.config import ConfigError, from_dict
 from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR, clip_middle, detail, shown
@@ -30,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     try:
         args = _parser().parse_args(argv)
+        try:
+            hostmemory.choice()  # the environment's settings, before any command's work
+        except ConfigError as error:
+            return _fail(str(error))
         return args.handler(args)
     except KeyboardInterrupt:
         return INTERRUPTED
