@@ -14,6 +14,7 @@ from pathlib import Path
 from ganstudy import trial_table
 from ganstudy.columns import FINISHED, RESUMABLE, STATUSES
 from ganstudy.config import ConfigError, from_dict
+from ganstudy.engine import hostmemory
 from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR, clip_middle, detail, shown
 from ganstudy.messages import fail as _fail
 from ganstudy.messages import say as _say
@@ -31,6 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     try:
         args = _parser().parse_args(argv)
+        try:
+            hostmemory.choice()  # the environment's settings, before any command's work
+        except ConfigError as error:
+            return _fail(str(error))
         return args.handler(args)
     except KeyboardInterrupt:
         return INTERRUPTED

@@ -37,6 +37,48 @@ def _run(code: str, choice: str) -> subprocess.CompletedProcess:
     )
 
 
+COMMANDS = [
+    ["trial", "--set", "steps=1"],
+    ["validate", "studies/smoke.yaml"],
+    ["run", "studies/smoke.yaml", "--dry-run"],
+    ["report", "results/smoke"],
+    ["bench", "--quick"],
+    ["submit", "studies/smoke.yaml"],
+    ["jobs"],
+    ["logs", "job"],
+    ["stop", "job"],
+]
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=[argv[0] for argv in COMMANDS])
+def test_a_bad_choice_is_one_line_and_exit_2_before_any_command_works(argv, monkeypatch, capsys):
+    from ganstudy import cli
+
+    def work(*_: object) -> None:
+        pytest.fail(f"{argv[0]} started its work despite {ENV}=bogus")
+
+    for handler in ("_trial", "_validate", "_run", "_report", "_submit", "_jobs", "_logs", "_stop"):
+        monkeypatch.setattr(cli, handler, work)
+    monkeypatch.setattr(cli, "_lazy", lambda *_: work)  # bench's handler
+    monkeypatch.setenv(ENV, "bogus")
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err == f"ganstudy: error: {ENV}: 'bogus' is not keep (the default) or release; " + (
+        "set one, or unset it\n"
+    )
+
+
+def test_a_bad_choice_is_refused_at_every_call(monkeypatch):
+    from ganstudy.engine import hostmemory
+
+    monkeypatch.setattr(hostmemory, "_applied", None)  # as in a fresh process
+    monkeypatch.setenv(ENV, "bogus")
+    for _ in range(2):  # not only the first: no trainer goes on with an unchecked value
+        with pytest.raises(ValueError, match="'bogus' is not keep"):
+            hostmemory.keep_freed_memory()
+
+
 @pytest.mark.skipif(
     getattr(ctypes.CDLL(None), "mallopt", None) is None, reason="no glibc mallopt here"
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -87,6 +88,33 @@ def test_trials_in_history_parquet_is_named(study: Path) -> None:
 def test_samples_in_history_parquet_is_damaged(study: Path) -> None:
     (study / "history.parquet").write_bytes((study / "samples.parquet").read_bytes())
     assert "not a history table (no metric columns)" in damaged(study)
+
+
+SWAPPABLE = ("trials", "history", "samples", "modes", "exploits")
+
+
+@pytest.mark.parametrize(
+    ("table", "content"),
+    list(itertools.permutations(SWAPPABLE, 2)),
+    ids=[f"{c}-over-{t}" for t, c in itertools.permutations(SWAPPABLE, 2)],
+)
+def test_a_table_copied_over_another_is_named_by_its_content(study, table, content):
+    """Each table's content, copied over another's file, is reported as not that table and
+    as looking like the table it is (modes.parquet over samples.parquet: modes')."""
+    exploits = {
+        "trial_id": ["a"],
+        "step": [100],
+        "donor": ["b"],
+        "order": [0],
+        "lr_d_before": [1e-3],
+    }
+    pd.DataFrame(exploits).to_parquet(study / "exploits.parquet")
+    for name in SWAPPABLE:
+        assert not pd.read_parquet(study / f"{name}.parquet").empty, name  # empty: no check
+    (study / f"{table}.parquet").write_bytes((study / f"{content}.parquet").read_bytes())
+    message = damaged(study)
+    assert f"{table}.parquet: damaged, not a {table} table (no " in message
+    assert message.endswith(f"; it looks like {content}.parquet's content"), message
 
 
 def test_unknown_status_is_damaged_and_not_echoed_whole(study: Path) -> None:

@@ -15,6 +15,7 @@ from mnist_files import shipped_copy  # tests/mnist_files.py
 from ganstudy.config import from_dict
 from ganstudy.run.tuner import hyperparam_mutations, param_space
 from ganstudy.study.spec import (
+    MAX_NAME_CHARS,
     AshaScheduler,
     PbtScheduler,
     SpecError,
@@ -435,6 +436,43 @@ def test_num_trials_is_the_grid_product():
     data["params"] = {"k": {"grid": [1, 2, 3]}, "d_width": {"grid": [32, 64]}}
     data["search"] = {"algorithm": "grid", "num_samples": 2}
     assert spec_from_dict(data).num_trials() == math.prod([3, 2, 2])
+
+
+@pytest.mark.parametrize(
+    ("written", "fuse"),
+    [
+        ("off", "off"),
+        ("Off", "off"),
+        ("false", "off"),
+        ("no", "off"),
+        ("auto", "auto"),
+        ("'off'", "off"),
+    ],
+)
+def test_fuse_as_the_readme_writes_it(tmp_path, written, fuse):
+    """`fuse: off` (the README's spelling) is YAML 1.1's false, as are false and no: off."""
+    text = BALANCE.replace(
+        "scheduler: {name: fifo}\n", f"scheduler: {{name: fifo}}\nfuse: {written}\n"
+    )
+    assert load_spec(write(tmp_path, text)).fuse == fuse
+
+
+@pytest.mark.parametrize("written", ["on", "yes", "true", "automatic", "1"])
+def test_fuse_other_than_auto_or_off_is_refused(tmp_path, written):
+    text = BALANCE + f"fuse: {written}\n"
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, text))
+    assert info.value.path == "fuse" and "expected auto or off" in info.value.message
+
+
+def test_a_name_over_the_length_limit_is_told_the_limit():
+    data = base()
+    data["name"] = "n" * MAX_NAME_CHARS
+    assert spec_from_dict(data).name == "n" * MAX_NAME_CHARS
+    data["name"] = "n" * (MAX_NAME_CHARS + 1)
+    message = refused_at(data, "name")
+    assert f"{MAX_NAME_CHARS + 1} characters" in message
+    assert "at most 100 letters" in message  # the README's number
 
 
 # ------------------------------------------------------------- numbers that are no number

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import importlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,37 @@ def test_classifier_is_trained_once_cached_by_content_and_deterministic(tmp_path
     c = make_target("mnist", data_dir=str(write_idx(tmp_path / "c", n_train=210)))
     c.features(x[:1])
     assert [p.name for p in (tmp_path / "c").glob("*.pt")] != [stored[0].name]
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "other tensors"])
+def test_a_damaged_classifier_cache_is_retrained_never_loaded_unsafely(
+    tmp_path, monkeypatch, damage
+):
+    """A cache file overwritten with random bytes (torch's UnpicklingError, whose text
+    advises weights_only=False) or holding other tensors is trained again, to
+    the same weights (deterministic), with no error or warning, and the file is mended."""
+    folder = write_idx(tmp_path / "d")
+    first = make_target("mnist", data_dir=str(folder))
+    x, _ = first.held_out()
+    expected = first.features(x)
+    [cache] = folder.glob("ganstudy-classifier-*.pt")
+    whole = cache.read_bytes()
+    if damage == "random bytes":
+        cache.write_bytes(np.random.default_rng(0).bytes(len(whole)))
+    else:
+        stored = torch.load(cache, weights_only=True)
+        torch.save(stored | {"weights": stored["weights"][:2]}, cache)
+    trained, train = [], mnist_module._train
+    monkeypatch.setattr(mnist_module, "_train", lambda *a: trained.append(1) or train(*a))
+    mnist_module._classifier.cache_clear()  # a later trial, in a fresh process
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = make_target("mnist", data_dir=str(folder)).features(x)
+    assert trained == [1] and torch.equal(again, expected)
+    assert torch.load(cache, weights_only=True)["digest"] in cache.name  # mended
+    mnist_module._classifier.cache_clear()
+    make_target("mnist", data_dir=str(folder)).features(x[:1])
+    assert trained == [1]  # the mended file is loaded, not trained again
 
 
 def test_a_read_only_data_folder_caches_elsewhere(tmp_path, monkeypatch):

@@ -21,13 +21,27 @@ import ctypes
 import os
 
 from ganstudy.config import ConfigError
+from ganstudy.messages import shown
 
 ENV = "GANSTUDY_HOST_MEMORY"  # "keep" (default) or "release" (glibc's own behaviour)
+CHOICES = ("keep", "release")
 MMAP_BYTES = 32 * 2**20  # glibc's largest mmap threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX)
 TRIM_BYTES = 256 * 2**20  # freed heap a process may keep above its peak
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers
 
 _applied: bool | None = None  # None: not tried yet in this process
+
+
+def choice() -> str:
+    """GANSTUDY_HOST_MEMORY's value ("keep" when unset); ConfigError for any other value.
+    The command line checks it before any command's work (cli.main), so a typo is one line
+    at the start, not an error in the first trial (or every Ray trial)."""
+    value = os.environ.get(ENV, CHOICES[0])
+    if value not in CHOICES:
+        raise ConfigError(
+            ENV, f"{shown(value)} is not keep (the default) or release; set one, or unset it"
+        )
+    return value
 
 
 def keep_freed_memory() -> bool:
@@ -36,12 +50,10 @@ def keep_freed_memory() -> bool:
     GANSTUDY_HOST_MEMORY=release."""
     global _applied
     if _applied is None:
+        keep = choice() == "keep"  # first: a bad value raises again on every call
         _applied = False
-        choice = os.environ.get(ENV, "keep")
-        if choice not in ("keep", "release"):
-            raise ConfigError(ENV, f"{choice!r} is not keep (the default) or release")
         mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # glibc exports it; musl, macOS not
-        if choice == "keep" and mallopt is not None:
+        if keep and mallopt is not None:
             mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
             _applied = bool(mallopt(_M_TRIM_THRESHOLD, TRIM_BYTES)) and bool(
                 mallopt(_M_MMAP_THRESHOLD, MMAP_BYTES)

@@ -8,10 +8,14 @@ Imported only by optuna studies (importing optuna costs about a second).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
+
+# Optuna's warning (optuna.trial.Trial.report) when a step is reported twice.
+_ALREADY_REPORTED = r"The reported value is ignored because this `step=\d+` is already reported"
 
 
 class GStepOptunaSearch(OptunaSearch):
@@ -22,7 +26,12 @@ class GStepOptunaSearch(OptunaSearch):
         self.steps = steps
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        super().on_trial_result(trial_id, {**result, TRAINING_ITERATION: result["step"]})
+        with warnings.catch_warnings():
+            # A resumed trial trains again from its last checkpoint and reports steps that
+            # Optuna already holds; Optuna keeps the first value (the same trial, step and
+            # seed), as it should, but warns of each: not a user's concern.
+            warnings.filterwarnings("ignore", message=_ALREADY_REPORTED, category=UserWarning)
+            super().on_trial_result(trial_id, {**result, TRAINING_ITERATION: result["step"]})
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False

@@ -34,6 +34,7 @@ from ganstudy.run import cluster, groups, session
 from ganstudy.run.faults import DiskFaultStop, restore_saved_state
 from ganstudy.run.folder import StudyError, StudyFolder, study_location
 from ganstudy.run.progress import Silent, StatusDisplay
+from ganstudy.run.raylogs import KnownRayNoise
 from ganstudy.run.resume import (
     check_resumable,
     drop_unreadable_errors,
@@ -93,6 +94,8 @@ def run_study(
     # refused one or a resumed one.
     existed, setting_up, saved = True, False, False
     started_here = False
+    ray_noise = KnownRayNoise()  # Ray's lines that ganstudy's own say better (raylogs.py)
+    ray_noise.install()
     try:
         if folder.remote and spec.search.algorithm == "optuna":
             raise StudyError(
@@ -176,6 +179,7 @@ def run_study(
     finally:
         if started_here:
             session.stop()
+        ray_noise.remove()
         folder.unlock()
         folder.cleanup()
 

@@ -402,14 +402,10 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame:
         ) from err
     if frame.empty:
         return frame
-    lacking = [c for c in KEY_COLUMNS[name] if c not in frame.columns]
-    if name == "history" and not any(c in frame.columns for c in METRIC_COLUMNS):
-        lacking.append("metric columns")
+    lacking = _lacking(name, frame.columns)
     if lacking:
-        other = [
-            n for n, keys in KEY_COLUMNS.items() if n != name and set(keys) <= set(frame.columns)
-        ]
-        like = f"; it looks like {other[0]}.parquet's content" if other else ""
+        other = _looks_like(frame.columns)
+        like = f"; it looks like {other}.parquet's content" if other else ""
         raise ResultsError(
             f"{clip_middle(path)}: damaged, not a {name} table (no {', '.join(lacking)}){like}"
         )
@@ -424,6 +420,22 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame:
                 f"expected one of {', '.join(STATUSES)}"
             )
     return frame
+
+
+def _lacking(name: str, columns: pd.Index) -> list[str]:
+    """What table `name` needs that `columns` lack: its KEY_COLUMNS and, for history, the
+    metric columns (without which its key columns are those of samples or modes too)."""
+    lacking = [c for c in KEY_COLUMNS[name] if c not in columns]
+    if name == "history" and not any(c in columns for c in METRIC_COLUMNS):
+        lacking.append("metric columns")
+    return lacking
+
+
+def _looks_like(columns: pd.Index) -> str | None:
+    """The table whose content `columns` are (None if none): of the tables they hold all of,
+    the one with the most key columns."""
+    whole = [name for name in KEY_COLUMNS if not _lacking(name, columns)]
+    return max(whole, key=lambda name: len(KEY_COLUMNS[name]), default=None)
 
 
 def _read_spec(path: Path) -> dict[str, Any]:

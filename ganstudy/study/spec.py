@@ -62,7 +62,8 @@ Mode = Literal["min", "max"]
 
 # TrialConfig fields that may also stand at the top level of a study file.
 TOP_LEVEL_PARAMS = ("target", "model", "steps", "eval_every", "replicas", "seed")
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+MAX_NAME_CHARS = 100  # a study's name is its folder's: well inside any file system's 255
+_SAFE_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME_CHARS - 1}}}")
 _HINTS = typing.get_type_hints(TrialConfig)
 
 
@@ -182,7 +183,12 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
     if name is None:
         fail("name", "missing; give the study a name (it is the results folder)")
     if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name in (".", ".."):
-        safe = "use letters, digits, '_', '-', '.' (a safe folder name)"
+        safe = (
+            f"use at most {MAX_NAME_CHARS} letters, digits, '_', '-', '.', starting with a "
+            "letter or digit (a safe folder name)"
+        )
+        if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
+            safe = f"{len(name)} characters; {safe}"
         fail("name", f"got {shown(name)}; " + (quote_hint(name, "name") or safe))
 
     # Trial parameters: the top-level ones and params:, each given once.
@@ -235,9 +241,7 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
     max_failures = _scalar(data, "max_failures", int, fail, default=2)
     _in_range("max_failures", max_failures, fail)
 
-    fuse = _scalar(data, "fuse", str, fail, default="off")
-    if fuse not in ("auto", "off"):
-        fail("fuse", f"got {shown(fuse)}; expected auto or off")
+    fuse = _fuse(data.get("fuse"), fail)
     fuse_max = _scalar(data, "fuse_max", int, fail, default=DEFAULT_FUSE_MAX)
     _in_range("fuse_max", fuse_max, fail)
 
@@ -539,6 +543,19 @@ def _scalar(data: dict, key: str, kind: type, fail, *, default: Any = None, requ
     if kind is str and not isinstance(data[key], str):  # `metric: 1` is no name
         fail(key, f"got {shown(data[key])}; expected a string")
     return _typed(data[key], kind, key, fail)
+
+
+def _fuse(value: Any, fail) -> str:
+    """fuse: auto or off (the default). YAML 1.1 reads an unquoted `off` (the README's
+    spelling), `false` or `no` as false: each means off. True (`on`, `yes`, `true`) names
+    neither choice and is refused."""
+    if value is None or value is False:
+        return "off"
+    if value is True:
+        fail("fuse", "got true (YAML reads on, yes and true so); expected auto or off")
+    if value not in typing.get_args(Fuse):
+        fail("fuse", f"got {shown(value)}; expected auto or off")
+    return value
 
 
 def _in_range(path: str, value: float, fail) -> None:

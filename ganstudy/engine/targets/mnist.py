@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -98,11 +99,12 @@ def _train(x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
 
 def _fit(x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(CLASSIFIER_SEED)
-    sizes = (x.shape[1], *CLASSIFIER_HIDDEN, 10)
     weights: list[torch.Tensor] = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):  # He initialisation
-        weights.append(torch.randn(fan_in, fan_out, generator=g) * math.sqrt(2.0 / fan_in))
-        weights.append(torch.zeros(fan_out))
+    for shape in _layer_shapes(x.shape[1]):  # He initialisation; biases 0
+        if len(shape) == 2:
+            weights.append(torch.randn(*shape, generator=g) * math.sqrt(2.0 / shape[0]))
+        else:
+            weights.append(torch.zeros(shape))
     for w in weights:
         w.requires_grad_(True)
     optimizer = torch.optim.Adam(weights, lr=CLASSIFIER_LR)
@@ -153,12 +155,40 @@ def _classifier(data_dir: str, dataset: str) -> dict[str, Any]:
 
 
 def _load(path: Path, digest: str) -> dict[str, Any] | None:
-    """The stored classifier at `path` if it is whole and for these data, else None."""
+    """The stored classifier at `path` if it is whole and for these data, else None: the
+    caller then trains it again. Only ever read with weights_only=True: a damaged file (cut
+    short, overwritten, another program's) is retrained, never unpickled unsafely."""
     try:
-        stored = torch.load(path, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. torch on the "pickle protocol" of random bytes
+            stored = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception:  # missing or damaged: OSError, EOFError, UnpicklingError, KeyError, ...
         return None
-    return stored if isinstance(stored, dict) and stored.get("digest") == digest else None
+    return stored if _is_classifier(stored, digest) else None
+
+
+def _layer_shapes(inputs: int) -> list[tuple[int, ...]]:
+    """The shapes of the classifier's weights (w, b per layer) for `inputs` pixels."""
+    sizes = (inputs, *CLASSIFIER_HIDDEN, 10)
+    return [
+        shape
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
+        for shape in ((fan_in, fan_out), (fan_out,))
+    ]
+
+
+def _is_classifier(stored: object, digest: str) -> bool:
+    """Whether a loaded cache file holds what `_classifier` stores, for these data."""
+    if not isinstance(stored, dict) or stored.get("digest") != digest:
+        return False
+    weights, accuracy = stored.get("weights"), stored.get("accuracy")
+    return (
+        isinstance(weights, list)
+        and all(isinstance(w, torch.Tensor) for w in weights)
+        and [tuple(w.shape) for w in weights] == _layer_shapes(SIDE * SIDE)
+        and isinstance(accuracy, float)
+        and 0.0 <= accuracy <= 1.0
+    )
 
 
 class Mnist(ImageTarget):
