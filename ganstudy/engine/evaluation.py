@@ -122,14 +122,39 @@ class Evaluator:
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """(the metrics (R,) each but the training window's, mode counts (R, n_modes), which
         replicas are finite (R,))."""
+        c = self.config
+        real, real_labels, fake_shaped, fake_labels = self._draw(G, step)
+        fake = fake_shaped.flatten(2)  # (R, n_fake, dim)
+        values = self._judge(D, real, real_labels, fake_shaped, fake_labels)
+        measured, counts = self.sample_metrics.measure(real, fake, c)  # (R,) each, counts
+        values |= measured
+        values["class_accuracy"] = (
+            metrics.class_accuracy(
+                fake[:, : c.coverage_samples], fake_labels[:, : c.coverage_samples], self.target
+            )
+            if fake_labels is not None
+            else torch.full_like(values["js_binned"], math.nan)
+        )
+        # One parameter per player (the Dirac-GAN): its trajectory; NaN for real networks.
+        theta, psi = G.scalar(), D.scalar()
+        nan = torch.full_like(values["js_binned"], math.nan)
+        values["theta"] = nan if theta is None else theta
+        values["psi"] = nan if psi is None else psi
+        values["dirac_distance"] = torch.hypot(values["theta"], values["psi"])
+        finite = G.replica_finite() & D.replica_finite()
+        return values, counts, finite
+
+    def _draw(self, G: ReplicaModule, step: int) -> tuple[torch.Tensor, ...]:
+        """The eval's real points (R, Ne, dim) and their labels (R, Ne), G's fakes shaped as
+        models see them (R, n_fake, *shape) and their labels (R, n_fake); labels are None
+        unless conditional. One convention: models see (R, N, *target.shape), metrics and
+        the snapshots flat (R, N, dim) rows, as target.sample gives them."""
         c, target = self.config, self.target
         gens = [
             torch.Generator(self.device).manual_seed(mixed_seed(seed, STREAM_EVAL, step))
             for seed in self.seeds
         ]
         n_fake = samples_needed(c, target)
-        # One convention: models see samples as (R, N, *target.shape), metrics and the
-        # snapshots as flat (R, N, dim) rows, as target.sample gives them.
         drawn = [target.sample_labeled(c.eval_batch, g) for g in gens]
         real = torch.stack([x for x, _ in drawn]).to(self.dtype)  # (R, Ne, dim)
         z = torch.stack(
@@ -148,9 +173,21 @@ class Evaluator:
                 [torch.multinomial(freq, n_fake, True, generator=g) for g in gens]
             )  # (R, n_fake)
         fake_shaped = chunked(G, z, c.batch_size, fake_labels)  # (R, n_fake, ...)
-        fake = fake_shaped.flatten(2)  # (R, n_fake, dim)
-        n, m = c.eval_batch, c.pack  # D judges packs of m samples (PacGAN)
-        real_shaped = real.reshape(*real.shape[:2], *target.shape)  # (R, Ne, *shape)
+        return real, real_labels, fake_shaped, fake_labels
+
+    def _judge(
+        self,
+        D: ReplicaModule,
+        real: torch.Tensor,
+        real_labels: torch.Tensor | None,
+        fake_shaped: torch.Tensor,
+        fake_labels: torch.Tensor | None,
+    ) -> dict[str, torch.Tensor]:
+        """D's outputs on eval_batch real points and as many fakes, in packs of `pack`
+        (PacGAN), as metrics.discriminator_outputs reads them."""
+        c = self.config
+        n, m = c.eval_batch, c.pack
+        real_shaped = real.reshape(*real.shape[:2], *self.target.shape)  # (R, Ne, *shape)
         fake_labels_n = None if fake_labels is None else fake_labels[:, :n]  # (pack is 1)
 
         def critic(x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -165,24 +202,7 @@ class Evaluator:
             fake_labels_n,
         )  # (R, 2·(n // m))
         p = n // m
-        values = self._discriminator_outputs(out[:, :p], out[:, p:])
-        measured, counts = self.sample_metrics.measure(real, fake, c)  # (R,) each, counts
-        values |= measured
-        values["class_accuracy"] = (
-            metrics.class_accuracy(
-                fake[:, : c.coverage_samples], fake_labels[:, : c.coverage_samples], target
-            )
-            if fake_labels is not None
-            else torch.full_like(values["js_binned"], math.nan)
-        )
-        # One parameter per player (the Dirac-GAN): its trajectory; NaN for real networks.
-        theta, psi = G.scalar(), D.scalar()
-        nan = torch.full_like(values["js_binned"], math.nan)
-        values["theta"] = nan if theta is None else theta
-        values["psi"] = nan if psi is None else psi
-        values["dirac_distance"] = torch.hypot(values["theta"], values["psi"])
-        finite = G.replica_finite() & D.replica_finite()
-        return values, counts, finite
+        return self._discriminator_outputs(out[:, :p], out[:, p:])
 
     def _rows(
         self, step: int, table: list[list[float]], history: list[dict[str, Any]]
