@@ -158,6 +158,21 @@ def write_snapshot(fs: pyarrow.fs.FileSystem, folder: str, step: int, array: np.
     _write_file(fs, _step_path(folder, step, ".npy"), buffer.getvalue())
 
 
+def read_snapshot(fs: pyarrow.fs.FileSystem, folder: str, step: int) -> np.ndarray | None:
+    """The snapshot `folder/step_<step>.npy` (write_snapshot's), or None when there is none."""
+    try:
+        with fs.open_input_file(_step_path(folder, step, ".npy")) as f:
+            return np.load(io.BytesIO(f.read()), allow_pickle=False)
+    except FileNotFoundError:
+        return None
+
+
+def read_eval(fs: pyarrow.fs.FileSystem, trial_path: str, step: int) -> dict[str, Any] | None:
+    """What the trial's latest attempt computed at `step`: {"rows", "origin", "settings"}
+    (None when no such file): the rows history.parquet takes for that step."""
+    return _read_json(fs, _step_path(f"{trial_path}/{ROWS_DIR}", step, ".json"))
+
+
 def read_rows(fs: pyarrow.fs.FileSystem, trial_path: str, last_step: int) -> list[dict]:
     """The eval rows this trial computed itself, up to `last_step`, oldest first."""
     rows = []
