@@ -97,7 +97,7 @@ def train_trial(config: dict[str, Any]) -> None:
         write_snapshot(fs, f"{own}/{MODES_DIR}", step, evaluation.modes)
         # Each file says which attempt computed it: the state it continued and its settings.
         attempt = {"rows": evaluation.rows, "origin": origin, "settings": settings}
-        _write_file(fs, _step_path(f"{own}/{ROWS_DIR}", step, ".json"), _json(attempt))
+        write_eval(fs, own, step, attempt)
         with tempfile.TemporaryDirectory() as folder:
             save_state(trainer, Path(folder), trial_id=me)
             report = summarize(evaluation.rows) | {
@@ -165,6 +165,12 @@ def read_snapshot(fs: pyarrow.fs.FileSystem, folder: str, step: int) -> np.ndarr
             return np.load(io.BytesIO(f.read()), allow_pickle=False)
     except FileNotFoundError:
         return None
+
+
+def write_eval(fs: pyarrow.fs.FileSystem, trial_path: str, step: int, attempt: dict) -> None:
+    """The trial's eval file of `step` (read_eval's), atomically: its rows, and the attempt
+    that computed them ("origin": the checkpoint it continued; "settings")."""
+    _write_file(fs, _step_path(f"{trial_path}/{ROWS_DIR}", step, ".json"), _json(attempt))
 
 
 def read_eval(fs: pyarrow.fs.FileSystem, trial_path: str, step: int) -> dict[str, Any] | None:
