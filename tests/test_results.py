@@ -240,6 +240,7 @@ def test_history_with_settings_is_the_hand_made_merge(tmp_path: Path) -> None:
         expected[key] = [configs[t][key] for t in expected["trial_id"]]
     expected["status"] = FINISHED
     pd.testing.assert_frame_equal(merged, expected, check_like=True)
+    assert "optuna_trial" not in res.trials  # a grid study has no Optuna trials
     assert (
         merged["seed"] == [configs[t]["seed"] for t in merged["trial_id"]] + merged["replica"]
     ).all()

@@ -99,6 +99,8 @@ class TrialRecord:
     # there; a trial's `device` setting says only what it asked for ("auto").
     ran_on: str | None = None
     cuda_version: str | None = None
+    # The Optuna trial this trial was (search: optuna), its number in optuna.db.
+    optuna_trial: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -183,6 +185,7 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
     """trials (one row per trial x replica), history (x step), samples (x step x point) and
     modes (x step x occupied mode)."""
     trial_rows, history_frames, sample_frames, mode_frames = [], [], [], []
+    optuna = any(r.optuna_trial is not None for r in records)  # an Optuna study's column
     for record in records:
         params = {key: record.config[key] for key in FIELDS if key in record.config}
         history = pd.DataFrame(record.history)
@@ -200,6 +203,7 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
             trial_rows.append(
                 {
                     "trial_id": record.trial_id,
+                    **({"optuna_trial": record.optuna_trial} if optuna else {}),
                     "replica": int(row["replica"]),
                     **params,
                     # The trial's `seed` is replica 0's; replica r trains with seed + r.
@@ -222,8 +226,11 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
             frame.insert(0, "trial_id", record.trial_id)
             sample_frames.append(frame)
         mode_frames += [_occupancy(record.trial_id, step, c) for step, c in record.modes.items()]
+    trials = pd.DataFrame(trial_rows)
+    if optuna:  # a pending trial has none: integers with NA, not floats
+        trials["optuna_trial"] = trials["optuna_trial"].astype("Int64")
     return {
-        "trials": pd.DataFrame(trial_rows),
+        "trials": trials,
         "history": _concat(history_frames).sort_values(
             ["trial_id", "replica", "step"], ignore_index=True
         )
