@@ -141,9 +141,12 @@ def test_image_targets_draw_each_replicas_sample_grid(tmp_path):
         (image,) = events.Images("samples")
         assert image.step == 0
         pixels = np.asarray(Image.open(io.BytesIO(image.encoded_image_string)).convert("L"))
-        # tensorboardX's grid: 8 images of 8 x 8 pixels to a row, no gaps.
-        assert pixels.shape == (SAMPLE_GRID // 8 * 8, 8 * 8)
-        assert (pixels == brightness).all()
+        # tensorboardX's grid: 8 images to a row, each 8 x 8 pixels and a gray line below
+        # and to the right of it.
+        assert pixels.shape == (SAMPLE_GRID // 8 * 9, 8 * 9)
+        cells = pixels.reshape(8, 9, 8, 9)
+        assert (cells[:, :8, :, :8] == brightness).all()
+        assert (cells[:, 8] == 128).all() and (cells[:, :, :, 8] == 128).all()
 
 
 @pytest.mark.slow

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
 SAMPLE_GRID = 64  # images per replica and eval: tensorboardX lays them out 8 to a row
+GAP = 1  # pixels of gray between the grid's images
 NAME_CHARS = 200  # a run folder's name stays under the 255 bytes of common filesystems
 
 
@@ -146,10 +147,14 @@ class GStepTensorBoard(TBXLoggerCallback):
 
 
 def sample_images(rows: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Flat generated rows (n, C·H·W) in tanh's range as images (n, C, H, W) in [0, 1];
-    a non-finite pixel (a diverged replica) is black."""
+    """Flat generated rows (n, C·H·W) in tanh's range as images (n, C, H + 1, W + 1) in
+    [0, 1], each with a gray line below and to its right: tensorboardX's grid has no gaps,
+    and 8 x 8 digits on black would run together. A non-finite pixel (a diverged replica)
+    is black."""
     images = np.clip((np.nan_to_num(rows, nan=-1.0) + 1) / 2, 0, 1)
-    return images.reshape(len(rows), *shape).astype(np.float32)
+    images = images.reshape(len(rows), *shape)
+    gap = ((0, 0), (0, 0), (0, GAP), (0, GAP))
+    return np.pad(images, gap, constant_values=0.5).astype(np.float32)
 
 
 def _shown(value: Any) -> str:
