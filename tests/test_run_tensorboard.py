@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+import cloudpickle
 import numpy as np
 import pandas as pd
 import pyarrow.fs
@@ -150,6 +151,41 @@ def test_image_targets_draw_each_replicas_sample_grid(tmp_path):
         assert (cells[:, 8] == gray).all() and (cells[:, :, :, 8] == gray).all()
 
 
+def test_the_callback_survives_the_pickling_of_a_resumable_tuner():
+    # Tuner.restore (--resume) takes the callbacks from the tuner.pkl written at the start.
+    callback = cloudpickle.loads(cloudpickle.dumps(GStepTensorBoard(["loss"], pbt=True)))
+    assert callback.swept == ("loss",) and callback.pbt
+
+
+def _assert_events_hold_history(trial: Path, run: str, rows: pd.DataFrame) -> None:
+    """The run's scalars are the rows' metric columns, step by step (NaN: no point)."""
+    events = _events(trial / run)
+    for name in METRIC_COLUMNS:
+        finite = rows[rows[name].notna()]
+        drawn = events.Scalars(name) if len(finite) else []
+        assert [e.step for e in drawn] == finite["step"].tolist(), (run, name)
+        # Event files hold float32.
+        assert [e.value for e in drawn] == pytest.approx(finite[name].tolist(), rel=1e-6)
+
+
+@pytest.mark.slow
+def test_a_fused_study_retried_after_a_crash_draws_its_history(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANSTUDY_FAULT", "raise@100")  # every trial crashes once, retries
+    monkeypatch.setenv("GANSTUDY_FAULT_DIR", str(tmp_path))
+    # One slot: both configurations in one fused trial.
+    study = tiny_study("fused", 200, ("minimax", "hinge"), fuse="auto", max_concurrent=1)
+    out = tmp_path / "fused"
+    assert main(["run", str(write_study(tmp_path, study)), "--results", str(out), "--quiet"]) == 0
+    assert len(list(tmp_path.glob("*.raise@100"))) == 1  # one fused trial, crashed once
+    results = load_results(out)
+    losses = results.trials.drop_duplicates("trial_id").set_index("trial_id")["loss"]
+    assert len(losses) == 2 and all("." in trial_id for trial_id in losses.index)
+    for (trial_id, replica), rows in results.history.groupby(["trial_id", "replica"]):
+        ray_id, member = trial_id.split(".")
+        run = f"member_{member},loss={losses[trial_id]}/replica_{replica}"
+        _assert_events_hold_history(out / "ray" / f"trial_{ray_id}", run, rows)
+
+
 @pytest.mark.slow
 def test_a_study_writes_history_to_tensorboard_step_by_step(tmp_path):
     study = tiny_study("tb", losses=("minimax",), steps=200)
@@ -163,13 +199,8 @@ def test_a_study_writes_history_to_tensorboard_step_by_step(tmp_path):
     # Ray's own TensorBoard logger is replaced, not doubled: no event file of its own.
     assert not list(trial.glob("events.out.tfevents.*"))
     for replica, rows in history.groupby("replica"):
+        _assert_events_hold_history(trial, f"loss=minimax/replica_{replica}", rows)
         events = _events(trial / "loss=minimax" / f"replica_{replica}")
-        for name in METRIC_COLUMNS:
-            finite = rows[rows[name].notna()]
-            drawn = events.Scalars(name) if len(finite) else []
-            assert [e.step for e in drawn] == finite["step"].tolist(), name
-            # Event files hold float32.
-            assert [e.value for e in drawn] == pytest.approx(finite[name].tolist(), rel=1e-6)
         assert [e.step for e in events.Scalars("js_binned")] == [0, 100, 200]
         assert _hparams(events) == {
             "loss": "minimax", "trial_id": trial_id, "replica": replica, "seed": replica,

@@ -74,13 +74,14 @@ class GStepTensorBoard(TBXLoggerCallback):
         if attempt is None:  # written before eval files existed: nothing to draw from
             return
         members = groups.members_of(attempt["settings"])
+        fused = groups.MEMBERS_KEY in attempt["settings"]  # ids <id>.<m> even for one member
         replicas = int(members[0]["replicas"])
         shape = IMAGE_SHAPES.get(members[0]["target"])
         snapshot = read_snapshot(fs, f"{path}/{SAMPLES_DIR}", step) if shape else None
         for row in attempt["rows"]:
             member, replica = int(row.get("member", 0)), int(row["replica"])
             settings = members[member]
-            writer = self._writer(trial, member, replica, settings, row["seed"], step, members)
+            writer = self._writer(trial, member, replica, settings, row["seed"], step, fused)
             for name in METRIC_COLUMNS:
                 if math.isfinite(row[name]):
                     writer.add_scalar(name, row[name], step)
@@ -107,7 +108,7 @@ class GStepTensorBoard(TBXLoggerCallback):
         settings: dict[str, Any],
         seed: int,
         step: int,
-        members: list[dict[str, Any]],
+        fused: bool,
     ) -> Any:
         """The replica's writer for `step`: the open one, or a new one whose purge_step
         hides what an earlier attempt wrote at `step` and after."""
@@ -120,7 +121,7 @@ class GStepTensorBoard(TBXLoggerCallback):
             run.writer.close()
         names = self._folders.setdefault(trial.trial_id, {})
         if member not in names:  # kept for the trial: PBT may change the settings later
-            names[member] = self.run_name(settings, member if len(members) > 1 else None)
+            names[member] = self.run_name(settings, member if fused else None)
         folder = Path(trial.local_path, names[member], f"replica_{replica}")
         writer = self._summary_writer_cls(
             str(folder),
@@ -130,7 +131,7 @@ class GStepTensorBoard(TBXLoggerCallback):
             filename_suffix=f".{time.time_ns()}",
         )
         if run is None:  # hparams once per run: TensorBoard reads the first only
-            trial_id = trial.trial_id if len(members) == 1 else f"{trial.trial_id}.{member}"
+            trial_id = f"{trial.trial_id}.{member}" if fused else trial.trial_id
             hparams = {key: settings.get(key) for key in self.swept}
             hparams |= {"trial_id": trial_id, "replica": replica, "seed": int(seed)}
             writer.file_writer.add_summary(_session_start(hparams))
