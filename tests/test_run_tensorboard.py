@@ -113,6 +113,19 @@ def test_a_redone_step_replaces_the_earlier_attempts_points(tmp_path):
         }  # fmt: skip
 
 
+def test_a_retry_from_scratch_keeps_the_runs_hparams(tmp_path):
+    # A trial that crashed before its first checkpoint starts again at step 0: the purge
+    # from step 0 drops every earlier point, and the run keeps its hparams.
+    trial = _trial(tmp_path)
+    callback = GStepTensorBoard(["loss"])
+    for step, value in ((0, 0), (100, 100), (0, 0.5), (100, 100.5)):
+        _report(callback, trial, step, _rows(step, [3, 4], value=value), SETTINGS)
+    callback.log_trial_end(trial)
+    events = _events(Path(trial.path, "loss=hinge", "replica_1"))
+    assert [(e.step, e.value) for e in events.Scalars("fd")] == [(0, 1.5), (100, 101.5)]
+    assert _hparams(events)["seed"] == 4
+
+
 def test_fused_members_are_runs_of_their_own(tmp_path):
     trial = _trial(tmp_path)
     callback = GStepTensorBoard(["loss"])

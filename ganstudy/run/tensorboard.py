@@ -96,6 +96,7 @@ class GStepTensorBoard(TBXLoggerCallback):
             writer.flush()
 
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
+        self._folders.pop(trial.trial_id, None)
         for run in self._runs.pop(trial.trial_id, {}).values():
             run.writer.file_writer.add_summary(_session_end(failed))
             run.writer.close()
@@ -130,11 +131,11 @@ class GStepTensorBoard(TBXLoggerCallback):
             # Two writers opened within a second in one folder would get one file name.
             filename_suffix=f".{time.time_ns()}",
         )
-        if run is None:  # hparams once per run: TensorBoard reads the first only
-            trial_id = f"{trial.trial_id}.{member}" if fused else trial.trial_id
-            hparams = {key: settings.get(key) for key in self.swept}
-            hparams |= {"trial_id": trial_id, "replica": replica, "seed": int(seed)}
-            writer.file_writer.add_summary(_session_start(hparams))
+        # With every file, so that each holds what TensorBoard needs of the run on its own.
+        trial_id = f"{trial.trial_id}.{member}" if fused else trial.trial_id
+        hparams = {key: settings.get(key) for key in self.swept}
+        hparams |= {"trial_id": trial_id, "replica": replica, "seed": int(seed)}
+        writer.file_writer.add_summary(_session_start(hparams))
         runs[(member, replica)] = _Run(writer, step)
         return writer
 
