@@ -272,8 +272,8 @@ def test_sample_metrics_are_the_numbers_a_trainer_s_eval_reports(settings):
     # by SampleMetrics: every number equals the trainer's row, so evaluate_samples gives a
     # GAN trained elsewhere the numbers of ganstudy's tables.
     from ganstudy.config import TrialConfig
-    from ganstudy.engine.sample_metrics import SampleMetrics, samples_needed
     from ganstudy.engine.evaluation import chunked
+    from ganstudy.engine.sample_metrics import SampleMetrics, samples_needed
     from ganstudy.engine.streams import STREAM_EVAL, mixed_seed
     from ganstudy.engine.trainer import Trainer
 

@@ -7,8 +7,8 @@ import pytest
 from study_files import tiny_study, write_study
 
 from ganstudy.cli import main
-from ganstudy.results import load_results
 from ganstudy.run.optuna_search import TRIAL_ID_ATTR
+from ganstudy.study.results import load_results
 
 
 @pytest.mark.slow

@@ -20,9 +20,9 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from ganstudy.cli import main
 from ganstudy.columns import METRIC_COLUMNS
-from ganstudy.results import load_results
 from ganstudy.run.tensorboard import SAMPLE_GRID, GStepTensorBoard
 from ganstudy.run.trainable import SAMPLES_DIR, read_rows, write_eval, write_snapshot
+from ganstudy.study.results import load_results
 
 EVERYTHING = {"scalars": 0, "images": 0, "tensors": 0}  # keep every event, not a sample
 
