@@ -19,9 +19,11 @@ from ganstudy.study.results import (
     LOCK_NAME,
     MESSAGE_CHARS,
     ResultsError,
+    TrialRecord,
     clip,
     load_results,
     lock_holder,
+    write_tables,
 )
 
 
@@ -237,3 +239,56 @@ def test_a_table_that_is_a_folder_is_damaged_except_samples(study: Path) -> None
     (study / "trials.parquet").unlink()
     (study / "trials.parquet").mkdir()  # pyarrow would read it as an empty dataset
     assert "trials.parquet: damaged, a folder, not a file" in damaged(study)
+
+
+def _record(trial_id: str, config: dict, steps: range, replicas: int = 2, **more):
+    """A TrialRecord whose rows say which (trial, replica, step) they are."""
+    history = [
+        {"step": s, "replica": r, "seed": config["seed"] + r, "js_binned": s + r / 10}
+        | {"outcome": "converged"}
+        for s in steps
+        for r in range(replicas)
+    ]
+    return TrialRecord(trial_id, config, FINISHED, None, 1.0, history, **more)
+
+
+def test_history_with_settings_is_the_hand_made_merge(tmp_path: Path) -> None:
+    configs = {
+        "a": {"loss": "minimax", "k": 1, "lr_d": 1e-3, "seed": 0, "replicas": 2},
+        "b": {"loss": "hinge", "k": 5, "lr_d": 2e-4, "seed": 7, "replicas": 2},
+    }
+    records = [_record(t, c, range(0, 300, 100)) for t, c in configs.items()]
+    records.append(TrialRecord(None, configs["a"], "pending", None, float("nan"), []))
+    write_tables(records, None, tmp_path)
+    res = load_results(tmp_path)
+    merged = res.history_with_settings()
+    # By hand: each history row with its trial's config (the records', not the tables').
+    expected = res.history.copy()
+    for key in ("loss", "k", "lr_d", "replicas"):
+        expected[key] = [configs[t][key] for t in expected["trial_id"]]
+    expected["status"] = FINISHED
+    pd.testing.assert_frame_equal(merged, expected, check_like=True)
+    assert "optuna_trial" not in res.trials  # a grid study has no Optuna trials
+    assert (
+        merged["seed"] == [configs[t]["seed"] for t in merged["trial_id"]] + merged["replica"]
+    ).all()
+
+
+def test_history_with_settings_follows_pbts_exploits(tmp_path: Path) -> None:
+    # lr_d 1e-3 until the exploit of step 100 (-> 2e-3) and that of step 300 (-> 4e-3);
+    # k never changed: the trial's own value throughout.
+    exploits = [
+        {"step": 100, "donor": "y", "before": {"lr_d": 1e-3}, "after": {"lr_d": 2e-3}},
+        {"step": 300, "donor": "y", "before": {"lr_d": 2e-3}, "after": {"lr_d": 4e-3}},
+    ]
+    config = {"loss": "minimax", "k": 3, "lr_d": 4e-3, "seed": 0, "replicas": 1}
+    plain = {"loss": "minimax", "k": 1, "lr_d": 5e-4, "seed": 0, "replicas": 1}
+    records = [
+        _record("x", config, range(0, 500, 100), replicas=1, exploits=exploits),
+        _record("y", plain, range(0, 500, 100), replicas=1),
+    ]
+    write_tables(records, None, tmp_path)
+    merged = load_results(tmp_path).history_with_settings().set_index(["trial_id", "step"])
+    assert list(merged.loc["x", "lr_d"]) == [1e-3, 1e-3, 2e-3, 2e-3, 4e-3]
+    assert list(merged.loc["x", "k"]) == [3] * 5
+    assert list(merged.loc["y", "lr_d"]) == [5e-4] * 5

@@ -11,14 +11,17 @@ import json
 import math
 from pathlib import Path
 
+import pyarrow.fs
 import pytest
 import torch
 from study_files import tiny_study, write_study
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ganstudy.cli import main
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import from_dict
 from ganstudy.engine.trainer import Trainer
+from ganstudy.run.trainable import read_eval
 from ganstudy.study.results import load_results
 
 pytestmark = pytest.mark.slow
@@ -116,3 +119,29 @@ def test_each_row_equals_its_attempt_recomputed(pbt: Path):
 
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def test_history_with_settings_gives_each_row_the_settings_it_trained_with(pbt: Path):
+    # The truth: the settings the attempt that computed a row trained with, in its eval file.
+    merged = load_results(pbt).history_with_settings()
+    fs = pyarrow.fs.LocalFileSystem()
+    for (trial_id, step), rows in merged.groupby(["trial_id", "step"]):
+        attempt = read_eval(fs, str(pbt / "ray" / f"trial_{trial_id}"), step)
+        for key in ("lr_d", "lr_g"):
+            assert set(rows[key]) == {attempt["settings"][key]}, (trial_id, step, key)
+
+
+def test_tensorboard_holds_each_runs_history_and_settings(pbt: Path):
+    # Exploits redo steps (a continuation from an earlier state): TensorBoard must show the
+    # rows history.parquet kept, step by step, and each step's settings as curves.
+    merged = load_results(pbt).history_with_settings()
+    for (trial_id, replica), rows in merged.groupby(["trial_id", "replica"]):
+        (folder,) = (pbt / "ray" / f"trial_{trial_id}").glob(f"loss=*/replica_{replica}")
+        events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        events.Reload()
+        for name in ("js_binned", "loss_d", "setting/lr_d", "setting/lr_g"):
+            kept = rows[rows[name.removeprefix("setting/")].notna()]  # loss_d: none at step 0
+            drawn = events.Scalars(name)
+            assert [e.step for e in drawn] == kept["step"].tolist(), (trial_id, name)
+            expected = kept[name.removeprefix("setting/")].tolist()
+            assert [e.value for e in drawn] == pytest.approx(expected, rel=1e-6)

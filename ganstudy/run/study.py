@@ -140,11 +140,12 @@ def run_study(
             "free space, then run again with --fresh"
         )
         statuses = ray_statuses(folder)
+        numbers = _optuna_numbers(spec, folder)
         # A fused trial (fuse: auto) is one record per member configuration.
         records = [
             member
             for result in grid
-            for member in groups.split_record(_record(result, statuses, spec))
+            for member in groups.split_record(_record(result, statuses, spec, numbers))
         ]
         interrupted = DiskFaultStop.fault is not None or any(
             r.status in ("interrupted", "pending") for r in records
@@ -229,7 +230,18 @@ def _trials_from_files(folder: StudyFolder) -> list[_TrialFiles]:
     return trials
 
 
-def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialRecord:
+def _optuna_numbers(spec: StudySpec, folder: StudyFolder) -> dict[str, int]:
+    """ganstudy trial id -> Optuna trial number (search: optuna), else nothing."""
+    if spec.search.algorithm != "optuna":
+        return {}
+    from ganstudy.run.optuna_search import trial_numbers
+
+    return trial_numbers(f"sqlite:///{folder.local / results.OPTUNA_FILE}", spec.name)
+
+
+def _record(
+    result, statuses: dict[str, str], spec: StudySpec, optuna_numbers: dict[str, int]
+) -> results.TrialRecord:
     """One Ray result as the tables need it: history from its latest checkpoint, samples
     and mode occupancies from its snapshot files, and ganstudy's status."""
     trial_id = Path(result.path).name.removeprefix("trial_")
@@ -277,6 +289,7 @@ def _record(result, statuses: dict[str, str], spec: StudySpec) -> results.TrialR
         samples=samples,
         modes=modes,
         exploits=read_exploits(result.filesystem, result.path),
+        optuna_trial=optuna_numbers.get(trial_id),
         **_device_of(state),
     )
 

@@ -97,7 +97,7 @@ def train_trial(config: dict[str, Any]) -> None:
         write_snapshot(fs, f"{own}/{MODES_DIR}", step, evaluation.modes)
         # Each file says which attempt computed it: the state it continued and its settings.
         attempt = {"rows": evaluation.rows, "origin": origin, "settings": settings}
-        _write_file(fs, _step_path(f"{own}/{ROWS_DIR}", step, ".json"), _json(attempt))
+        write_eval(fs, own, step, attempt)
         with tempfile.TemporaryDirectory() as folder:
             save_state(trainer, Path(folder), trial_id=me)
             report = summarize(evaluation.rows) | {
@@ -156,6 +156,27 @@ def write_snapshot(fs: pyarrow.fs.FileSystem, folder: str, step: int, array: np.
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     _write_file(fs, _step_path(folder, step, ".npy"), buffer.getvalue())
+
+
+def read_snapshot(fs: pyarrow.fs.FileSystem, folder: str, step: int) -> np.ndarray | None:
+    """The snapshot `folder/step_<step>.npy` (write_snapshot's), or None when there is none."""
+    try:
+        with fs.open_input_file(_step_path(folder, step, ".npy")) as f:
+            return np.load(io.BytesIO(f.read()), allow_pickle=False)
+    except FileNotFoundError:
+        return None
+
+
+def write_eval(fs: pyarrow.fs.FileSystem, trial_path: str, step: int, attempt: dict) -> None:
+    """The trial's eval file of `step` (read_eval's), atomically: its rows, and the attempt
+    that computed them ("origin": the checkpoint it continued; "settings")."""
+    _write_file(fs, _step_path(f"{trial_path}/{ROWS_DIR}", step, ".json"), _json(attempt))
+
+
+def read_eval(fs: pyarrow.fs.FileSystem, trial_path: str, step: int) -> dict[str, Any] | None:
+    """What the trial's latest attempt computed at `step`: {"rows", "origin", "settings"}
+    (None when no such file): the rows history.parquet takes for that step."""
+    return _read_json(fs, _step_path(f"{trial_path}/{ROWS_DIR}", step, ".json"))
 
 
 def read_rows(fs: pyarrow.fs.FileSystem, trial_path: str, last_step: int) -> list[dict]:

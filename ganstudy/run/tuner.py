@@ -13,6 +13,7 @@ from ganstudy.messages import clip_middle, detail
 from ganstudy.run import groups
 from ganstudy.run.faults import DiskFaultStop
 from ganstudy.run.folder import StudyError, StudyFolder
+from ganstudy.run.tensorboard import GStepTensorBoard
 from ganstudy.run.trainable import train_trial
 from ganstudy.study.results import EXPERIMENT, OPTUNA_FILE
 from ganstudy.study.spec import AshaScheduler, Dimension, PbtScheduler, StudySpec
@@ -159,7 +160,11 @@ def _run_config(
             num_to_keep=None if isinstance(spec.scheduler, PbtScheduler) else 2
         ),
         progress_reporter=progress,
-        # A full or read-only disk stops the study at once (no retry can mend it).
-        callbacks=[DiskFaultStop()],
+        callbacks=[
+            # A full or read-only disk stops the study at once (no retry can mend it).
+            DiskFaultStop(),
+            # In place of Ray's default TensorBoard logger: by G step, one run per replica.
+            GStepTensorBoard(list(spec.dimensions), pbt=isinstance(spec.scheduler, PbtScheduler)),
+        ],
         verbose=1,
     )

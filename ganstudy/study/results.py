@@ -99,6 +99,8 @@ class TrialRecord:
     # there; a trial's `device` setting says only what it asked for ("auto").
     ran_on: str | None = None
     cuda_version: str | None = None
+    # The Optuna trial this trial was (search: optuna), its number in optuna.db.
+    optuna_trial: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -139,11 +141,51 @@ class StudyResults:
     missing: tuple[str, ...] = ()  # tables (of TABLES) with no file or no rows
     notes: list[str] = field(default_factory=list)  # what is missing or odd, as sentences
 
+    def history_with_settings(self) -> pd.DataFrame:
+        """history.parquet's rows, each with the settings it was trained with: one frame
+        for every plot, no merge to write
+        (`sns.lineplot(data=r.history_with_settings(), x="step", y="js_binned", hue="loss")`).
+
+        Every setting (TrialConfig field) that trials.parquet holds, swept or fixed, and the
+        trial's `status`, joined on (trial_id, replica); `seed` stays the row's own (replica
+        r trains with seed + r). Under PBT a setting an exploit changed has, at each step,
+        the value that step was trained with (exploits.parquet), not the trial's last.
+        """
+        if self.history.empty or self.trials.empty:
+            return self.history.copy()
+        keys = ["trial_id", "replica"]
+        columns = [c for c in (*FIELDS, "status") if c in self.trials and c not in self.history]
+        settings = self.trials.loc[self.trials["trial_id"].notna(), keys + columns]  # not pending
+        merged = self.history.merge(settings, on=keys, how="left", validate="many_to_one")
+        return _settings_at_each_step(merged, self.exploits)
+
+
+def _settings_at_each_step(history: pd.DataFrame, exploits: pd.DataFrame) -> pd.DataFrame:
+    """PBT: each setting an exploit changed, as trained at each step. A trial's rows up to
+    the step S of its first exploit of a setting had that exploit's `_before` value; each
+    exploit (oldest first) gives the rows after its S its `_after` value (its continuation
+    replaced them, README's PBT paragraph)."""
+    if exploits.empty:
+        return history
+    for trial_id, changes in exploits.sort_values("order").groupby("trial_id"):
+        rows = history["trial_id"] == trial_id
+        for after in [c for c in changes if c.endswith("_after")]:
+            key = after.removesuffix("_after")
+            changed = changes[changes[after].notna()]
+            if key not in history or changed.empty:
+                continue
+            first = changed.iloc[0]
+            history.loc[rows & (history["step"] <= first["step"]), key] = first[f"{key}_before"]
+            for _, exploit in changed.iterrows():
+                history.loc[rows & (history["step"] > exploit["step"]), key] = exploit[after]
+    return history
+
 
 def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
     """trials (one row per trial x replica), history (x step), samples (x step x point) and
     modes (x step x occupied mode)."""
     trial_rows, history_frames, sample_frames, mode_frames = [], [], [], []
+    optuna = any(r.optuna_trial is not None for r in records)  # an Optuna study's column
     for record in records:
         params = {key: record.config[key] for key in FIELDS if key in record.config}
         history = pd.DataFrame(record.history)
@@ -161,6 +203,7 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
             trial_rows.append(
                 {
                     "trial_id": record.trial_id,
+                    **({"optuna_trial": record.optuna_trial} if optuna else {}),
                     "replica": int(row["replica"]),
                     **params,
                     # The trial's `seed` is replica 0's; replica r trains with seed + r.
@@ -183,8 +226,11 @@ def build_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
             frame.insert(0, "trial_id", record.trial_id)
             sample_frames.append(frame)
         mode_frames += [_occupancy(record.trial_id, step, c) for step, c in record.modes.items()]
+    trials = pd.DataFrame(trial_rows)
+    if optuna:  # a pending trial has none: integers with NA, not floats
+        trials["optuna_trial"] = trials["optuna_trial"].astype("Int64")
     return {
-        "trials": pd.DataFrame(trial_rows),
+        "trials": trials,
         "history": _concat(history_frames).sort_values(
             ["trial_id", "replica", "step"], ignore_index=True
         )
