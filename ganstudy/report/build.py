@@ -18,7 +18,13 @@ import seaborn as sns
 
 from ganstudy.messages import IO_FAULT, clip_middle, detail, fail
 from ganstudy.report.figures import FIGURES
-from ganstudy.report.findings import findings, outcome_table, summary_table
+from ganstudy.report.findings import (
+    answer,
+    findings_markdown,
+    grouped,
+    outcome_table,
+    summary_table,
+)
 from ganstudy.report.page import Rendered, page
 from ganstudy.report.study import Study, find_latest_study, load_study
 from ganstudy.report.style import DPI, Skip
@@ -95,7 +101,7 @@ def _render(study: Study, out: Path, fmt: Format, say: Callable[[str], None]) ->
     (out / REPORT_MARK).write_text("A ganstudy report folder: `ganstudy report` replaces it.\n")
     rendered = []
     for i, entry in enumerate(FIGURES, 1):
-        say(f"report {study.name}: [{i}/{len(FIGURES)}] {entry.title.split('. ', 1)[-1]}")
+        say(f"report {study.name}: [{i}/{len(FIGURES)}] {entry.title}")
         item = Rendered(entry.key, entry.title)
         png = out / f"{entry.key}.png"
         try:
@@ -110,10 +116,9 @@ def _render(study: Study, out: Path, fmt: Format, say: Callable[[str], None]) ->
     outcomes = outcome_table(study)
     summary.to_csv(out / "summary.csv", index=False)
     outcomes.to_csv(out / "outcomes.csv", index=False)
-    text = findings(study)
-    (out / "findings.md").write_text("".join(f"- {line}\n" for line in text), encoding="utf-8")
+    (out / "findings.md").write_text(findings_markdown(study), encoding="utf-8")
     if fmt == "html":
-        html = page(study, rendered, summary, outcomes, text)
+        html = page(study, rendered, summary, outcomes, answer(study), grouped(study))
         (out / "index.html").write_text(html, encoding="utf-8")
 
 
