@@ -255,8 +255,9 @@ def answer(s: Study) -> list[str]:
         text += "; the rest ended " + ", ".join(
             f"{o} in {_share(int(n), total)}" for o, n in failures.items()
         )
-    out.append(text + ".")
+    # On the Dirac-GAN where the runs ended is the answer; the labels come second.
     out += dirac_findings(s)
+    out.append(text + ".")
     settings = [c for c in _own_settings(s, keep_target=True) if c in decided]
     contrasts = []
     for c in settings:
@@ -284,7 +285,7 @@ def answer(s: Study) -> list[str]:
             apart.append(f"{name} ({fmt(best)} over {fmt(worst)})")
     if apart:
         out.append("Apart beyond their intervals: " + "; ".join(apart) + ".")
-    elif contrasts:
+    elif any(gap > 0 for gap, *_ in contrasts[:ANSWER_SETTINGS]):
         out.append(
             "No difference between settings is beyond the intervals at these run counts: "
             "more replicas would tell them apart."
@@ -378,7 +379,12 @@ def _calibration_findings(s: Study) -> list[str]:
         parts = [
             f"{show(v)} nats" + (f" at {label}" if label else "") for label, v in shown.items()
         ]
-        text = f"{lead} " + ", ".join(parts) + _trend(s, by, w.has_reference and below)
+        mixed = show is signed
+        text = (
+            f"{lead} "
+            + ", ".join(parts)
+            + ("" if mixed else _trend(s, shown, w.has_reference and below))
+        )
         share = f"{n_above} of {len(gap)} values ({n_above / len(gap):.1%})"
         if n_above and w.has_reference:
             text += f"; {share} exceeded the reference ({w.above})."
@@ -392,18 +398,18 @@ def _calibration_findings(s: Study) -> list[str]:
     return out
 
 
-def _trend(s: Study, by: pd.Series, reference: bool) -> str:
-    """' — tighter as k grows' where the median gap per hue value moves monotonically by more
-    than noise; only a gap below a reference is 'tight' (elsewhere the difference rises or
-    falls)."""
-    if not s.hue or not (len(by) > 2 or (len(by) == 2 and s.hue == "k")):
+def _trend(s: Study, gap: pd.Series, reference: bool) -> str:
+    """' — tighter as k grows' where the median distance to js_binned per hue value moves
+    monotonically by more than noise; only a distance below a reference is 'tight' (elsewhere
+    it narrows or widens)."""
+    if not s.hue or not (len(gap) > 2 or (len(gap) == 2 and s.hue == "k")):
         return ""
     name = LABELS.get(s.hue, s.hue)
-    moved = by.max() - by.min() >= max(0.02, 0.2 * by.abs().max())
+    moved = gap.max() - gap.min() >= max(0.02, 0.2 * gap.abs().max())
     if not moved:
         return f" — about the same at every {name}"
-    if by.is_monotonic_decreasing:
-        return f" — {'tighter' if reference else 'the difference falls'} as {name} grows"
-    if by.is_monotonic_increasing:
-        return f" — {'looser' if reference else 'the difference rises'} as {name} grows"
+    if gap.is_monotonic_decreasing:
+        return f" — {'tighter' if reference else 'narrower'} as {name} grows"
+    if gap.is_monotonic_increasing:
+        return f" — {'looser' if reference else 'wider'} as {name} grows"
     return ""

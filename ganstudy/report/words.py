@@ -40,7 +40,9 @@ class Words:
     has_reference: bool  # js_binned is the reference the other estimates are lower bounds of
     js_caption: str  # the JS trajectories caption's sentence on how the estimates relate
     above: str  # what a js_d/js_probe value above js_binned means
-    quality: str  # what makes a sample high quality (format field: {sigmas}, {confidence})
+    # What makes a sample high quality, to follow "the fraction of samples" (format fields:
+    # {sigmas}, {confidence}).
+    quality: str
 
 
 WORDS: dict[str, Words] = {
@@ -73,7 +75,7 @@ WORDS: dict[str, Words] = {
         "above another",
         above="no error on images: there js_binned is itself a lower bound (the JS of class "
         "histograms), blind to what the features see",
-        quality="the target's classifier at least {confidence} sure of its class",
+        quality="on which the target's classifier is at least {confidence} sure of the class",
     ),
     DIRAC: Words(
         kind=DIRAC,

@@ -96,8 +96,8 @@ def fig_calibration(s: Study) -> tuple[Figure, str]:
         )
     else:
         caption = (
-            f"js_d and js_probe against js_binned, here {w.js_binned}: {w.js_caption}, so "
-            "points on either side of y = x are no error. The right panel shows js_binned "
+            f"js_d and js_probe against js_binned: {w.js_caption}, so points on either side "
+            "of y = x are no error. The right panel shows js_binned "
             f"minus each estimate (mean, 95% CI) as a function of {hue}; a positive value says "
             "the estimate sees less than the histogram, a negative one more."
         )

@@ -185,9 +185,9 @@ def run_ends(s: Study) -> pd.DataFrame:
 
 
 def ends_sentence(s: Study) -> str:
-    """'36 runs starting at distance 1.41 (median): 24 reach the equilibrium (0, 0), at
-    distance 3e-06 to 2e-05 from (0, 0), under 1% of their start distance (every configuration
-    with r1 in {1/2, 2}); 2 end farther out than they started, at distance ...; ...'."""
+    """'36 runs starting at distance 1.41 (median): 24 reach the equilibrium, ending at
+    distance 3e-06 to 2e-05, under 1% of their start distance (every configuration with r1
+    in {1/2, 2}); 2 end farther out than they started, ending at distance ...; ...'."""
     ends = run_ends(s)
     configs = s.runs.drop_duplicates("trial_id").set_index("trial_id")
     keys = [c for c in ("loss", *_settings(s)) if c in configs]
@@ -216,14 +216,14 @@ def ends_sentence(s: Study) -> str:
         if d.empty:
             return ""
         lo, hi = d["end"].min(), d["end"].max()
-        span = num(lo) if num(lo) == num(hi) else f"{num(lo)} to {num(hi)}"
-        return f", at distance {span} from (0, 0)"
+        return (
+            f", ending at distance {num(lo) if num(lo) == num(hi) else f'{num(lo)} to {num(hi)}'}"
+        )
 
     count = ends["which"].value_counts()
-    start = num(ends["start"].median())
     return (
-        f"{len(ends)} runs starting at distance {start} (median): "
-        f"{count.get('converged', 0)} reach the equilibrium (0, 0){reached('converged')}, under "
+        f"{len(ends)} runs starting at distance {num(ends['start'].median())} (median): "
+        f"{count.get('converged', 0)} reach the equilibrium{reached('converged')}, under "
         f"{CONVERGED_FRACTION:.0%} of their start distance{members('converged')}; "
         f"{count.get('away', 0)} end farther out than they started{reached('away')}"
         f"{members('away')}; {count.get('other', 0)} in between{reached('other')}"
