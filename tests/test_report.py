@@ -733,7 +733,7 @@ def test_the_answer_states_shares_with_their_intervals(study: Path) -> None:
     assert f"{by_loss[best][2]} at loss={best}" in line
     assert f"{by_loss[worst][2]} at loss={worst}" in line
     apart = wilson(*by_loss[best][:2])[0] > wilson(*by_loss[worst][:2])[1]
-    verdict = next(x for x in lines if x.startswith(("Apart beyond", "No difference")))
+    verdict = next(x for x in lines if x.startswith(("Apart beyond", "At these run counts")))
     assert (f"loss ({best} over {worst})" in verdict) == apart
     assert lines[-1] == "Ranges in % are 95% Wilson intervals over runs."
 

@@ -259,24 +259,39 @@ def answer(s: Study) -> list[str]:
     out += dirac_findings(s)
     out.append(text + ".")
     settings = [c for c in _own_settings(s, keep_target=True) if c in decided]
+    out += _by_setting(s, decided, settings)
+    where = [_commonest(s, decided, settings, outcome) for outcome in failures.index]
+    if any(where):
+        out.append("Each failure was commonest with " + "; ".join(w for w in where if w) + ".")
+    out.append("Ranges in % are 95% Wilson intervals over runs.")
+    return out
+
+
+def _counts(s: Study, runs: pd.DataFrame, setting: str, outcome: str) -> pd.DataFrame:
+    """Per value of a setting (binned where sampled): runs with the outcome (sum), runs."""
+    hit = runs["outcome"] == outcome
+    return hit.groupby(axis_values(s, runs[setting]), sort=True).agg(["sum", "size"])
+
+
+def _by_setting(s: Study, decided: pd.DataFrame, settings: list[str]) -> list[str]:
+    """Per swept setting, largest difference first (ANSWER_SETTINGS of them), the value that
+    converged most and least, and which differences are beyond their intervals."""
     contrasts = []
     for c in settings:
-        values = axis_values(s, decided[c])
-        hits = (decided["outcome"] == "converged").groupby(values, sort=True).agg(["sum", "size"])
+        hits = _counts(s, decided, c, "converged")
         if len(hits) < 2:
             continue
         rate = hits["sum"] / hits["size"]
-        best, worst = rate.idxmax(), rate.idxmin()
-        contrasts.append((rate[best] - rate[worst], c, hits, best, worst))
+        contrasts.append((rate.max() - rate.min(), c, hits, rate.idxmax(), rate.idxmin()))
     contrasts.sort(key=lambda x: -x[0])
-    apart = []
-    for _, c, hits, best, worst in contrasts[:ANSWER_SETTINGS]:
+    out, apart = [], []
+    for gap, c, hits, best, worst in contrasts[:ANSWER_SETTINGS]:
         name = LABELS.get(c, c)
-        good = (int(hits.loc[best, "sum"]), int(hits.loc[best, "size"]))
-        bad = (int(hits.loc[worst, "sum"]), int(hits.loc[worst, "size"]))
-        if good[0] * bad[1] == bad[0] * good[1]:
+        if gap == 0:
             out.append(f"By {name}: the same share converged at every value.")
             continue
+        good = (int(hits.loc[best, "sum"]), int(hits.loc[best, "size"]))
+        bad = (int(hits.loc[worst, "sum"]), int(hits.loc[worst, "size"]))
         out.append(
             f"By {name}: converged in {_share(*good)} at {name}={fmt(best)}, "
             f"in {_share(*bad)} at {name}={fmt(worst)}."
@@ -286,33 +301,30 @@ def answer(s: Study) -> list[str]:
     if apart:
         out.append("Apart beyond their intervals: " + "; ".join(apart) + ".")
     elif any(gap > 0 for gap, *_ in contrasts[:ANSWER_SETTINGS]):
-        out.append(
-            "No difference between settings is beyond the intervals at these run counts: "
-            "more replicas would tell them apart."
-        )
+        out.append("At these run counts no difference between settings is beyond the intervals.")
     if len(contrasts) > ANSWER_SETTINGS:
         rest = ", ".join(LABELS.get(c, c) for _, c, *_ in contrasts[ANSWER_SETTINGS:])
         out.append(f"{rest} changed the share of balanced runs less (see the findings below).")
-    where = []
-    for outcome in failures.index:
-        best_at = None
-        for c in settings:
-            values = axis_values(s, decided[c])
-            hit = (decided["outcome"] == outcome).groupby(values, sort=True).agg(["sum", "size"])
-            if len(hit) < 2:
-                continue
-            share = hit["sum"] / hit["size"]
-            v = share.idxmax()
-            key = (share[v], int(hit.loc[v, "sum"]))
-            if best_at is None or key > best_at[0]:
-                best_at = (key, c, v, int(hit.loc[v, "sum"]), int(hit.loc[v, "size"]))
-        if best_at is not None:
-            _, c, v, hits_v, size_v = best_at
-            where.append(f"{outcome} at {LABELS.get(c, c)}={fmt(v)}: {_share(hits_v, size_v)}")
-    if where:
-        out.append("Each failure was commonest with " + "; ".join(where) + ".")
-    out.append("Ranges in % are 95% Wilson intervals over runs.")
     return out
+
+
+def _commonest(s: Study, decided: pd.DataFrame, settings: list[str], outcome: str) -> str:
+    """'mode_collapse at k=5: 3/4 runs (30–95%)': the setting value with the largest share of
+    an outcome (ties: more runs), '' where no setting has two values."""
+    best = None
+    for c in settings:
+        hits = _counts(s, decided, c, outcome)
+        if len(hits) < 2:
+            continue
+        share = hits["sum"] / hits["size"]
+        v = share.idxmax()
+        n, size = int(hits.loc[v, "sum"]), int(hits.loc[v, "size"])
+        if best is None or (share[v], n) > best[0]:
+            best = ((share[v], n), c, v, n, size)
+    if best is None:
+        return ""
+    _, c, v, n, size = best
+    return f"{outcome} at {LABELS.get(c, c)}={fmt(v)}: {_share(n, size)}"
 
 
 def _evidence(s: Study, outcome: str, hit: pd.DataFrame) -> str:
