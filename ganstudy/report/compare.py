@@ -24,12 +24,14 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from ganstudy.config import FIELDS
 from ganstudy.messages import clip_middle
 from ganstudy.report.cells import SEVERITY
 from ganstudy.report.findings import wilson
 from ganstudy.report.occupancy import _own_settings
 from ganstudy.report.page import CSS, _png_data
-from ganstudy.report.study import LABELS, NO_OUTCOME, Study, fmt, has
+from ganstudy.report.sampled import MAX_BINS
+from ganstudy.report.study import LABELS, NO_OUTCOME, RATIOS, Study, fmt, has
 from ganstudy.report.style import DPI, PANEL_H, PANEL_W, figure, num
 from ganstudy.results import ResultsError
 
@@ -129,12 +131,9 @@ def _labels(runs: pd.DataFrame, settings: list[str]) -> list[str]:
 
 
 def _differences(studies: list[Study], settings: list[str]) -> list[str]:
-    """The settings whose values differ between the studies (pooled within each), named
-    with each study's values."""
-    columns = sorted(
-        {c for s in studies for c in _own_settings(s, keep_target=True)}
-        | {"target", "loss", "k", "lr_ratio", "pack", "steps", "model"}
-    )
+    """Every setting (TrialConfig field or ratio) whose values differ between the studies,
+    besides the grouping ones: pooled within each study, so named with each study's values."""
+    columns = sorted({c for s in studies for c in s.runs if c in FIELDS or c in RATIOS})
     out = []
     for c in columns:
         if c in settings or c in BOOKKEEPING:
@@ -142,11 +141,19 @@ def _differences(studies: list[Study], settings: list[str]) -> list[str]:
         sets = [frozenset(s.runs[c].dropna()) if c in s.runs else frozenset() for s in studies]
         if len(set(sets)) > 1:
             shown = "; ".join(
-                f"{name} {{{', '.join(fmt(v) for v in sorted(values, key=str))}}}"
+                f"{name} {_values(values)}"
                 for name, values in zip(names(studies), sets, strict=True)
             )
             out.append(f"{LABELS.get(c, c)}: {shown}")
     return out
+
+
+def _values(values: frozenset) -> str:
+    """'{1, 5}', or a range where a sampled setting has many values; '{}' where none."""
+    listed = sorted(values, key=lambda v: (str(type(v)), v))
+    if len(listed) > MAX_BINS:
+        return f"[{fmt(listed[0])}, {fmt(listed[-1])}] ({len(listed)} distinct)"
+    return "{" + ", ".join(fmt(v) for v in listed) + "}"
 
 
 def rates(sh: Shared) -> pd.DataFrame:

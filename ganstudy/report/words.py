@@ -92,7 +92,7 @@ WORDS: dict[str, Words] = {
         has_reference=False,
         js_caption="the study trained several kinds of target, so no estimate is the "
         "reference for all of them; js_d and js_probe are lower bounds",
-        above="not an error on every target this study trained",
+        above="noise on a toy target, no error on an image one",
         quality="high quality by each target's own rule",
     ),
 }
@@ -135,7 +135,9 @@ def quality(s: Study) -> str:
         sigmas = f"{fmt(float(values[0]))}σ" if len(values) == 1 else sigmas
     confidence = "quality_confidence"
     if w.kind == IMAGE and "target" in s.runs:
-        levels = {make_target(str(t)).quality_confidence for t in s.runs["target"].dropna()}
+        levels = {
+            make_target(str(t)).quality_confidence for t in s.runs["target"].dropna().unique()
+        }
         confidence = fmt(float(levels.pop())) if len(levels) == 1 else confidence
     return w.quality.format(sigmas=sigmas, confidence=confidence)
 
