@@ -235,8 +235,10 @@ def test_compare_draws_the_shared_settings_one_colour_per_study(pair: tuple[Path
 def test_compare_command_writes_rates_equal_to_direct_pandas(
     pair: tuple[Path, Path], tmp_path: Path
 ) -> None:
+    from ganstudy.cli import main
+
     out = tmp_path / "cmp"
-    assert report_command([str(p) for p in pair], str(out), "html") == 0
+    assert main(["report", *(str(p) for p in pair), "--out", str(out)]) == 0  # the CLI's way
     table = pd.read_csv(out / "compare.csv")
     trials = pd.read_parquet(pair[0] / "trials.parquet")
     at = trials[(trials["loss"] == "minimax") & np.isclose(trials["lr_d"] / trials["lr_g"], 4)]
