@@ -139,12 +139,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no live progress table")
     run.set_defaults(handler=_run)
 
-    report = commands.add_parser("report", help="figures and findings from a study's tables")
+    report = commands.add_parser(
+        "report", help="figures and findings from a study's tables; several studies: compared"
+    )
     report.add_argument(
         "study",
-        nargs="?",
+        nargs="*",
         type=_user_path,
-        help="study folder (default: the latest under results/)",
+        help="study folder (default: the latest under results/); two or more: one comparison "
+        "of the settings they share (default --out: compare-A-B beside the first)",
     )
     report.add_argument("--format", choices=["html", "png"], default="html")
     report.add_argument(

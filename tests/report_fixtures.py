@@ -125,6 +125,8 @@ def write_study(
                         if target == "curves":  # no density on a grid: no reference JS
                             for row in rows:
                                 row["js_binned"] = float("nan")
+                        if target == "digits":
+                            _image_metrics(rows, rng)
                         for row in rows:
                             row.update(trial_id=trial_id, replica=replica)
                         hist_rows += rows
@@ -180,6 +182,58 @@ def write_study(
     }
     (folder / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     (folder / "environment.json").write_text(json.dumps({"torch": "synthetic", "device": "cpu"}))
+    return folder
+
+
+def _image_metrics(rows: list[dict], rng: np.random.Generator) -> None:
+    """Add what an image target measures through its classifier: fd, precision, recall;
+    js_probe above js_binned (the class histograms' JS sees less than a probe on the
+    images, as on real digits runs: both are lower bounds, neither a reference)."""
+    for row in rows:
+        js = row["js_binned"]
+        if not math.isfinite(js):
+            row.update(fd=float("nan"), precision=float("nan"), recall=float("nan"))
+            continue
+        row["js_probe"] = float(min(js + 0.2 + rng.normal(0, 0.01), math.log(2)))
+        row.update(
+            fd=float(40 * js + rng.uniform(0, 1)),
+            precision=float(np.clip(1 - js, 0, 1)),
+            recall=float(np.clip(1 - 1.2 * js, 0, 1)),
+        )
+
+
+def write_dirac_study(root: Path) -> Path:
+    """A Dirac-GAN study: two configurations of 2 replicas, minimax circles at radius √2,
+    nonsaturating spirals in to 1e-4 of its start (made-up numbers shaped like the
+    Dirac-GAN's)."""
+    folder = write_study(
+        root,
+        name="dirac",
+        losses=("minimax", "nonsaturating"),
+        ks=(1,),
+        ratios=(1.0,),
+        target="gaussian1d",
+        samples=False,
+    )
+    trials = pd.read_parquet(folder / "trials.parquet")
+    history = pd.read_parquet(folder / "history.parquet")
+    trials[["target", "model"]] = "dirac"
+    trial_loss = trials.drop_duplicates("trial_id").set_index("trial_id")["loss"]
+    angle = history["step"] / 40.0
+    shrink = np.where(
+        history["trial_id"].map(trial_loss) == "minimax", 1.0, np.exp(-history["step"] / 43.4)
+    )
+    radius = math.sqrt(2) * shrink
+    history["theta"] = radius * np.cos(angle + math.pi / 4)
+    history["psi"] = radius * np.sin(angle + math.pi / 4)
+    history["dirac_distance"] = np.hypot(history["theta"], history["psi"])
+    last = history.sort_values("step").groupby(["trial_id", "replica"]).tail(1)
+    trials = trials.drop(columns=["theta", "psi", "dirac_distance"], errors="ignore").merge(
+        last[["trial_id", "replica", "theta", "psi", "dirac_distance"]],
+        on=["trial_id", "replica"],
+    )
+    trials.to_parquet(folder / "trials.parquet", index=False)
+    history.to_parquet(folder / "history.parquet", index=False)
     return folder
 
 

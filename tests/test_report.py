@@ -97,12 +97,12 @@ class _Page(HTMLParser):
         if tag == "figcaption":
             self._in = "caption"
             self.captions.append("")
-        if tag == "p" and a.get("class") == "skipped":
+        if tag == "li" and a.get("id"):  # a figure that does not apply, listed at the end
             self._in = "skipped"
             self.skipped.append("")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("figcaption", "p"):
+        if tag in ("figcaption", "li"):
             self._in = None
 
     def handle_data(self, data: str) -> None:
@@ -140,10 +140,12 @@ def test_html_embeds_every_png_with_a_caption(study: Path, report: Path) -> None
     assert page.external == []  # opens offline
     assert len(page.captions) == len(pngs)
     assert all(len(c.split()) >= 8 for c in page.captions), page.captions
-    # Every figure appears, drawn or with its reason; the phase diagram comes first.
-    assert sorted(page.headings) == sorted(key for key, _, _ in FIGURES)
+    # Every figure appears, drawn or listed at the end with its reason; the phase diagram
+    # comes first.
+    assert sorted(page.headings) == sorted(p.stem for p in pngs)
     assert page.headings[0] == "03_phase_diagram"
     assert len(page.skipped) == len(EXPECTED_SKIPS[study.name])
+    assert all(len(reason.split()) >= 4 for reason in page.skipped), page.skipped
 
 
 def test_summary_equals_direct_pandas(study: Path, report: Path) -> None:
@@ -185,18 +187,24 @@ def test_summary_equals_direct_pandas(study: Path, report: Path) -> None:
 
 
 def test_findings_are_stated_with_the_tables_numbers(study: Path, report: Path) -> None:
+    from ganstudy.report.findings import grouped
+    from ganstudy.report.style import num
+
     trials = pd.read_parquet(study / "trials.parquet")
-    text = findings(load_study(study))
+    s = load_study(study)
+    text = findings(s)
+    overview = grouped(s)["Outcomes"][0]
     n = len(trials)
     for outcome, count in trials["outcome"].value_counts().items():
-        assert f"{outcome} {count}/{n}" in text[1]  # text[0]: what holds over replicas
+        assert f"{outcome} {count}/{n}" in overview
     spec = yaml.safe_load((study / "spec.yaml").read_text())
     means = trials.groupby("trial_id")[spec["metric"]].mean()
     best = means.min() if spec["mode"] == "min" else means.max()
-    assert any(f"{best:.3f}" in line for line in text)
+    assert any(f"— {num(best)}" in line for line in text)
     page = " ".join(parse(report).text)
     assert all(line in page for line in text)
-    assert (report.parent / "findings.md").read_text().count("\n") == len(text)
+    markdown = (report.parent / "findings.md").read_text()
+    assert [line[2:] for line in markdown.splitlines() if line.startswith("- ")] == text
 
 
 def test_a_diverged_replica_ranks_its_configuration_last(tmp_path: Path) -> None:
@@ -509,9 +517,9 @@ def test_interrupted_study_says_it_is_partial(tmp_path: Path) -> None:
     index = build_report(folder, progress=None)
     sentence = f"Partial study: {done} of {len(trials)} runs finished (2 interrupted, 2 pending)"
     assert findings(load_study(folder))[0].startswith(sentence)
-    assert (index.parent / "findings.md").read_text().startswith(f"- {sentence}")
-    body = " ".join(parse(index).text)
-    assert f"Partial study: {done} of {len(trials)} runs finished." in body
+    assert (index.parent / "findings.md").read_text().startswith(f"## The answer\n\n- {sentence}")
+    html = index.read_text(encoding="utf-8")
+    assert html.index(f"<div class='answer'><p>{sentence}") < html.index("<img")  # first screen
     assert (index.parent / "03_phase_diagram.png").exists()
     summary = pd.read_csv(index.parent / "summary.csv")
     assert len(summary) == len(trials.drop_duplicates(["loss", "k", "lr_d"]))
@@ -682,9 +690,11 @@ def test_study_interrupted_before_any_run_claims_nothing(tmp_path: Path) -> None
     for name in ("history", "samples"):
         pd.DataFrame().to_parquet(folder / f"{name}.parquet")
     index = build_report(folder, progress=None)
-    text = (index.parent / "findings.md").read_text().splitlines()
-    assert text[0].startswith(f"- Partial study: 0 of {len(trials)} runs finished")
-    assert text[1].startswith("- 8 configurations, 16 runs")  # each one, though unnamed
+    text = [line for line in (index.parent / "findings.md").read_text().splitlines() if line]
+    assert text[:2] == ["## The answer", text[1]]
+    assert text[1].startswith(f"- Partial study: 0 of {len(trials)} runs finished")
+    assert text[2] == "- No run has an outcome yet, so the study answers nothing so far."
+    assert "- 8 configurations, 16 runs (trial × replica): no outcome 16/16." in text
     assert not any("agreed" in line for line in text)
     assert (index.parent / "03_phase_diagram.png").exists()
 
@@ -701,35 +711,41 @@ def test_wilson_intervals_match_the_closed_form_and_stay_in_range() -> None:
         assert 0.0 <= low <= n / 20 <= high <= 1.0
 
 
-def test_findings_open_with_what_holds_over_replicas(study: Path) -> None:
-    """The first finding gives each loss's converged share with its interval, and compares
-    two losses only where the intervals do not overlap."""
-    from ganstudy.report.findings import findings, wilson
+def test_the_answer_states_shares_with_their_intervals(study: Path) -> None:
+    """The answer gives the converged share of all runs and per value of each swept setting
+    with its Wilson interval, and calls two values apart only where the intervals are."""
+    from ganstudy.report.findings import answer, wilson
 
     s = load_study(study)
-    head = findings(s)[0]
-    assert head.startswith("What the study shows (95% Wilson intervals over runs)")
+    lines = answer(s)
     trials = pd.read_parquet(study / "trials.parquet")
-    shares = {}
-    for loss, runs in trials.groupby("loss"):
+
+    def share(runs: pd.DataFrame) -> tuple[int, int, str]:
         n, total = int((runs["outcome"] == "converged").sum()), len(runs)
         low, high = wilson(n, total)
-        assert f"{loss} converged in {n}/{total} runs ({100 * low:.0f}–{100 * high:.0f}%)" in head
-        shares[loss] = (n, total)
-    best = max(shares, key=lambda k: shares[k][0] / shares[k][1])
-    worst = min(shares, key=lambda k: shares[k][0] / shares[k][1])
-    apart = wilson(*shares[best])[0] > wilson(*shares[worst])[1]
-    assert (f"{best} converges more often than {worst}" in head) == apart
-    assert ("intervals overlap" in head) == (not apart)
+        return n, total, f"{n}/{total} runs ({100 * low:.0f}–{100 * high:.0f}%)"
+
+    assert lines[0].startswith(f"D and G stayed in balance (converged) in {share(trials)[2]}")
+    by_loss = {loss: share(runs) for loss, runs in trials.groupby("loss")}
+    best = max(by_loss, key=lambda k: by_loss[k][0] / by_loss[k][1])
+    worst = min(by_loss, key=lambda k: by_loss[k][0] / by_loss[k][1])
+    line = next(x for x in lines if x.startswith("By loss:"))
+    assert f"{by_loss[best][2]} at loss={best}" in line
+    assert f"{by_loss[worst][2]} at loss={worst}" in line
+    apart = wilson(*by_loss[best][:2])[0] > wilson(*by_loss[worst][:2])[1]
+    verdict = next(x for x in lines if x.startswith(("Apart beyond", "At these run counts")))
+    assert (f"loss ({best} over {worst})" in verdict) == apart
+    assert lines[-1] == "Ranges in % are 95% Wilson intervals over runs."
 
 
 def test_on_images_a_probe_above_js_binned_is_no_error(tmp_path: Path) -> None:
-    """On an image target (fd present) js_binned is the JS of class histograms, itself a
-    lower bound: a js_probe above it is not called estimation noise."""
+    """On an image target js_binned is the JS of class histograms, itself a lower bound: a
+    js_probe above it is not called estimation noise; on a toy it is."""
     study = load_study(write_study(tmp_path, name="img", samples=False))
     study.hist["js_probe"] = study.hist["js_binned"] + 0.1
-    toy = next(line for line in findings(study) if line.startswith("js_probe fell below"))
-    assert "estimation noise" in toy
-    study.hist["fd"] = 10.0
-    image = next(line for line in findings(study) if line.startswith("js_probe fell below"))
+    toy = next(line for line in findings(study) if line.startswith("js_probe lay above"))
+    assert "estimation noise" in toy and "the reference js_binned" in toy
+    study.runs["target"] = "digits"  # the kind follows the target trained
+    image = next(line for line in findings(study) if line.startswith("js_probe lay above"))
     assert "estimation noise" not in image and "no error on images" in image
+    assert "reference" not in image

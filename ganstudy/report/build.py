@@ -17,8 +17,15 @@ from typing import Literal
 import seaborn as sns
 
 from ganstudy.messages import IO_FAULT, clip_middle, detail, fail
+from ganstudy.report.compare import COMPARE_FILES, names, render
 from ganstudy.report.figures import FIGURES
-from ganstudy.report.findings import findings, outcome_table, summary_table
+from ganstudy.report.findings import (
+    answer,
+    findings_markdown,
+    grouped,
+    outcome_table,
+    summary_table,
+)
 from ganstudy.report.page import Rendered, page
 from ganstudy.report.study import Study, find_latest_study, load_study
 from ganstudy.report.style import DPI, Skip
@@ -38,6 +45,7 @@ Format = Literal["html", "png"]
 REPORT_FILES = frozenset(
     {f"{entry.key}.png" for entry in FIGURES}
     | {"summary.csv", "outcomes.csv", "findings.md", "index.html", REPORT_MARK}
+    | set(COMPARE_FILES)
 )
 
 
@@ -62,16 +70,7 @@ def build_report(
     """
     if fmt not in ("html", "png"):
         raise ResultsError(f"format: got {clip(repr(fmt), 40)}; expected html or png")
-    folder = find_latest_study() if study_dir is None else Path(study_dir)
-    check_study_folder(folder)  # a file's path holds no lock: not "still running"
-    holder = lock_holder(folder)
-    if holder is not None:
-        # Tables of a running study are mid-write: no report until the run lets go.
-        raise ResultsError(
-            f"{clip_middle(folder)}: the study is still running ({holder}); "
-            "report it when the run ends"
-        )
-    study = load_study(folder)
+    study = open_study(find_latest_study() if study_dir is None else Path(study_dir))
     out = Path(out) if out is not None else study.path / REPORT_DIR
     _check_replaceable(out)
     say = progress or (lambda _msg: None)
@@ -91,11 +90,63 @@ def build_report(
     return out if fmt == "png" else out / "index.html"
 
 
+def open_study(folder: Path) -> Study:
+    """A study folder's tables, loaded for a report: ResultsError for a folder that is not a
+    study, is damaged or is still being written by a run."""
+    check_study_folder(folder)  # a file's path holds no lock: not "still running"
+    holder = lock_holder(folder)
+    if holder is not None:
+        # Tables of a running study are mid-write: no report until the run lets go.
+        raise ResultsError(
+            f"{clip_middle(folder)}: the study is still running ({holder}); "
+            "report it when the run ends"
+        )
+    return load_study(folder)
+
+
+def build_comparison(
+    study_dirs: list[Path],
+    *,
+    out: Path | None = None,
+    fmt: Format = "html",
+    progress: Callable[[str], None] | None = print,
+) -> Path:
+    """Several studies side by side (report/compare.py): outcome rates and final metrics of
+    the settings they share, one colour per study, written whole into `out` (default
+    `compare-<A>-<B>...` beside the first study). Returns index.html, or the folder for
+    fmt="png". Errors as build_report's."""
+    if fmt not in ("html", "png"):
+        raise ResultsError(f"format: got {clip(repr(fmt), 40)}; expected html or png")
+    studies = [open_study(Path(folder)) for folder in study_dirs]
+    if out is None:
+        out = studies[0].path.parent / clip("compare-" + "-".join(names(studies)), 120)
+    out = Path(out)
+    _check_replaceable(out)
+    say = progress or (lambda _msg: None)
+    say(f"compare {', '.join(names(studies))}")
+    staging = report_sibling(out, "tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+        (staging / REPORT_MARK).write_text(
+            "A ganstudy report folder: `ganstudy report` replaces it.\n"
+        )
+        with sns.axes_style("ticks"), sns.plotting_context("notebook", font_scale=0.8):
+            render(studies, staging, fmt)
+        _replace(staging, out)
+    except OSError as err:
+        why = f"cannot write the report to {clip_middle(out)}: {err.strerror or detail(err)}"
+        raise OutputError(err.errno, why) from err
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out if fmt == "png" else out / "index.html"
+
+
 def _render(study: Study, out: Path, fmt: Format, say: Callable[[str], None]) -> None:
     (out / REPORT_MARK).write_text("A ganstudy report folder: `ganstudy report` replaces it.\n")
     rendered = []
     for i, entry in enumerate(FIGURES, 1):
-        say(f"report {study.name}: [{i}/{len(FIGURES)}] {entry.title.split('. ', 1)[-1]}")
+        say(f"report {study.name}: [{i}/{len(FIGURES)}] {entry.title}")
         item = Rendered(entry.key, entry.title)
         png = out / f"{entry.key}.png"
         try:
@@ -110,10 +161,9 @@ def _render(study: Study, out: Path, fmt: Format, say: Callable[[str], None]) ->
     outcomes = outcome_table(study)
     summary.to_csv(out / "summary.csv", index=False)
     outcomes.to_csv(out / "outcomes.csv", index=False)
-    text = findings(study)
-    (out / "findings.md").write_text("".join(f"- {line}\n" for line in text), encoding="utf-8")
+    (out / "findings.md").write_text(findings_markdown(study), encoding="utf-8")
     if fmt == "html":
-        html = page(study, rendered, summary, outcomes, text)
+        html = page(study, rendered, summary, outcomes, answer(study), grouped(study))
         (out / "index.html").write_text(html, encoding="utf-8")
 
 
@@ -162,9 +212,15 @@ def _replace(staging: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def report_command(study_dir: str | Path | None, out: str | Path | None, fmt: Format) -> int:
-    """`ganstudy report`: build the report, print its path; one line on stderr and exit 2
-    for bad input (not a study, damaged, still running), exit 1 for an I/O fault."""
+def report_command(
+    study_dir: str | Path | list[str | Path] | None, out: str | Path | None, fmt: Format
+) -> int:
+    """`ganstudy report [STUDY ...]`: one study's report, or with several studies their
+    comparison; print its path. One line on stderr and exit 2 for bad input (not a study,
+    damaged, still running), exit 1 for an I/O fault."""
+    if isinstance(study_dir, list | tuple):
+        dirs = [Path(d) for d in study_dir]
+        study_dir = dirs[0] if len(dirs) == 1 else (None if not dirs else dirs)
 
     def progress(line: str) -> None:
         # Progress is a courtesy: a stdout that fails (`| head -1`, a full disk) must not be
@@ -177,10 +233,12 @@ def report_command(study_dir: str | Path | None, out: str | Path | None, fmt: Fo
                 printing = False
 
     printing = True
+    target = Path(out) if out is not None else None
     try:
-        path = build_report(
-            study_dir, out=Path(out) if out is not None else None, fmt=fmt, progress=progress
-        )
+        if isinstance(study_dir, list):
+            path = build_comparison(study_dir, out=target, fmt=fmt, progress=progress)
+        else:
+            path = build_report(study_dir, out=target, fmt=fmt, progress=progress)
     except ResultsError as err:
         return fail(str(err))
     except OSError as err:

@@ -9,10 +9,22 @@ import numpy as np
 import pandas as pd
 
 from ganstudy.columns import LOSS_NAMES, OUTCOMES
-from ganstudy.report.cells import SEVERITY, cell_name, cells, majority
+from ganstudy.report.cells import SEVERITY, cell_name, cells, majority, severity
 from ganstudy.report.figures.dirac import dirac_findings
-from ganstudy.report.occupancy import modes_kept
-from ganstudy.report.study import LABELS, NO_OUTCOME, RUN, Study, describe, has, partial_sentence
+from ganstudy.report.occupancy import _own_settings, modes_kept
+from ganstudy.report.sampled import axis_values
+from ganstudy.report.study import (
+    LABELS,
+    NO_OUTCOME,
+    RUN,
+    Study,
+    describe,
+    fmt,
+    has,
+    partial_sentence,
+)
+from ganstudy.report.style import num
+from ganstudy.report.words import signed, words
 
 
 def summary_table(s: Study) -> pd.DataFrame:
@@ -77,37 +89,60 @@ def _fold_change(s: Study, runs: pd.DataFrame, metric: str) -> float | None:
     return float((ends["first"] / ends["last"]).median())
 
 
+# The findings' groups, in page order (the answer comes before all of them).
+GROUPS = ("Outcomes", "Where runs failed", "Modes", "Estimators", "Replicas")
+
+
 def findings(s: Study) -> list[str]:
-    """Sentences with numbers, generated from the tables (nothing here is hard-coded)."""
-    # A partial study says so first: every number below covers only what ran.
-    out: list[str] = [partial_sentence(s.partial)] if s.partial else []
+    """Every sentence of the report, the answer first, then each group's (flat, for
+    findings.md and tests)."""
+    return answer(s) + [line for lines in grouped(s).values() for line in lines]
+
+
+def findings_markdown(s: Study) -> str:
+    """findings.md: the answer, then the grouped findings, each a bullet list."""
+    parts = ["## The answer\n\n" + "".join(f"- {line}\n" for line in answer(s))]
+    for group, lines in grouped(s).items():
+        parts.append(f"## {group}\n\n" + "".join(f"- {line}\n" for line in lines))
+    return "\n".join(parts)
+
+
+def grouped(s: Study) -> dict[str, list[str]]:
+    """The detailed findings by group (GROUPS order, empty groups left out): sentences with
+    numbers, generated from the tables (nothing here is hard-coded)."""
     r = cells(s)
-    out += _headline(s, r)
-    out += dirac_findings(s)  # a Dirac-GAN study: which configurations reach (0, 0)
+    groups: dict[str, list[str]] = {g: [] for g in GROUPS}
     total = len(r)
     counts = r["outcome"].value_counts()
     n_cfg = r["trial_id"].nunique()
     overview = ", ".join(f"{o} {frac(int(n), total)}" for o, n in counts.items())
-    out.append(
+    groups["Outcomes"].append(
         f"{n_cfg} configuration{'s' * (n_cfg != 1)}, {total} run{'s' * (total != 1)} "
         f"(trial × replica): {overview}."
     )
-    out += modes_kept(s)  # how many modes each setting keeps, with the spread over runs
-
     summary = summary_table(s)
     col = f"{s.metric}_mean"
     if col in summary and summary[col].notna().any():
         best = summary.iloc[0]
         run = r[r["trial_id"] == best["trial_id"]].iloc[0]
         sd = best[f"{s.metric}_sd"]
-        spread = f" ± {sd:.3f}" if pd.notna(sd) else ""
-        out.append(
-            f"Best by {s.metric} ({s.mode}): {describe(s, run)} — {best[col]:.3f}{spread} over "
+        spread = f" ± {num(sd)}" if pd.notna(sd) else ""
+        groups["Outcomes"].append(
+            f"Best by {s.metric} ({s.mode}): {describe(s, run)} — {num(best[col])}{spread} over "
             f"{int(best['replicas'])} replica{'s' * int(best['replicas'] != 1)}, "
             f"{best['majority']} in {int(best[best['majority']])}/{best['replicas']}."
         )
+    groups["Outcomes"] += _saturating(r)
+    groups["Where runs failed"] = _failure_regions(s, r)
+    groups["Modes"] = modes_kept(s)  # how many modes each setting keeps, over runs
+    groups["Estimators"] = _calibration_findings(s)
+    groups["Replicas"] = _replicas(s, r, n_cfg)
+    return {g: lines for g, lines in groups.items() if lines}
 
-    # Failure regions of the phase diagram, one sentence per (loss, outcome).
+
+def _failure_regions(s: Study, r: pd.DataFrame) -> list[str]:
+    """Failure regions of the phase diagram, one sentence per (panel, outcome)."""
+    out = []
     for panel in s.panels:
         d = r[r["panel"] == panel]
         for outcome in [o for o in SEVERITY if o not in ("converged", NO_OUTCOME)]:
@@ -128,41 +163,45 @@ def findings(s: Study) -> list[str]:
             hit = d[d["outcome"] == outcome]
             text += _evidence(s, outcome, hit)
             out.append(text + ".")
+    return out
 
-    # Saturating vs non-saturating generator loss: the paper's claim, measured.
-    if "loss" in r and {"minimax", "nonsaturating"} <= set(r["loss"]):
-        parts = []
-        for loss in ("minimax", "nonsaturating"):
-            d = r[(r["loss"] == loss) & (r["outcome"] != NO_OUTCOME)]  # runs that were measured
-            conv = int((d["outcome"] == "converged").sum())
-            g = d["grad_norm_g"].median() if "grad_norm_g" in d else float("nan")
-            parts.append((loss, conv, len(d), g))
-        text = (
-            "Saturating vs non-saturating generator loss: minimax converged in "
-            f"{frac(parts[0][1], parts[0][2])} runs, nonsaturating in "
-            f"{frac(parts[1][1], parts[1][2])}"
-        )
-        if all(pd.notna(p[3]) for p in parts):
-            text += f"; median final grad_norm_g {parts[0][3]:.3g} vs {parts[1][3]:.3g}"
-        out.append(text + ".")
 
-    out += _calibration_findings(s)
+def _saturating(r: pd.DataFrame) -> list[str]:
+    """Saturating vs non-saturating generator loss: the paper's claim, measured."""
+    if "loss" not in r or not {"minimax", "nonsaturating"} <= set(r["loss"]):
+        return []
+    parts = []
+    for loss in ("minimax", "nonsaturating"):
+        d = r[(r["loss"] == loss) & (r["outcome"] != NO_OUTCOME)]  # runs that were measured
+        conv = int((d["outcome"] == "converged").sum())
+        g = d["grad_norm_g"].median() if "grad_norm_g" in d else float("nan")
+        parts.append((loss, conv, len(d), g))
+    text = (
+        "Saturating vs non-saturating generator loss: minimax converged in "
+        f"{frac(parts[0][1], parts[0][2])} runs, nonsaturating in "
+        f"{frac(parts[1][1], parts[1][2])}"
+    )
+    if all(pd.notna(p[3]) for p in parts):
+        text += f"; median final grad_norm_g {num(parts[0][3])} vs {num(parts[1][3])}"
+    return [text + "."]
 
-    # Replicas of one configuration that disagree: the spread a single seed would hide.
-    # Only runs with an outcome vote: a pending run has not disagreed with anyone yet.
+
+def _replicas(s: Study, r: pd.DataFrame, n_cfg: int) -> list[str]:
+    """Replicas of one configuration that disagree: the spread a single seed would hide.
+    Only runs with an outcome vote: a pending run has not disagreed with anyone yet."""
     decided = r[r["outcome"] != NO_OUTCOME]
     split = decided.groupby("trial_id")["outcome"].nunique()
     split = split[split > 1]
     if len(split):
         example = r[r["trial_id"] == split.index[0]]
         what = ", ".join(f"{o} {n}" for o, n in example["outcome"].value_counts().items())
-        out.append(
+        return [
             f"{len(split)} of {n_cfg} configurations had replicas ending in different outcomes "
             f"(e.g. {describe(s, example.iloc[0])}: {what})."
-        )
-    elif len(decided) > decided["trial_id"].nunique():
-        out.append("Every configuration's replicas agreed on the outcome.")
-    return out
+        ]
+    if len(decided) > decided["trial_id"].nunique():
+        return ["Every configuration's replicas agreed on the outcome."]
+    return []
 
 
 Z95 = 1.959964  # the normal quantile of a two-sided 95% interval
@@ -180,45 +219,112 @@ def wilson(n: int, total: int, z: float = Z95) -> tuple[float, float]:
 
 
 def _share(n: int, total: int) -> str:
+    """'5/10 runs (24–76%)': a count with its 95% Wilson interval."""
     low, high = wilson(n, total)
     return f"{n}/{total} runs ({100 * low:.0f}–{100 * high:.0f}%)"
 
 
-def _headline(s: Study, r: pd.DataFrame) -> list[str]:
-    """What the study shows, stated only where it holds over replicas: per panel (loss) the
-    share of runs that converged and of its commonest failure, each with a 95% Wilson
-    interval; a difference between panels only where their intervals do not overlap.
+# Settings the answer compares at most (the ones whose values differ most in balance).
+ANSWER_SETTINGS = 3
+
+
+def answer(s: Study) -> list[str]:
+    """The first screen: what the study shows, stated with the 95% Wilson interval of every
+    share, so a claim that rests on a few runs carries its uncertainty.
+
+    1. How many runs kept D and G in balance (converged) and how many failed, by outcome.
+    2. Per swept setting (up to ANSWER_SETTINGS, largest difference first): the value that
+       converged most and least; "apart" only where the two intervals do not overlap.
+    3. Per failure outcome: the setting value where it was commonest.
+    A Dirac-GAN study adds where its runs ended: the distance to (0, 0) reached.
 
     GAN runs in float32 are chaotic (replicas of one setting end differently, and a study
-    rerun on another machine of the same kind moves counts by several runs), so a claim
-    that rests on a few runs is given with its interval or not made.
+    rerun on another machine moves counts by several runs), hence the intervals.
     """
+    out: list[str] = [partial_sentence(s.partial)] if s.partial else []
+    r = s.runs
     decided = r[r["outcome"] != NO_OUTCOME]
     if decided.empty:
-        return []
-    by = decided.groupby("panel", sort=False)["outcome"]
-    parts, converged = [], {}
-    for panel, outcomes in by:
-        total, hits = len(outcomes), int((outcomes == "converged").sum())
-        converged[panel] = (hits, total)
-        text = f"{panel} converged in {_share(hits, total)}"
-        failures = outcomes[outcomes != "converged"].value_counts()
-        if len(failures):
-            worst, n = failures.index[0], int(failures.iloc[0])
-            text += f", ended {worst} in {_share(n, total)}"
-        parts.append(text)
-    head = "What the study shows (95% Wilson intervals over runs): " + "; ".join(parts) + "."
-    if len(converged) > 1:
-        ranked = sorted(converged, key=lambda p: -converged[p][0] / converged[p][1])
-        top, bottom = ranked[0], ranked[-1]
-        if wilson(*converged[top])[0] > wilson(*converged[bottom])[1]:
-            head += f" {top} converges more often than {bottom}: their intervals do not overlap."
-        else:
-            head += (
-                " No panel converges reliably more often than another at these run counts: "
-                "the intervals overlap."
-            )
-    return [head]
+        return [*out, "No run has an outcome yet, so the study answers nothing so far."]
+    total = len(decided)
+    balanced = int((decided["outcome"] == "converged").sum())
+    failures = decided.loc[decided["outcome"] != "converged", "outcome"].value_counts()
+    failures = failures.loc[sorted(failures.index, key=severity)]
+    text = f"D and G stayed in balance (converged) in {_share(balanced, total)}"
+    if len(failures):
+        text += "; the rest ended " + ", ".join(
+            f"{o} in {_share(int(n), total)}" for o, n in failures.items()
+        )
+    # On the Dirac-GAN where the runs ended is the answer; the labels come second.
+    out += dirac_findings(s)
+    out.append(text + ".")
+    settings = [c for c in _own_settings(s, keep_target=True) if c in decided]
+    out += _by_setting(s, decided, settings)
+    where = [_commonest(s, decided, settings, outcome) for outcome in failures.index]
+    if any(where):
+        out.append("Each failure was commonest with " + "; ".join(w for w in where if w) + ".")
+    out.append("Ranges in % are 95% Wilson intervals over runs.")
+    return out
+
+
+def _counts(s: Study, runs: pd.DataFrame, setting: str, outcome: str) -> pd.DataFrame:
+    """Per value of a setting (binned where sampled): runs with the outcome (sum), runs."""
+    hit = runs["outcome"] == outcome
+    return hit.groupby(axis_values(s, runs[setting]), sort=True).agg(["sum", "size"])
+
+
+def _by_setting(s: Study, decided: pd.DataFrame, settings: list[str]) -> list[str]:
+    """Per swept setting, largest difference first (ANSWER_SETTINGS of them), the value that
+    converged most and least, and which differences are beyond their intervals."""
+    contrasts = []
+    for c in settings:
+        hits = _counts(s, decided, c, "converged")
+        if len(hits) < 2:
+            continue
+        rate = hits["sum"] / hits["size"]
+        contrasts.append((rate.max() - rate.min(), c, hits, rate.idxmax(), rate.idxmin()))
+    contrasts.sort(key=lambda x: -x[0])
+    out, apart = [], []
+    for gap, c, hits, best, worst in contrasts[:ANSWER_SETTINGS]:
+        name = LABELS.get(c, c)
+        if gap == 0:
+            out.append(f"By {name}: the same share converged at every value.")
+            continue
+        good = (int(hits.loc[best, "sum"]), int(hits.loc[best, "size"]))
+        bad = (int(hits.loc[worst, "sum"]), int(hits.loc[worst, "size"]))
+        out.append(
+            f"By {name}: converged in {_share(*good)} at {name}={fmt(best)}, "
+            f"in {_share(*bad)} at {name}={fmt(worst)}."
+        )
+        if wilson(*good)[0] > wilson(*bad)[1]:
+            apart.append(f"{name} ({fmt(best)} over {fmt(worst)})")
+    if apart:
+        out.append("Apart beyond their intervals: " + "; ".join(apart) + ".")
+    elif any(gap > 0 for gap, *_ in contrasts[:ANSWER_SETTINGS]):
+        out.append("At these run counts no difference between settings is beyond the intervals.")
+    if len(contrasts) > ANSWER_SETTINGS:
+        rest = ", ".join(LABELS.get(c, c) for _, c, *_ in contrasts[ANSWER_SETTINGS:])
+        out.append(f"{rest} changed the share of balanced runs less (see the findings below).")
+    return out
+
+
+def _commonest(s: Study, decided: pd.DataFrame, settings: list[str], outcome: str) -> str:
+    """'mode_collapse at k=5: 3/4 runs (30–95%)': the setting value with the largest share of
+    an outcome (ties: more runs), '' where no setting has two values."""
+    best = None
+    for c in settings:
+        hits = _counts(s, decided, c, outcome)
+        if len(hits) < 2:
+            continue
+        share = hits["sum"] / hits["size"]
+        v = share.idxmax()
+        n, size = int(hits.loc[v, "sum"]), int(hits.loc[v, "size"])
+        if best is None or (share[v], n) > best[0]:
+            best = ((share[v], n), c, v, n, size)
+    if best is None:
+        return ""
+    _, c, v, n, size = best
+    return f"{outcome} at {LABELS.get(c, c)}={fmt(v)}: {_share(n, size)}"
 
 
 def _evidence(s: Study, outcome: str, hit: pd.DataFrame) -> str:
@@ -227,19 +333,19 @@ def _evidence(s: Study, outcome: str, hit: pd.DataFrame) -> str:
         text = ""
         fold = _fold_change(s, hit, "grad_norm_g")
         if fold is not None and fold > 1:
-            text += f"; grad_norm_g fell {fold:.3g}× from first to last evaluation"
+            text += f"; grad_norm_g fell {num(fold)}× from first to last evaluation"
         elif fold is not None:
-            text += f"; grad_norm_g rose {1 / fold:.3g}× from first to last evaluation"
+            text += f"; grad_norm_g rose {num(1 / fold)}× from first to last evaluation"
         if has(hit, "d_real") and has(hit, "d_fake"):
             text += (
-                f", ending at D(x_real) {hit['d_real'].mean():.2f} vs "
-                f"D(G(z)) {hit['d_fake'].mean():.2f}"
+                f", ending at D(x_real) {num(hit['d_real'].mean(), 2)} vs "
+                f"D(G(z)) {num(hit['d_fake'].mean(), 2)}"
             )
         return text
     if outcome == "mode_collapse" and has(hit, "modes_captured"):
         n_modes = hit["n_modes"].max() if has(hit, "n_modes") else float("nan")
         of = f" of {n_modes:g}" if pd.notna(n_modes) else ""
-        return f"; modes captured at the end {hit['modes_captured'].mean():.1f}{of} on average"
+        return f"; modes captured at the end {num(hit['modes_captured'].mean())}{of} on average"
     if outcome == "diverged" and s.hist is not None:
         h = s.hist.merge(hit[RUN], on=RUN)
         bad = h[~np.isfinite(h["loss_d"])] if "loss_d" in h else h.iloc[:0]
@@ -251,16 +357,20 @@ def _evidence(s: Study, outcome: str, hit: pd.DataFrame) -> str:
         late = h[h["step"] >= h["step"].max() / 2]
         sd = late.groupby(RUN)["js_binned"].std().median()
         if pd.notna(sd):
-            return f"; js_binned swung by sd {sd:.3f} nats over the second half of training"
+            return f"; js_binned swung by sd {num(sd)} nats over the second half of training"
     return ""
 
 
 def _calibration_findings(s: Study) -> list[str]:
+    """How js_d and js_probe sit against js_binned, in the words of the study's target kind:
+    'fell below the reference' on a toy; on images (js_binned the JS of class histograms) no
+    side is an error. A median that is negative is said to lie above, never 'below by -x'."""
     data = s.hist if has(s.hist, "js_binned") else s.runs
     out = []
     if not has(data, "js_binned"):
         return out
-    image = has(data, "fd")  # the feature metrics exist on image targets only
+    w = words(s)
+    ref = "the reference js_binned" if w.has_reference else "js_binned"
     for m in ("js_d", "js_probe"):
         if not has(data, m):
             continue
@@ -269,32 +379,49 @@ def _calibration_findings(s: Study) -> list[str]:
         n_above = int((gap < 0).sum())
         if s.hue:
             by = d.assign(gap=gap).groupby("_hue", observed=True)["gap"].median()
-            parts = [f"{gap_v:.3f} nats at {label}" for label, gap_v in by.items()]
-            trend = ""
-            # A trend only where the medians move by more than noise-level amounts.
-            moved = by.max() - by.min() >= max(0.02, 0.2 * by.abs().max())
-            if len(by) > 2 or (len(by) == 2 and s.hue == "k"):
-                if not moved:
-                    trend = f" — about the same at every {LABELS.get(s.hue, s.hue)}"
-                elif by.is_monotonic_decreasing:
-                    trend = f" — tighter as {LABELS.get(s.hue, s.hue)} grows"
-                elif by.is_monotonic_increasing:
-                    trend = f" — looser as {LABELS.get(s.hue, s.hue)} grows"
-            text = f"{m} fell below js_binned by a median of " + ", ".join(parts) + trend
         else:
-            text = f"{m} fell below js_binned by a median of {gap.median():.3f} nats"
-        if image and n_above:  # js_binned is no reference there: both are lower bounds
-            text += (
-                f"; {n_above} of {len(gap)} values ({n_above / len(gap):.1%}) exceeded it, "
-                "no error on images: there js_binned is itself a lower bound (the JS of "
-                "class histograms), blind to what the features see."
-            )
+            by = pd.Series([gap.median()], index=[""])
+        below = bool((by >= 0).all())
+        if below:
+            lead, shown, show = f"{m} fell below {ref} by a median of", by, num
+        elif (by <= 0).all():
+            lead, shown, show = f"{m} lay above {ref} by a median of", -by, num
+        else:  # above at some values, below at others: the signed difference
+            lead, shown, show = f"{m} minus js_binned had a median of", -by, signed
+        parts = [
+            f"{show(v)} nats" + (f" at {label}" if label else "") for label, v in shown.items()
+        ]
+        mixed = show is signed
+        text = (
+            f"{lead} "
+            + ", ".join(parts)
+            + ("" if mixed else _trend(s, shown, w.has_reference and below))
+        )
+        share = f"{n_above} of {len(gap)} values ({n_above / len(gap):.1%})"
+        if n_above and w.has_reference:
+            text += f"; {share} exceeded the reference ({w.above})."
+        elif n_above:
+            text += f"; {share} exceeded js_binned, {w.above}."
+        elif w.has_reference:
+            text += "; it never exceeded the reference, as a lower bound should not."
         else:
-            text += (
-                f"; {n_above} of {len(gap)} values ({n_above / len(gap):.1%}) exceeded the "
-                "reference (estimation noise: a lower bound should not)."
-                if n_above
-                else "; it never exceeded the reference, as a lower bound should not."
-            )
+            text += "; it never exceeded js_binned."
         out.append(text)
     return out
+
+
+def _trend(s: Study, gap: pd.Series, reference: bool) -> str:
+    """' — tighter as k grows' where the median distance to js_binned per hue value moves
+    monotonically by more than noise; only a distance below a reference is 'tight' (elsewhere
+    it narrows or widens)."""
+    if not s.hue or not (len(gap) > 2 or (len(gap) == 2 and s.hue == "k")):
+        return ""
+    name = LABELS.get(s.hue, s.hue)
+    moved = gap.max() - gap.min() >= max(0.02, 0.2 * gap.abs().max())
+    if not moved:
+        return f" — about the same at every {name}"
+    if gap.is_monotonic_decreasing:
+        return f" — {'tighter' if reference else 'narrower'} as {name} grows"
+    if gap.is_monotonic_increasing:
+        return f" — {'looser' if reference else 'wider'} as {name} grows"
+    return ""

@@ -1,4 +1,4 @@
-"""The self-contained HTML page: findings, the headline figure, tables, figures, the spec.
+"""The self-contained HTML page: the answer and its figure, findings, tables, figures, spec.
 
 PNGs are embedded as data URIs, so the page opens offline and alone, away from its folder.
 """
@@ -15,14 +15,16 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ganstudy.config import FIELDS
 from ganstudy.report.figures import HEADLINES
 from ganstudy.report.sampled import value_summary
 from ganstudy.report.study import LABELS, RATIOS, Study, fmt
+from ganstudy.report.style import num
 
 
 @dataclass
 class Rendered:
-    """One figure of the report: its PNG and caption, or why it was skipped."""
+    """One figure of the report: its PNG and caption, or why it does not apply."""
 
     key: str
     title: str
@@ -37,13 +39,15 @@ def _table_html(table: pd.DataFrame, s: Study, *, limit: int | None = None) -> s
     mean, sd = f"{s.metric}_mean", f"{s.metric}_sd"
     if mean in shown:
         shown[mean] = [
-            f"{m:.4f} ± {d:.4f}" if pd.notna(d) else (f"{m:.4f}" if pd.notna(m) else "–")
+            f"{num(m)} ± {num(d)}" if pd.notna(d) else num(m)
             for m, d in zip(shown[mean], shown[sd], strict=True)
         ]
         shown = shown.drop(columns=[sd]).rename(columns={mean: f"{s.metric} (mean ± sd)"})
     for col in shown.columns:
         if shown[col].dtype.kind == "f":
-            shown[col] = shown[col].map(lambda v: "–" if pd.isna(v) else fmt(v))
+            # A setting reads as set (1/4, 2e-4); a measurement to 3 significant digits.
+            show = fmt if col in FIELDS or col in RATIOS else num
+            shown[col] = shown[col].map(lambda v, show=show: "–" if pd.isna(v) else show(v))
     shown.columns = [LABELS.get(c, c) for c in shown.columns]
     return shown.to_html(index=False, escape=True, border=0, classes="table")
 
@@ -59,7 +63,9 @@ h1{margin-bottom:.2rem} .meta{color:#555;font-size:.9rem}
 .notes{background:#fff4e0;border-left:4px solid #edae49;padding:.5rem 1rem;margin:1rem 0}
 figure{margin:2rem 0} figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#333;font-size:.95rem;max-width:75rem}
-.skipped{color:#777;font-style:italic}
+.skipped{color:#555}
+.answer{font-size:1.08rem;max-width:75rem} .answer p{margin:.35rem 0}
+h3.group{margin-bottom:.2rem}
 .partial{font-weight:600;color:#a23344}
 table.table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 table.table th,table.table td{padding:.2rem .6rem;border-bottom:1px solid #ddd;text-align:right}
@@ -72,35 +78,47 @@ def page(
     rendered: list[Rendered],
     summary: pd.DataFrame,
     outcomes: pd.DataFrame,
-    text: list[str],
+    answer: list[str],
+    groups: dict[str, list[str]],
 ) -> str:
-    """The report page as one HTML string (PNGs embedded)."""
+    """The report page as one HTML string (PNGs embedded).
+
+    First screen: the title, the answer in a few sentences and the figure that shows it
+    (the first of HEADLINES drawn). Then the grouped findings, the tables, the other figures
+    in registry order, numbered as they appear, and once, at the end, the figures that do
+    not apply to this study with the reason for each.
+    """
     esc = html.escape
+    drawn = [r for r in rendered if r.png is not None]
+    not_drawn = [r for r in rendered if r.png is None]
+    keys = [r.key for r in drawn]
+    first = next((key for key in HEADLINES if key in keys), keys[0] if keys else None)
+    order = sorted(drawn, key=lambda r: r.key != first)  # headline first, rest in order
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>ganstudy report: {esc(s.name)}</title><style>{CSS}</style></head><body>",
         f"<h1>ganstudy report: {esc(s.name)}</h1>",
-        f"<p class='meta'>Study folder <code>{esc(str(s.path))}</code> · "
-        f"{s.runs['trial_id'].nunique()} configurations, {len(s.runs)} runs · study metric "
-        f"<code>{esc(s.metric)}</code> ({esc(s.mode)}) · generated "
-        f"{esc(time.strftime('%Y-%m-%d %H:%M'))}</p>",
-        f"<p class='meta'>{esc(swept_line(s))}</p>",
+        "<section id='answer'>",
+        "<div class='answer'>" + "".join(f"<p>{esc(line)}</p>" for line in answer) + "</div>",
     ]
-    if s.partial:
-        done, total, _ = s.partial
-        parts.append(f"<p class='partial'>Partial study: {done} of {total} runs finished.</p>")
+    if order:
+        parts.append(_figure_html(order[0], 1))
+    parts += [
+        f"<p class='meta'>{esc(swept_line(s))} · {s.runs['trial_id'].nunique()} "
+        f"configurations, {len(s.runs)} runs · study metric <code>{esc(s.metric)}</code> "
+        f"({esc(s.mode)}) · folder <code>{esc(str(s.path))}</code> · generated "
+        f"{esc(time.strftime('%Y-%m-%d %H:%M'))}</p>",
+        "</section>",
+    ]
     if s.notes:
         parts.append("<div class='notes'><strong>Incomplete study.</strong><ul>")
         parts += [f"<li>{esc(n)}</li>" for n in s.notes]
         parts.append("</ul></div>")
-    parts.append("<h2>Findings</h2><ul>")
-    parts += [f"<li>{esc(line)}</li>" for line in text]
-    parts.append("</ul>")
-    drawn = [r.key for r in rendered if r.png is not None]
-    first = next((key for key in HEADLINES if key in drawn), drawn[0] if drawn else HEADLINES[0])
-    order = sorted(rendered, key=lambda r: r.key != first)  # headline first, rest in order
-    for item in order[:1]:
-        parts.append(_figure_html(item))
+    parts.append("<h2>Findings</h2>")
+    for group, lines in groups.items():
+        parts.append(f"<h3 class='group'>{esc(group)}</h3><ul>")
+        parts += [f"<li>{esc(line)}</li>" for line in lines]
+        parts.append("</ul>")
     parts.append(f"<h2>Best configurations by {esc(s.metric)}</h2>")
     parts.append(
         f"<p class='meta'>Mean ± sd over replicas; top {min(10, len(summary))} of "
@@ -109,8 +127,18 @@ def page(
     parts.append(_table_html(summary, s, limit=10))
     parts.append("<h2>Outcomes per loss</h2>")
     parts.append(outcomes.to_html(index=False, escape=True, border=0, classes="table"))
-    parts.append("<h2>Figures</h2>")
-    parts += [_figure_html(item) for item in order[1:]]
+    if len(order) > 1:
+        parts.append("<h2>Figures</h2>")
+        parts += [_figure_html(item, n) for n, item in enumerate(order[1:], 2)]
+    if not_drawn:
+        parts.append("<h2 id='not-drawn'>Figures that do not apply to this study</h2>")
+        parts.append("<ul class='skipped'>")
+        parts += [
+            f"<li id='{item.key}'><strong>{esc(item.title)}</strong>: {esc(item.skipped or '')}."
+            "</li>"
+            for item in not_drawn
+        ]
+        parts.append("</ul>")
     parts.append("<h2>Study as run</h2>")
     parts.append(
         f"<details><summary>spec.yaml</summary><pre>{esc(yaml.safe_dump(s.spec))}</pre></details>"
@@ -142,12 +170,11 @@ def swept_line(s: Study) -> str:
     return "Swept: nothing (a single configuration)"
 
 
-def _figure_html(item: Rendered) -> str:
+def _figure_html(item: Rendered, number: int) -> str:
+    """A drawn figure: its numbered heading (the anchor is its file key), image, caption."""
     esc = html.escape
-    anchor = f"<h3 id='{item.key}'>{esc(item.title)}</h3>"
-    if item.png is None:
-        return f"{anchor}<p class='skipped'>Skipped: {esc(item.skipped or '')}.</p>"
+    heading = f"Figure {number}. {item.title}"
     return (
-        f"{anchor}<figure><img src='{_png_data(item.png)}' alt='{esc(item.title)}'>"
-        f"<figcaption>{esc(item.caption)}</figcaption></figure>"
+        f"<h3 id='{item.key}'>{esc(heading)}</h3><figure><img src='{_png_data(item.png)}' "
+        f"alt='{esc(item.title)}'><figcaption>{esc(item.caption)}</figcaption></figure>"
     )

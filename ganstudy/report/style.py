@@ -51,6 +51,17 @@ PANEL_W, PANEL_H = 3.3, 2.5  # inches per facet
 SAMPLE_COLOR = "#3b6ea5"
 
 
+def num(v: float, digits: int = 3) -> str:
+    """A number to `digits` significant digits, whatever its size: 0.4567 -> '0.457',
+    1.3e-9 -> '1.3e-09' (a fixed '.3f' would print 0.000), 12345.6 -> '12346' (no exponent
+    for a number whose integer part already has the digits); '–' for NaN."""
+    if v is None or not np.isfinite(v):
+        return "–" if v is None or np.isnan(v) else str(v)
+    if 10**digits <= abs(v) < 1e6:
+        return f"{v:.0f}"
+    return f"{v:.{digits}g}"
+
+
 class Skip(Exception):
     """A figure that has nothing to show; the message is the reason given on the page."""
 

@@ -1,5 +1,8 @@
 """The report's figures in page order: file key, heading, drawing function.
 
+The page numbers the figures it draws in this order (the headline first), so headings
+carry no numbers and captions name other figures, never by number.
+
 Each function takes the Study and returns (figure, caption) or raises `style.Skip(reason)`.
 Adding a figure is one module (or one function in its family's module) and one line here.
 """
@@ -21,27 +24,25 @@ from ganstudy.report.figures.trajectories import fig_coverage, fig_d_outputs, fi
 from ganstudy.report.style import FigureEntry
 
 FIGURES: tuple[FigureEntry, ...] = (
-    FigureEntry("01_js_trajectories", "1. JS divergence trajectories", fig_js),
+    FigureEntry("01_js_trajectories", "JS divergence trajectories", fig_js),
+    FigureEntry("01b_dirac_plane", "Dirac-GAN: trajectories in the (θ, ψ) plane", fig_dirac_plane),
+    FigureEntry("01c_dirac_distance", "Dirac-GAN: distance to equilibrium", fig_dirac_distance),
+    FigureEntry("02_d_outputs", "Discriminator outputs", fig_d_outputs),
+    FigureEntry("03_phase_diagram", "Phase diagram: balance or collapse?", fig_phase),
+    FigureEntry("03b_sampled_runs", "Sampled search: every run", fig_sampled_runs),
+    FigureEntry("03c_collapse_onset", "Collapse onset over the grid", fig_onset_grid),
+    FigureEntry("04_final_heatmaps", "Final metric heatmaps", fig_final_heatmaps),
+    FigureEntry("05_estimator_calibration", "Estimator calibration", fig_calibration),
+    FigureEntry("06_mode_coverage", "Mode coverage over training", fig_coverage),
     FigureEntry(
-        "01b_dirac_plane", "1b. Dirac-GAN: trajectories in the (θ, ψ) plane", fig_dirac_plane
+        "06b_coverage_vs_capacity", "Mode coverage vs capacity ratio", fig_coverage_capacity
     ),
-    FigureEntry("01c_dirac_distance", "1c. Dirac-GAN: distance to equilibrium", fig_dirac_distance),
-    FigureEntry("02_d_outputs", "2. Discriminator outputs", fig_d_outputs),
-    FigureEntry("03_phase_diagram", "3. Phase diagram: balance or collapse?", fig_phase),
-    FigureEntry("03b_sampled_runs", "3b. Sampled search: every run", fig_sampled_runs),
-    FigureEntry("03c_collapse_onset", "3c. Collapse onset over the grid", fig_onset_grid),
-    FigureEntry("04_final_heatmaps", "4. Final metric heatmaps", fig_final_heatmaps),
-    FigureEntry("05_estimator_calibration", "5. Estimator calibration", fig_calibration),
-    FigureEntry("06_mode_coverage", "6. Mode coverage over training", fig_coverage),
-    FigureEntry(
-        "06b_coverage_vs_capacity", "6b. Mode coverage vs capacity ratio", fig_coverage_capacity
-    ),
-    FigureEntry("06c_modes_kept", "6c. Modes kept per configuration", fig_modes_kept),
-    FigureEntry("07_sample_snapshots", "7. Sample snapshots", fig_samples),
-    FigureEntry("08_grad_norms", "8. Gradient norms", fig_grad_norms),
-    FigureEntry("09_mode_occupancy", "9. Mode occupancy over time", fig_occupancy),
-    FigureEntry("10_optuna_history", "10. Optuna: optimisation history", fig_optuna_history),
-    FigureEntry("11_optuna_importance", "11. Optuna: parameter importances", fig_optuna_importance),
+    FigureEntry("06c_modes_kept", "Modes kept per configuration", fig_modes_kept),
+    FigureEntry("07_sample_snapshots", "Sample snapshots", fig_samples),
+    FigureEntry("08_grad_norms", "Gradient norms", fig_grad_norms),
+    FigureEntry("09_mode_occupancy", "Mode occupancy over time", fig_occupancy),
+    FigureEntry("10_optuna_history", "Optuna: optimisation history", fig_optuna_history),
+    FigureEntry("11_optuna_importance", "Optuna: parameter importances", fig_optuna_importance),
 )
 # Shown first on the page: the first of these that was drawn (the Dirac-GAN study has no
 # k × lr grid, its (θ, ψ) figure is its headline), else the first figure drawn.

@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from ganstudy.columns import why_nan
 from ganstudy.engine.targets.dirac import BIN_WIDTH, TOLERANCE
 from ganstudy.report.study import RATIOS, RUN, Study, fmt, has
-from ganstudy.report.style import Skip, figure, hue_kw, legend
+from ganstudy.report.style import Skip, figure, hue_kw, legend, num
 
 ON = BIN_WIDTH / 2  # js_binned is 0 once |θ| is below this (the cell around 0), else log 2
 
@@ -35,19 +35,19 @@ REPLICA_COLORS = ("#3b6ea5", "#d1495b", "#3a9e5f", "#edae49", "#8e6bbf", "#30343
 SKIPS = {
     "coverage": "the Dirac-GAN's target has one mode, so modes_captured and "
     f"high_quality_frac only say whether |θ| is below quality_sigmas × {TOLERANCE:g}; the "
-    "(θ, ψ) figure (1b) shows θ itself",
+    "(θ, ψ) figure shows θ itself",
     "calibration": f"on the Dirac-GAN js_binned is an on/off reading of |θ| < {ON:g} (log 2 "
     "or 0), not a reference to calibrate js_d and js_probe against",
     "samples": "every fake of the Dirac-GAN is the one point θ, which the (θ, ψ) figure "
-    "(1b) draws at every evaluation",
+    "draws at every evaluation",
     "grid": "this Dirac-GAN study sweeps neither k nor lr_d/lr_g, so the grid would be one "
     "cell per loss, pooled over everything else; each configuration's trajectory is a panel "
-    "of the (θ, ψ) figure (1b) and its outcome a row of the summary table",
+    "of the (θ, ψ) figure and its outcome a row of the summary table",
 }
 NOTES = {
     "js": f" On the Dirac-GAN these are coarse: js_binned is log 2 until |θ| < {ON:g} and 0 "
     "after (an on/off reading), js_probe stays near log 2 while θ ≠ 0 (two point masses are "
-    "always separable); the distance to equilibrium is in the (θ, ψ) figure (1b).",
+    "always separable); the distance to equilibrium is in the (θ, ψ) figure.",
     "d_outputs": " On the Dirac-GAN D(x_real) = 1/2 for every ψ by construction (the data "
     "point is 0); D(G(z)) = σ(ψθ) moves with the game.",
 }
@@ -185,8 +185,9 @@ def run_ends(s: Study) -> pd.DataFrame:
 
 
 def ends_sentence(s: Study) -> str:
-    """'36 runs: 24 end within 1% of their start distance (every configuration with r1 in
-    {1/2, 2}); 2 end farther out than they started (minimax updates=simultaneous r1=0); ...'."""
+    """'36 runs starting at distance 1.41 (median): 24 reach the equilibrium, ending at
+    distance 3e-06 to 2e-05, under 1% of their start distance (every configuration with r1
+    in {1/2, 2}); 2 end farther out than they started, ending at distance ...; ...'."""
     ends = run_ends(s)
     configs = s.runs.drop_duplicates("trial_id").set_index("trial_id")
     keys = [c for c in ("loss", *_settings(s)) if c in configs]
@@ -209,12 +210,24 @@ def ends_sentence(s: Study) -> str:
             return " (" + "; ".join(names) + ")"
         return f" ({len(names)} configurations)"
 
+    def reached(which: str) -> str:
+        # The distances themselves: "within 1% of the start" alone hides that 1e-6 is (0, 0).
+        d = ends.loc[ends["which"] == which]
+        if d.empty:
+            return ""
+        lo, hi = d["end"].min(), d["end"].max()
+        return (
+            f", ending at distance {num(lo) if num(lo) == num(hi) else f'{num(lo)} to {num(hi)}'}"
+        )
+
     count = ends["which"].value_counts()
     return (
-        f"{len(ends)} runs: {count.get('converged', 0)} end within "
+        f"{len(ends)} runs starting at distance {num(ends['start'].median())} (median): "
+        f"{count.get('converged', 0)} reach the equilibrium{reached('converged')}, under "
         f"{CONVERGED_FRACTION:.0%} of their start distance{members('converged')}; "
-        f"{count.get('away', 0)} end farther out than they started{members('away')}; "
-        f"{count.get('other', 0)} in between{members('other')}."
+        f"{count.get('away', 0)} end farther out than they started{reached('away')}"
+        f"{members('away')}; {count.get('other', 0)} in between{reached('other')}"
+        f"{members('other')}."
     )
 
 

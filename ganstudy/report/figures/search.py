@@ -30,7 +30,7 @@ def fig_sampled_runs(s: Study) -> tuple[Figure, str]:
     """3b. A sampled study's runs as points: outcome over (lr_d/lr_g, k) and the final
     study metric over lr_d/lr_g, one column per loss."""
     if not is_sampled(s):
-        raise Skip("a grid study: the phase diagram (3) has a cell for each of its settings")
+        raise Skip("a grid study: the phase diagram has a cell for each of its settings")
     if "lr_ratio" not in s.runs or s.runs["lr_ratio"].isna().all():
         raise Skip("the tables have no lr_d/lr_g")
     r = s.runs[s.runs["lr_ratio"] > 0]
@@ -72,7 +72,7 @@ def fig_sampled_runs(s: Study) -> tuple[Figure, str]:
         "Every run of the sampled search as a point: its outcome over the sampled lr_d/lr_g "
         "(log axis) and k (replicas of a trial side by side)"
         + (f", and its final {s.metric} against lr_d/lr_g" if len(rows) > 1 else "")
-        + "; the phase diagram (3) bins the same runs."
+        + "; the phase diagram bins the same runs."
         + pooled(s, ["k", "lr_ratio", "loss"])
     )
     return fig, caption

@@ -14,7 +14,7 @@ from matplotlib.ticker import FuncFormatter
 
 from ganstudy.columns import JS_COLUMNS, why_nan
 from ganstudy.report.figures.dirac import dirac_note, skip_for_dirac
-from ganstudy.report.study import RUN, Study, fmt, has
+from ganstudy.report.study import RUN, Study, has
 from ganstudy.report.style import (
     BAND,
     ERRORBAR,
@@ -29,6 +29,7 @@ from ganstudy.report.style import (
     pooled,
     title_top,
 )
+from ganstudy.report.words import quality, words
 
 
 def fig_js(s: Study) -> tuple[Figure, str]:
@@ -56,8 +57,7 @@ def fig_js(s: Study) -> tuple[Figure, str]:
     legend(fig, s)
     caption = (
         "JS divergence between data and generator (nats; 0 = match, log 2 = disjoint): "
-        "js_binned is the reference, js_d and js_probe are lower bounds and should track it "
-        "from below; a curve that stalls high marks a failed run. "
+        f"{words(s).js_caption}; a curve that stalls high marks a failed run. "
         + BAND
         + pooled(s, [s.hue or "", "loss"])
         + dirac_note(s, "js")
@@ -173,18 +173,12 @@ def fig_coverage(s: Study) -> tuple[Figure, str]:
     legend(fig, s, [("all modes", Line2D([], [], color="0.3", ls="--"))])
     caption = (
         "Mode coverage: modes holding at least one high-quality sample (dashed line: all "
-        f"modes) and the fraction of samples within {sigmas(s)} of a mode; a run that "
+        f"modes) and the fraction of samples {quality(s)}; a run that "
         "reaches high quality on few modes has collapsed. "
         + BAND
         + pooled(s, [s.hue or "", "loss"])
     )
     return fig, caption
-
-
-def sigmas(s: Study) -> str:
-    """The high-quality radius as run (quality_sigmas, 3σ by default)."""
-    values = s.runs["quality_sigmas"].dropna().unique() if "quality_sigmas" in s.runs else []
-    return f"{fmt(float(values[0]))}σ" if len(values) == 1 else "quality_sigmas·σ"
 
 
 def fig_grad_norms(s: Study) -> tuple[Figure, str]:
