@@ -169,66 +169,15 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
 
     if not isinstance(data, dict):
         fail("", "a study file must be a mapping of keys (name, target, params, ...)")
-    known = [
-        "name", *TOP_LEVEL_PARAMS, "metric", "mode", "resources", "max_concurrent",
-        "max_failures", "fuse", "fuse_max", "storage", "search", "scheduler", "params",
-    ]  # fmt: skip
-    for key in data:
-        if key not in known:
-            if key in FIELDS:
-                fail(key, f"is a trial parameter; put it under params: ({key}: ...)")
-            fail(shown_key(key), "unknown key; " + did_you_mean(str(key), known))
-
-    name = data.get("name")
-    if name is None:
-        fail("name", "missing; give the study a name (it is the results folder)")
-    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name in (".", ".."):
-        safe = (
-            f"use at most {MAX_NAME_CHARS} letters, digits, '_', '-', '.', starting with a "
-            "letter or digit (a safe folder name)"
-        )
-        if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
-            safe = f"{len(name)} characters; {safe}"
-        fail("name", f"got {shown(name)}; " + (quote_hint(name, "name") or safe))
-
-    # Trial parameters: the top-level ones and params:, each given once.
-    params = data.get("params") or {}
-    if not isinstance(params, dict):
-        fail("params", "must be a mapping of TrialConfig fields (lr_d: 0.0002, k: {grid: ...})")
-    raw: dict[str, tuple[str, Any]] = {}  # field -> (key path, value as written)
-    for key in TOP_LEVEL_PARAMS:
-        if key in data:
-            raw[key] = (key, data[key])
-    for key, value in params.items():
-        if key not in FIELDS:
-            fail(f"params.{shown_key(key)}", unknown_key_error(str(key)).message)
-        if key in raw:
-            fail(f"params.{key}", f"also given at the top level ({key}: ...); give it once")
-        raw[key] = (f"params.{key}", value)
+    _check_keys(data, fail)
+    name = _parse_name(data.get("name"), fail)
+    raw = _trial_params(data, fail)
     fixed, dimensions = _parse_params(raw, fail)
 
     def where(key: str) -> str:
         return _where(raw, key)
 
-    metric = _scalar(data, "metric", str, fail, required="e.g. metric: js_binned")
-    if metric not in METRIC_COLUMNS:
-        fail(
-            "metric",
-            f"unknown metric {shown(metric)}; " + did_you_mean(metric, list(METRIC_COLUMNS)),
-        )
-    mode = _scalar(data, "mode", str, fail, required="mode: min or mode: max")
-    if mode not in ("min", "max"):
-        fail("mode", f"got {shown(mode)}; expected min or max")
-    if metric in PROBABILITY_METRICS:
-        swept = dimensions["loss"].args if "loss" in dimensions else (fixed["loss"],)
-        bad = [loss for loss in swept if loss not in PROBABILITY_LOSSES]
-        if bad:
-            fail(
-                "metric",
-                f"{metric} is undefined (NaN) for loss {', '.join(bad)}: their D outputs no "
-                "probability; use js_binned or js_probe, or sweep only minimax/nonsaturating",
-            )
-
+    metric, mode = _parse_objective(data, fixed, dimensions, fail)
     resources = _section(Resources, data.get("resources"), "resources", fail)
     if resources.cpu + resources.gpu == 0:
         fail("resources", "cpu and gpu must be >= 0 and not both 0 (e.g. {cpu: 1, gpu: 0.25})")
@@ -270,20 +219,100 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
         dimensions=dimensions,
         source=source,
     )
+    _check_size(spec, where, fail)
+    return spec
+
+
+Fail = typing.Callable[[str, str], typing.NoReturn]  # raise SpecError(source, key path, message)
+_STUDY_KEYS = (
+    "name", *TOP_LEVEL_PARAMS, "metric", "mode", "resources", "max_concurrent",
+    "max_failures", "fuse", "fuse_max", "storage", "search", "scheduler", "params",
+)  # fmt: skip
+
+
+def _check_keys(data: dict, fail: Fail) -> None:
+    """Every top-level key is a study key (a trial parameter belongs under params:)."""
+    for key in data:
+        if key not in _STUDY_KEYS:
+            if key in FIELDS:
+                fail(key, f"is a trial parameter; put it under params: ({key}: ...)")
+            fail(shown_key(key), "unknown key; " + did_you_mean(str(key), list(_STUDY_KEYS)))
+
+
+def _parse_name(name: Any, fail: Fail) -> str:
+    """The study's name: a safe folder name (it names the results folder)."""
+    if name is None:
+        fail("name", "missing; give the study a name (it is the results folder)")
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name in (".", ".."):
+        safe = (
+            f"use at most {MAX_NAME_CHARS} letters, digits, '_', '-', '.', starting with a "
+            "letter or digit (a safe folder name)"
+        )
+        if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
+            safe = f"{len(name)} characters; {safe}"
+        fail("name", f"got {shown(name)}; " + (quote_hint(name, "name") or safe))
+    return name
+
+
+def _trial_params(data: dict, fail: Fail) -> dict[str, tuple[str, Any]]:
+    """field -> (key path, value as written): the top-level trial parameters and params:,
+    each given once."""
+    params = data.get("params") or {}
+    if not isinstance(params, dict):
+        fail("params", "must be a mapping of TrialConfig fields (lr_d: 0.0002, k: {grid: ...})")
+    raw: dict[str, tuple[str, Any]] = {}
+    for key in TOP_LEVEL_PARAMS:
+        if key in data:
+            raw[key] = (key, data[key])
+    for key, value in params.items():
+        if key not in FIELDS:
+            fail(f"params.{shown_key(key)}", unknown_key_error(str(key)).message)
+        if key in raw:
+            fail(f"params.{key}", f"also given at the top level ({key}: ...); give it once")
+        raw[key] = (f"params.{key}", value)
+    return raw
+
+
+def _parse_objective(
+    data: dict, fixed: dict[str, Any], dimensions: dict[str, Dimension], fail: Fail
+) -> tuple[str, str]:
+    """(metric, mode): a history column every swept loss defines, and min or max."""
+    metric = _scalar(data, "metric", str, fail, required="e.g. metric: js_binned")
+    if metric not in METRIC_COLUMNS:
+        fail(
+            "metric",
+            f"unknown metric {shown(metric)}; " + did_you_mean(metric, list(METRIC_COLUMNS)),
+        )
+    mode = _scalar(data, "mode", str, fail, required="mode: min or mode: max")
+    if mode not in ("min", "max"):
+        fail("mode", f"got {shown(mode)}; expected min or max")
+    if metric in PROBABILITY_METRICS:
+        swept = dimensions["loss"].args if "loss" in dimensions else (fixed["loss"],)
+        bad = [loss for loss in swept if loss not in PROBABILITY_LOSSES]
+        if bad:
+            fail(
+                "metric",
+                f"{metric} is undefined (NaN) for loss {', '.join(bad)}: their D outputs no "
+                "probability; use js_binned or js_probe, or sweep only minimax/nonsaturating",
+            )
+    return metric, mode
+
+
+def _check_size(spec: StudySpec, where: typing.Callable[[str], str], fail: Fail) -> None:
+    """At most MAX_TRIALS trials; a PBT population of at least 2."""
     trials = spec.num_trials()
     if trials > MAX_TRIALS:
-        grids = {key: len(dim.args) for key, dim in dimensions.items() if dim.kind == "grid"}
+        grids = {key: len(d.args) for key, d in spec.dimensions.items() if d.kind == "grid"}
         factors = [f"{n} {key}" for key, n in grids.items()]
-        if search.num_samples > 1:
-            factors.insert(0, f"num_samples {search.num_samples}")
+        if spec.search.num_samples > 1:
+            factors.insert(0, f"num_samples {spec.search.num_samples}")
         fail(
             where(max(grids, key=grids.__getitem__)) if grids else "search.num_samples",
             f"expands to {trials:,} trials ({' x '.join(factors)}), above the limit of "
             f"{MAX_TRIALS:,}; shrink the grids or sample them (algorithm: random, num_samples)",
         )
-    if isinstance(scheduler, PbtScheduler) and trials < 2:
+    if isinstance(spec.scheduler, PbtScheduler) and trials < 2:
         fail("search.num_samples", "pbt needs a population of 2 or more trials; raise it")
-    return spec
 
 
 def _where(raw: dict[str, tuple[str, Any]], key: str) -> str:
