@@ -76,6 +76,7 @@ def default_coverage_samples(target: str) -> int:
     1,000 modes and mode_kl 0.32; at 26,000 a perfect generator scores all modes."""
     return max(COVERAGE_SAMPLES, COVERAGE_SAMPLES_PER_MODE * MODE_COUNTS[target])
 
+
 OptimizerName = Literal["adam", "sgd"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 DtypeName = Literal["float32", "float64"]

@@ -695,7 +695,9 @@ def test_outcome_step_zero_is_not_fitted_and_the_dirac_game_never_is():
     assert metrics.classify_outcome(off, 1) == "not_converged"
 
 
-@pytest.mark.parametrize(("top", "oscillates"), [(0.1 - EPS, False), (0.1, False), (0.1 + EPS, True)])
+@pytest.mark.parametrize(
+    ("top", "oscillates"), [(0.1 - EPS, False), (0.1, False), (0.1 + EPS, True)]
+)
 def test_outcome_boundary_oscillation_range(top, oscillates):
     """Oscillating where the last third ranges over more than 0.1 nats."""
     rows = history(9, js_binned=0.0)
@@ -803,7 +805,9 @@ def test_outcome_labels_are_the_documented_set():
     }
 
 
-@pytest.mark.parametrize(("quality", "fitted"), [(0.5 - EPS, False), (0.5, True), (0.5 + EPS, True)])
+@pytest.mark.parametrize(
+    ("quality", "fitted"), [(0.5 - EPS, False), (0.5, True), (0.5 + EPS, True)]
+)
 def test_outcome_boundary_fitted_quality_on_images(quality, fitted):
     """On an image target (fd finite) fitted needs high_quality_frac >= 0.5: a classifier
     is sure of noise, and js_binned sees only a class histogram that blobs can balance. The
