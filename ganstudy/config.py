@@ -49,31 +49,18 @@ IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
 # The targets read from local files in `data_dir` (targets/files.py, targets/mnist.py).
 DATA_TARGETS: tuple[str, ...] = ("mnist", "fashion_mnist", "stacked_mnist")
 DEFAULT_EVAL_SAMPLES = 20000  # eval_samples where a target asks no fewer (every toy)
-# Modes of each target (Target.n_modes), known here without building the target, as the
-# shapes above are (targets/ checks at import that they agree): the default
-# coverage_samples follows them.
-MODE_COUNTS: dict[str, int] = {
-    "gaussian1d": 1,
-    "mixture1d": 3,
-    "ring8": 8,
-    "grid25": 25,
-    "curves": 10,  # bins of the family's parameter a
-    "digits": 10,
-    "stacked_digits": 1000,
-    "mnist": 10,
-    "fashion_mnist": 10,
-    "stacked_mnist": 1000,
-    "dirac": 1,
-}
+# Modes of each target (Target.n_modes) without building it, as IMAGE_SHAPES (targets/
+# checks both at import): 10 classes per image channel.
+_TOY_MODES = {"gaussian1d": 1, "mixture1d": 3, "ring8": 8, "grid25": 25, "curves": 10, "dirac": 1}
+MODE_COUNTS = _TOY_MODES | {name: 10 ** shape[0] for name, shape in IMAGE_SHAPES.items()}
 COVERAGE_SAMPLES = 2500  # VEEGAN / Unrolled GAN count 8 or 25 modes in 2,500 samples
 COVERAGE_SAMPLES_PER_MODE = 26  # PacGAN counts Stacked MNIST's 1,000 modes in 26,000
 
 
 def default_coverage_samples(target: str) -> int:
-    """coverage_samples where the config gives none: COVERAGE_SAMPLES, or
-    COVERAGE_SAMPLES_PER_MODE per mode where that is more (the 1,000-mode stacked
-    targets: 26,000). Why: at 2,500, real held-out digit stacks show only 844 of their
-    1,000 modes and mode_kl 0.32; at 26,000 a perfect generator scores all modes."""
+    """coverage_samples where none is given: COVERAGE_SAMPLES, or COVERAGE_SAMPLES_PER_MODE
+    per mode where that is more, so real data captures every mode (at 2,500 real held-out
+    digit stacks showed 843 of their 1,000 modes and mode_kl 0.32)."""
     return max(COVERAGE_SAMPLES, COVERAGE_SAMPLES_PER_MODE * MODE_COUNTS[target])
 
 
@@ -168,9 +155,8 @@ class TrialConfig:
     # Target.default_eval_samples (DEFAULT_EVAL_SAMPLES, fewer for a 10-class image target).
     eval_samples: int | None = None
     eval_batch: int = 2048  # real and fake points for D outputs, js_d and js_probe
-    # Fakes per replica whose modes are counted; None: default_coverage_samples(target)
-    # (2,500 as VEEGAN / Unrolled GAN, 26,000 for a 1,000-mode stack as PacGAN). The
-    # config holds the number it resolved, so the tables record the count used.
+    # Fakes per replica whose modes are counted; None: default_coverage_samples(target),
+    # resolved here so that the tables record the count used.
     coverage_samples: int | None = None
     coverage_min_count: int = 1  # a mode is captured with >= this many high-quality samples
     quality_sigmas: float = 3.0  # high quality: within this many stds of the nearest mode
