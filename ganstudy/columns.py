@@ -257,6 +257,7 @@ PENALTY_LOSSES: tuple[str, ...] = tuple(loss.name for loss in LOSSES if loss.gra
 OUTCOMES: tuple[str, ...] = (
     "converged",
     "mode_collapse",
+    "not_fitted",
     "d_dominates",
     "oscillating",
     "not_converged",

@@ -105,3 +105,20 @@ def test_a_swept_target_gets_its_own_panel_and_findings(folder):
     ]
     text = " ".join(findings(s))
     assert "Modes kept at the end on grid25" in text and "Modes kept at the end on ring8" in text
+
+
+def test_collapse_onset_picks_skip_runs_that_never_fitted_the_data(folder):
+    """A not_fitted G gains and drops "modes" with stray samples: its onset is no collapse,
+    so the latest/earliest onset picks come from the other runs."""
+    s = load_study(folder)
+    first, second = s.runs.index[:2]
+    s.runs["collapse_onset"] = math.nan
+    s.runs.loc[[first, second], "collapse_onset"] = [100.0, 300.0]
+    latest = tuple(s.runs.loc[second, ["trial_id", "replica"]])
+
+    def reasons(key):
+        return [r for p in pick_runs(s) if (p.trial_id, p.replica) == key for r in p.reasons]
+
+    assert "latest collapse onset (step 300)" in reasons(latest)
+    s.runs.loc[second, "outcome"] = "not_fitted"
+    assert not any("collapse onset" in r for r in reasons(latest))

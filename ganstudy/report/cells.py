@@ -12,6 +12,7 @@ from ganstudy.report.study import NO_OUTCOME, Study, fmt
 SEVERITY = (
     "diverged",
     "d_dominates",
+    "not_fitted",
     "mode_collapse",
     "oscillating",
     "not_converged",

@@ -342,10 +342,19 @@ def _evidence(s: Study, outcome: str, hit: pd.DataFrame) -> str:
                 f"D(G(z)) {num(hit['d_fake'].mean(), 2)}"
             )
         return text
+    # Modes beside their quality: a mode count alone cannot tell collapse from a G off the data.
+    quality = (
+        f", {num(hit['high_quality_frac'].mean(), 2)} of the samples high quality"
+        if has(hit, "high_quality_frac")
+        else ""
+    )
     if outcome == "mode_collapse" and has(hit, "modes_captured"):
         n_modes = hit["n_modes"].max() if has(hit, "n_modes") else float("nan")
         of = f" of {n_modes:g}" if pd.notna(n_modes) else ""
-        return f"; modes captured at the end {num(hit['modes_captured'].mean())}{of} on average"
+        mean = num(hit["modes_captured"].mean())
+        return f"; modes captured at the end {mean}{of} on average{quality}"
+    if outcome == "not_fitted" and quality:
+        return f"; G never fitted the data: at the end{quality[1:]} on average"
     if outcome == "diverged" and s.hist is not None:
         h = s.hist.merge(hit[RUN], on=RUN)
         bad = h[~np.isfinite(h["loss_d"])] if "loss_d" in h else h.iloc[:0]

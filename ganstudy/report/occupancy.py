@@ -87,8 +87,8 @@ def has_occupancy(s: Study) -> bool:
 
 def pick_runs(s: Study) -> list[Pick]:
     """The runs the occupancy figure shows, each with why: the most mode hopping, the latest
-    and the earliest collapse onset, and the most modes kept at the end (for contrast);
-    a run chosen twice is shown once with both reasons."""
+    and the earliest collapse onset (among runs not labelled not_fitted), and the most modes
+    kept at the end (for contrast); a run chosen twice is shown once with both reasons."""
     keys = [(str(t), int(r)) for t, r in s.runs[RUN].itertuples(index=False)]
     present = set(map(tuple, s.modes[RUN].drop_duplicates().itertuples(index=False)))
     keys = [k for k in keys if k in present]
@@ -106,7 +106,10 @@ def pick_runs(s: Study) -> list[Pick]:
     hopper = max(keys, key=lambda k: hops[k])
     if hops[hopper] > 0:
         add(hopper, f"most mode hopping ({hops[hopper]} times a mode was dropped)")
-    timed = [(onset.get(k, np.nan), k) for k in keys]
+    # A G that never fitted the data (outcome not_fitted) gains and drops "modes" with its
+    # stray samples: no onset of collapse to show.
+    fitted = s.runs.set_index(RUN)["outcome"].ne("not_fitted") if "outcome" in s.runs else None
+    timed = [(onset.get(k, np.nan), k) for k in keys if fitted is None or fitted.get(k, True)]
     timed = [(t, k) for t, k in timed if np.isfinite(t)]
     if timed:
         latest = max(timed, key=lambda tk: tk[0])

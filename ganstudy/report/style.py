@@ -24,6 +24,7 @@ LOG2 = math.log(2)
 OUTCOME_COLORS = {
     "converged": "#3a9e5f",
     "mode_collapse": "#8e6bbf",
+    "not_fitted": "#a8875e",
     "d_dominates": "#d1495b",
     "oscillating": "#edae49",
     "not_converged": "#6c9bc4",
@@ -33,6 +34,7 @@ OUTCOME_COLORS = {
 OUTCOME_SHORT = {
     "converged": "conv",
     "mode_collapse": "collapse",
+    "not_fitted": "not fit",
     "d_dominates": "D dom",
     "oscillating": "osc",
     "not_converged": "not conv",

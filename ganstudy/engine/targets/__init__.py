@@ -9,7 +9,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable
 
-from ganstudy.config import DATA_TARGETS, IMAGE_SHAPES, TargetName
+from ganstudy.config import DATA_TARGETS, IMAGE_SHAPES, MODE_COUNTS, TargetName
 from ganstudy.engine.targets.base import Binning, Picture, Target
 from ganstudy.engine.targets.curves import Curves, curves
 from ganstudy.engine.targets.digits import Digits, StackedDigits, digits, stacked_digits
@@ -56,6 +56,9 @@ _SHAPES = {name: factory(None, None).shape for name, factory in TARGETS.items()}
 # a file target reads its files only when first sampled
 if {name: shape for name, shape in _SHAPES.items() if len(shape) == 3} != IMAGE_SHAPES:
     raise ImportError(f"targets/ and config.IMAGE_SHAPES disagree: {sorted(IMAGE_SHAPES)}")
+# The mode counts config.default_coverage_samples follows, likewise.
+if {name: factory(None, None).n_modes for name, factory in TARGETS.items()} != MODE_COUNTS:
+    raise ImportError("targets/ and config.MODE_COUNTS disagree on the modes of a target")
 
 
 def make_target(
