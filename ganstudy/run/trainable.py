@@ -48,6 +48,7 @@ from ray.tune import Checkpoint
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import from_dict, to_dict
 from ganstudy.run import groups
+from ganstudy.threads import set_threads
 from ganstudy.trainer import Trainer
 
 STATE_FILE = "state.pt"  # inside each checkpoint
@@ -66,7 +67,7 @@ def train_trial(config: dict[str, Any]) -> None:
     members = [from_dict(member) for member in groups.members_of(config)]
     trial_config = members[0] if len(members) == 1 else members
     # Concurrent trials share the cores: each uses exactly the CPUs it reserved.
-    torch.set_num_threads(
+    set_threads(
         max(1, int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1)))
     )
     trainer = Trainer(trial_config)
