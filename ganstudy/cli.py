@@ -401,6 +401,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    started = time.monotonic()  # the display's elapsed time counts from here
     spec = _load(args.file)
     if spec is None:
         return USAGE_ERROR
@@ -430,6 +431,7 @@ def _run(args: argparse.Namespace) -> int:
             fresh=args.fresh,
             max_concurrent=args.max_concurrent,
             progress=not args.quiet,
+            started_at=started,
         )
     except StudyError as error:
         return _fail(str(error))

@@ -167,6 +167,12 @@ def read_rows(fs: pyarrow.fs.FileSystem, trial_path: str, last_step: int) -> lis
     return rows
 
 
+def step_rows(fs: pyarrow.fs.FileSystem, trial_path: str, step: int) -> list[dict] | None:
+    """The eval rows this trial computed at `step` (the live display's), None if not there."""
+    data = _read_json(fs, _step_path(f"{trial_path}/{ROWS_DIR}", step, ".json"))
+    return None if data is None else data["rows"]
+
+
 def read_exploits(fs: pyarrow.fs.FileSystem, trial_path: str) -> list[dict]:
     """This trial's PBT exploits in the order they happened: step, donor, before, after."""
     found = _step_files(fs, f"{trial_path}/{EXPLOITS_DIR}", ".json", math.inf)
