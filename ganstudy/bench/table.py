@@ -186,9 +186,9 @@ def format_table(result: dict[str, Any]) -> str:
     for r in th.get("rows", []):
         add_summary(
             "8 threads",
-            f"1 thread / {th['default_threads']} (torch's default), {r['family']} "
-            f"w{r['width']} b{r['batch']} ({r['one_thread_steps_per_s']:.0f} vs "
-            f"{r['default_steps_per_s']:.0f} steps/s)",
+            f"1 thread / {th['default_threads']} (torch's default), {r['family']} width "
+            f"{r['width']} batch {r['batch']}: {r['one_thread_steps_per_s']:.3g} vs "
+            f"{r['default_steps_per_s']:.3g} steps/s",
             r["ratio"],
             _x,
         )
