@@ -113,8 +113,8 @@ def summary(
     thread_word = "thread" if threads == 1 else "threads"
     outcomes = ", ".join(f"replica {row['replica']} {row['outcome']}" for row in final_rows)
     return [
-        f"done: {c.steps} steps x {c.replicas} replicas in {_clock(seconds)} "
-        f"({rate:.3g} steps/s, evals included; {threads} torch {thread_word})",
+        f"done: {c.steps} steps x {c.replicas} replicas in {_clock(seconds)}, "
+        f"{rate:.3g} steps/s with evals, {threads} torch {thread_word}",
         f"outcome: {outcomes}",
         *([header(config), *(format_row(row, config) for row in final_rows)] if table else []),
     ]
