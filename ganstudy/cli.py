@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import stat
 import sys
 import time
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ganstudy import trial_table
 from ganstudy.columns import FINISHED, RESUMABLE, STATUSES
 from ganstudy.config import ConfigError, from_dict
 from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR, clip_middle, detail, shown
@@ -220,136 +217,12 @@ def _threads(text: str) -> int:
 
 
 def _trial(args: argparse.Namespace) -> int:
-    from ganstudy.threads import set_threads, threads_setting
-
     try:
         config = from_dict(_parse_settings(args.set))
     except ConfigError as error:
         return _fail(f"--set {error}")
-    try:
-        threads = threads_setting(args.threads)
-    except ValueError as error:  # a bad GANSTUDY_THREADS
-        return _fail(str(error))
-    from ganstudy.trainer import Trainer  # torch import is slow; keep `--help` fast
-
-    set_threads(threads)
-    try:
-        trainer = Trainer(config)
-    except ValueError as error:
-        return _fail(str(error))
-    if not args.json:
-        print(trial_table.describe(config))
-        print(trial_table.header(config))
-    show = sys.stderr.isatty() if args.progress is None else args.progress
-    started, printed, last = time.perf_counter(), 0, []
-    with _TrialProgress(trainer, show) as progress:
-        for evaluation in _evaluations(trainer, progress):
-            for row in evaluation.rows:
-                if args.json:
-                    line = json.dumps({k: trial_table.json_number(v) for k, v in row.items()})
-                else:
-                    line = trial_table.format_row(row, config)
-                progress.write(line)
-                printed += 1
-            last = evaluation.rows
-    summary = trial_table.summary(
-        last, config, seconds=time.perf_counter() - started, threads=threads, table=args.json
-    )
-    if args.json:  # stdout holds the rows alone; the summary says where they went
-        summary.append(f"rows: {printed} JSON lines on stdout ({_stdout_target()})")
-    print("\n".join(summary), file=sys.stderr if args.json else sys.stdout, flush=True)
-    return 0
-
-
-# The progress bar's updates: a chunk of training lasts about this long (a chunk is never
-# cut across an eval, and the chunking changes nothing trained: test_cli pins the rows).
-CHUNK_S = 0.25
-
-
-def _evaluations(trainer, progress: _TrialProgress):
-    """trainer.run()'s evaluations (step 0 on a fresh trainer, then every eval_every, and
-    the last step), training between them in chunks of about CHUNK_S so that `progress`
-    hears of each chunk. Trainer.run() trains to the next eval in one call and has no hook."""
-    c = trainer.config
-    if not trainer.history:
-        yield progress.evaluate(trainer.evaluate)
-    chunk = 1
-    while trainer.step < c.steps:
-        next_eval = min((trainer.step // c.eval_every + 1) * c.eval_every, c.steps)
-        while trainer.step < next_eval:
-            steps = min(chunk, next_eval - trainer.step)
-            began = time.perf_counter()
-            trainer.train(steps)
-            took = time.perf_counter() - began
-            progress.advance(trainer.step)
-            # Grow or shrink the next chunk toward CHUNK_S (at most 4x at a time).
-            chunk = max(1, min(4 * chunk, round(steps * CHUNK_S / max(took, 1e-6))))
-        yield progress.evaluate(trainer.evaluate)
-
-
-class _TrialProgress:
-    """`ganstudy trial`'s progress bar (tqdm) on stderr: step, steps/s, ETA, and "eval"
-    while an evaluation runs. Rows go through `write`, which keeps the bar below them on a
-    terminal. Off (`show` false): rows are printed as they are, nothing else."""
-
-    def __init__(self, trainer, show: bool):
-        self.show = show
-        self.bar = None
-        if show:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=trainer.config.steps,
-                initial=trainer.step,
-                unit="step",
-                file=sys.stderr,
-                dynamic_ncols=True,
-                leave=False,  # the summary says what the bar said
-                bar_format="{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps "
-                "[{elapsed}<{remaining}, {rate_fmt}]{postfix}",
-            )
-
-    def __enter__(self) -> _TrialProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def advance(self, step: int) -> None:
-        if self.bar is not None:
-            self.bar.update(step - self.bar.n)
-
-    def evaluate(self, evaluate):
-        """evaluate()'s result, with the bar saying "eval" meanwhile."""
-        if self.bar is None:
-            return evaluate()
-        self.bar.set_postfix_str("eval", refresh=True)
-        result = evaluate()
-        self.bar.set_postfix_str("", refresh=False)
-        return result
-
-    def write(self, line: str) -> None:
-        if self.bar is None:
-            print(line, flush=True)
-        else:
-            self.bar.write(line, file=sys.stdout)
-            sys.stdout.flush()
-
-
-def _stdout_target() -> str:
-    """Where stdout goes, in words: a file's path, "a pipe", "this terminal"."""
-    try:
-        if sys.stdout.isatty():
-            return "this terminal"
-        mode = os.fstat(sys.stdout.fileno()).st_mode
-        if stat.S_ISFIFO(mode):
-            return "a pipe"
-        if stat.S_ISREG(mode):
-            return clip_middle(os.readlink(f"/proc/self/fd/{sys.stdout.fileno()}"))
-    except (OSError, ValueError, AttributeError):  # no /proc, or stdout is no file (tests)
-        pass
-    return "redirected"
+    command = _lazy("ganstudy.trial_command", "trial_command")
+    return command(config, as_json=args.json, threads=args.threads, progress=args.progress)
 
 
 def _load(path: str):

@@ -8,6 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "ganstudy"
 # Who may import what (by the first part of the module path under ganstudy/).
 ENGINE = {"targets", "models", "losses", "metrics", "updates", "optim", "hostmemory", "trainer"}
+ENGINE |= {"threads"}
 NAMES = {"columns", "messages"}
 CONFIG = {"config", "yamlfile", "fusing"}
 ALLOWED = {

@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganstudy.cli import _evaluations, _TrialProgress, main
+from ganstudy.cli import main
 from ganstudy.config import TrialConfig
 from ganstudy.threads import DEFAULT_THREADS, THREADS_ENV, threads_setting
 from ganstudy.trainer import Trainer
+from ganstudy.trial_command import TrialProgress, evaluations
 
 REPO = Path(__file__).parent.parent
 TINY = ["g_width=8", "d_width=8", "batch_size=16", "eval_batch=128", "eval_samples=500"]
@@ -36,8 +37,8 @@ def test_training_in_chunks_changes_nothing_trained():
         batch_size=16, eval_samples=500, coverage_samples=100,
     )  # fmt: skip
     whole = [e.rows for e in Trainer(config).run()]
-    with _TrialProgress(Trainer(config), show=False) as progress:
-        chunked = [e.rows for e in _evaluations(Trainer(config), progress)]
+    with TrialProgress(Trainer(config), show=False) as progress:
+        chunked = [e.rows for e in evaluations(Trainer(config), progress)]
     assert [[r["step"] for r in rows] for rows in chunked] == [[s, s] for s in (0, 30, 60, 70)]
     assert json.dumps(chunked) == json.dumps(whole)  # bit for bit (NaN written alike)
 
@@ -46,13 +47,13 @@ def test_chunks_report_progress_between_evals(monkeypatch):
     seen = []
     config = TrialConfig(target="ring8", steps=200, eval_every=100, g_width=8, d_width=8)
 
-    class Recorder(_TrialProgress):
+    class Recorder(TrialProgress):
         def advance(self, step: int) -> None:
             seen.append(step)
 
-    monkeypatch.setattr("ganstudy.cli.CHUNK_S", 1e-9)  # every chunk a single step
+    monkeypatch.setattr("ganstudy.trial_command.CHUNK_S", 1e-9)  # every chunk a single step
     with Recorder(Trainer(config), show=False) as progress:
-        list(_evaluations(Trainer(config), progress))
+        list(evaluations(Trainer(config), progress))
     assert seen == list(range(1, 201))
 
 
