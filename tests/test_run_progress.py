@@ -345,3 +345,30 @@ def test_other_searches_leave_optunas_logging_alone(algorithm):
         assert optuna.logging.get_verbosity() == optuna.logging.INFO
     finally:
         optuna.logging.set_verbosity(before)
+
+
+@pytest.mark.slow
+def test_a_fused_study_through_ray_shows_what_its_summary_says(tmp_path, capsys):
+    from study_files import write_study
+
+    from ganstudy.cli import main
+
+    study = tiny_study("fr", 40, ["minimax", "hinge"], eval_every=20, fuse="auto")
+    study |= {"max_concurrent": 2, "params": study["params"] | {"lr_d": {"grid": [1e-3, 2e-3]}}}
+    study["params"] |= {"d_width": 8, "g_width": 8, "eval_samples": 400}
+    out = tmp_path / "fr"
+    assert main(["run", str(write_study(tmp_path, study)), "--results", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed  # captured: not a terminal, plain appended blocks
+    assert "fr: starting Ray on this machine ..." in printed
+    last = printed[printed.rindex("== fr:") :].splitlines()
+    runs, outcomes = re.search(r"4 trials started, (\d+) replica runs: (.*)", printed).groups()
+    assert last[0].startswith(f"== fr: {runs}/8 runs ended, 0 running | ") and runs == "8"
+    assert last[0].endswith("elapsed (done)")
+    counted = dict(reversed(pair.split(" ")) for pair in outcomes.split(", "))
+    shown = dict(reversed(pair.split(" ")) for pair in last[1].split(" | ")[1].split(", "))
+    assert shown == counted
+    best, value = re.search(r"best by js_binned \(min\): (\S+) js_binned=(\S+)", printed).groups()
+    assert last[2] == f"   best js_binned {value} ({best})"
+    ids = set(results.load_results(out).trials["trial_id"])
+    assert {line.split()[0] for line in last[4:8]} == ids  # the tables' configurations

@@ -78,7 +78,9 @@ class StatusDisplay(ProgressReporter):
         started_at: float | None = None,
     ):
         self.spec = spec
-        self.stream = stream or sys.stdout
+        # None: sys.stdout as it is when written to (Ray pickles the reporter with its run
+        # configuration; a captured stdout cannot be pickled, the name of one can).
+        self._stream = stream
         self.redraw = _can_redraw(self.stream)
         self.every_s = TERMINAL_EVERY_S if self.redraw else LOG_EVERY_S
         self.swept = list(spec.dimensions)
@@ -92,6 +94,10 @@ class StatusDisplay(ProgressReporter):
         self._drawn = 0  # lines of the previous block, moved up over before a redraw
         self._ended_order: dict[str, float] = {}  # entry id -> when first seen ended
         self._rows: dict[tuple[str, int], list[dict[str, Any]] | None] = {}
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stdout
 
     # ---------------------------------------------------------------------- Ray's interface
     def should_report(self, trials, done: bool = False) -> bool:
