@@ -353,8 +353,8 @@ def test_the_table_quotes_the_thread_ratios_it_measured(quick_result):
     assert [family for _, family, *_ in found] == [r["family"] for r in th.get("rows", [])]
     for many, _, one, default, ratio in found:
         assert int(many) == th["default_threads"] > 1
-        # Rates printed to 3 significant digits, the ratio to 2 decimals.
-        assert float(ratio) == pytest.approx(float(one) / float(default), rel=0.002, abs=0.005)
+        # Rates printed to 3 significant digits (each within 0.2%), the ratio to 2 decimals.
+        assert float(ratio) == pytest.approx(float(one) / float(default), rel=0.005, abs=0.005)
 
 
 def test_the_ceiling_target_is_r1s_and_every_r_from_8s(quick_result):
