@@ -102,6 +102,9 @@ def test_a_thousand_trial_study_prints_a_bounded_block_counting_runs():
     assert source.reads == 305  # every trial with a report, read once
     display.render(trials)
     assert source.reads == 305  # ... and not again until it reports a new step
+    trials[301].last_result["step"] = 600
+    display.render(trials)
+    assert source.reads == 306
 
 
 def test_a_run_stopped_before_its_last_step_shows_as_stopped():

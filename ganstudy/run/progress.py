@@ -93,7 +93,9 @@ class StatusDisplay(ProgressReporter):
         self._last = -math.inf
         self._drawn = 0  # lines of the previous block, moved up over before a redraw
         self._ended_order: dict[str, float] = {}  # entry id -> when first seen ended
-        self._rows: dict[tuple[str, int], list[dict[str, Any]] | None] = {}
+        # Each trial's rows at its latest reported step: read once per report, and only the
+        # latest kept (a long study's earlier evals would add up).
+        self._rows: dict[str, tuple[int, list[dict[str, Any]] | None]] = {}
 
     @property
     def stream(self) -> TextIO:
@@ -163,10 +165,10 @@ class StatusDisplay(ProgressReporter):
         step = result.get("step") if isinstance(result.get("step"), int) else None
         rows = None
         if step is not None:
-            key = (trial.trial_id, step)
-            if key not in self._rows:
-                self._rows[key] = _safely(self.rows_of, trial, step)
-            rows = self._rows[key]
+            cached = self._rows.get(trial.trial_id)
+            if cached is None or cached[0] != step:
+                cached = self._rows[trial.trial_id] = (step, _safely(self.rows_of, trial, step))
+            rows = cached[1]
         fused = MEMBERS_KEY in (trial.config or {})
         members = members_of(trial.config or {})
         seconds = result.get("time_total_s")
