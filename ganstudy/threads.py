@@ -6,10 +6,10 @@ each other while other work holds the cores. Measured on this project's shared 2
 machine with other work running, the papers' networks took 4.12 s a step on 2 threads and
 0.475 s on 1 (8.7x); `ganstudy bench`'s "threads" figure measures the ratio on yours.
 
-So training runs on DEFAULT_THREADS (1) unless told otherwise: `ganstudy trial --threads N`,
-or the environment variable GANSTUDY_THREADS=N for any process (the Python API included).
-A study's trials run on their `resources: {cpu: N}` threads instead (run/trainable.py).
-One thread also makes a trial's numbers the same as the study trial of the same settings.
+So `ganstudy trial` trains on DEFAULT_THREADS (1) unless told otherwise: `--threads N`, or
+the environment variable GANSTUDY_THREADS=N. From Python, `set_threads(threads_setting())`
+applies the same rule (a Trainer leaves torch's setting as it finds it). A study's trials
+run on their `resources: {cpu: N}` threads instead (run/trainable.py).
 """
 
 from __future__ import annotations

@@ -58,8 +58,8 @@ def trial_command(
     return 0
 
 
-# The progress bar's updates: a chunk of training lasts about this long (a chunk is never
-# cut across an eval, and the chunking changes nothing trained: test_trial_progress pins the rows).
+# The progress bar's updates: a chunk of training lasts about this long. A chunk never
+# spans an eval, and chunking changes nothing trained (tests/test_trial_progress.py).
 CHUNK_S = 0.25
 
 
