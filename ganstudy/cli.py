@@ -4,14 +4,13 @@ jobs | logs | stop"""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+import time
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ganstudy import trial_table
 from ganstudy.columns import FINISHED, RESUMABLE, STATUSES
 from ganstudy.config import ConfigError, from_dict
 from ganstudy.engine import hostmemory
@@ -107,6 +106,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     trial.add_argument(
         "--json", action="store_true", help="one JSON object per eval step and replica"
+    )
+    trial.add_argument(
+        "--threads",
+        type=_threads,
+        metavar="N",
+        help="torch threads to train on (default: $GANSTUDY_THREADS, else 1; see README)",
+    )
+    trial.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="a progress bar on stderr between evals (default: when stderr is a terminal)",
     )
     trial.set_defaults(handler=_trial)
 
@@ -244,29 +254,26 @@ def _eval(args: argparse.Namespace) -> int:
     return command(args.target, args.samples, args.key, settings, args.json)
 
 
+def _threads(text: str) -> int:
+    """An argparse type: a thread count in threads.py's range."""
+    from ganstudy.engine.threads import threads_setting
+
+    try:
+        return threads_setting(int(text))
+    except ValueError as error:
+        message = str(error) if text.strip().lstrip("-").isdigit() else f"got {shown(text)}"
+        raise argparse.ArgumentTypeError(
+            message.removeprefix("--threads: ") + " (a whole number, e.g. --threads 1)"
+        ) from None
+
+
 def _trial(args: argparse.Namespace) -> int:
     try:
         config = from_dict(_parse_settings(args.set))
     except ConfigError as error:
         return _fail(f"--set {error}")
-    from ganstudy.engine.trainer import Trainer  # torch import is slow; keep `--help` fast
-
-    try:
-        trainer = Trainer(config)
-    except ValueError as error:
-        return _fail(str(error))
-    if not args.json:
-        print(trial_table.describe(config))
-        print(trial_table.header(config))
-    for evaluation in trainer.run():
-        for row in evaluation.rows:
-            if args.json:
-                print(
-                    json.dumps({k: trial_table.json_number(v) for k, v in row.items()}), flush=True
-                )
-            else:
-                print(trial_table.format_row(row, config), flush=True)
-    return 0
+    command = _lazy("ganstudy.trial_command", "trial_command")
+    return command(config, as_json=args.json, threads=args.threads, progress=args.progress)
 
 
 def _load(path: str):
@@ -318,6 +325,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    started = time.monotonic()  # the display's elapsed time counts from here
     spec = _load(args.file)
     if spec is None:
         return USAGE_ERROR
@@ -347,6 +355,7 @@ def _run(args: argparse.Namespace) -> int:
             fresh=args.fresh,
             max_concurrent=args.max_concurrent,
             progress=not args.quiet,
+            started_at=started,
         )
     except StudyError as error:
         return _fail(str(error))

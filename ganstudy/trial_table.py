@@ -100,3 +100,27 @@ def format_row(row: dict, config: TrialConfig) -> str:
 def json_number(value: object) -> object:
     # JSON has no NaN; null says "not defined here" (e.g. js_d for a critic loss).
     return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def summary(
+    final_rows: list[dict], config: TrialConfig, *, seconds: float, threads: int, table: bool
+) -> list[str]:
+    """The lines `ganstudy trial` ends with: steps, time and speed, each replica's outcome,
+    and (`table`: when the rows were not printed as a table above) the last eval's row of
+    each replica, its final metrics, under the table's header."""
+    c = config
+    rate = c.steps / seconds if seconds > 0 else math.inf
+    thread_word = "thread" if threads == 1 else "threads"
+    outcomes = ", ".join(f"replica {row['replica']} {row['outcome']}" for row in final_rows)
+    return [
+        f"done: {c.steps} steps x {c.replicas} replicas in {_clock(seconds)}, "
+        f"{rate:.3g} steps/s with evals, {threads} torch {thread_word}",
+        f"outcome: {outcomes}",
+        *([header(config), *(format_row(row, config) for row in final_rows)] if table else []),
+    ]
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

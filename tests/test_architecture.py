@@ -26,7 +26,9 @@ ALLOWED = {
     "trial_table": {"names", "config"},
     "report": {"names", "config", "study", "engine.targets"},
 }
-MAX_LINES = 600
+# A file may hold one job at length; the function cap below is what keeps code readable
+# (600 used to force splits such as spec.py / study_sections.py by size, not by job).
+MAX_LINES = 800
 
 
 def modules() -> list[Path]:
@@ -109,10 +111,46 @@ def test_the_layers_are_the_folders_the_architecture_page_names():
             assert relative.stem in page, f"docs/architecture.md does not name {relative}"
 
 
-def test_no_module_is_over_600_lines():
+def test_no_module_is_over_800_lines():
     long = {
         str(p.relative_to(PACKAGE)): n
         for p in modules()
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
+    assert long == {}
+
+
+MAX_FUNCTION_LINES = 60
+# Functions allowed past MAX_FUNCTION_LINES, each because it does one thing that reads best
+# whole (a table's rows, an argument parser, a figure drawn panel by panel). A function
+# that grows past the cap and is not one of these is split.
+LONG_FUNCTIONS: dict[str, str] = {
+    "bench/table.py:format_table": "the bench table's rows, one block per figure, in order",
+    "bench/targets.py:targets": "each target's pass/miss line, one block per target",
+    "bench/study.py:study_figure": "one measurement: set up, interleave rounds, summarise",
+    "bench/command.py:run_bench": "the bench's figures in order, each one call",
+    "cli.py:_parser": "argparse: one block per command",
+    "report/figures/calibration.py:fig_calibration": "one figure drawn panel by panel",
+    "report/figures/dirac.py:fig_dirac_plane": "one figure drawn panel by panel",
+    "report/figures/occupancy.py:fig_occupancy": "one figure drawn panel by panel",
+    "report/figures/occupancy.py:fig_onset_grid": "one figure drawn panel by panel",
+    "report/figures/trajectories.py:fig_d_outputs": "one figure drawn panel by panel",
+    "report/page.py:page": "the HTML page top to bottom",
+    "report/study.py:_prepare": "the derived columns of a study, one after another",
+    "run/resume.py:check_resumable": "each way a saved experiment can be damaged, in order",
+    "run/study.py:run_study": "one try/finally that must own the folder, Ray and the lock",
+    "study/results.py:build_tables": "the tables' columns from the records, table by table",
+    "study/spec.py:_parse_scheduler": "each scheduler's keys and checks, one branch each",
+}
+
+
+def test_functions_are_short_unless_listed_with_why():
+    long = {}
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                name = f"{path.relative_to(PACKAGE)}:{node.name}"
+                if lines > MAX_FUNCTION_LINES and name not in LONG_FUNCTIONS:
+                    long[name] = lines
     assert long == {}

@@ -24,7 +24,8 @@ from ganstudy.config import BLOCK_STEPS, TrialConfig
 from ganstudy.engine.models.mlp import mlp_flops
 from ganstudy.engine.trainer import Trainer
 
-FIGURES = ("reference", "replicas", "hardware", "metrics", "dcgan", "study", "fuse")
+FIGURES = ("reference", "replicas", "hardware", "metrics", "dcgan", "study", "fuse", "threads")
+UNTARGETED = {"threads"}  # a measurement to quote, no issue's target
 CPU = torch.device("cpu")
 
 
@@ -261,8 +262,16 @@ def check_figures(result: dict, study: bool) -> None:
     ):  # a ratio of medians lies within the per-round ratios (see timing.ratio_summary)
         assert summary["min"] - 1e-12 <= summary["median"] <= summary["max"] + 1e-12
         assert len(summary["rounds"]) in (settings["rounds"], settings["metric_rounds"])
+    th = f["threads"]  # skipped only on one core (or a GPU)
+    assert th.get("skipped") or {r["family"] for r in th["rows"]} == {"mlp", "dcgan"}
+    for r in th.get("rows", []):
+        ratio = r["one_thread_steps_per_s"] / r["default_steps_per_s"]
+        assert r["ratio"]["median"] == pytest.approx(ratio, rel=1e-12)
+        assert r["ratio"]["min"] - 1e-12 <= r["ratio"]["median"] <= r["ratio"]["max"] + 1e-12
+        assert len(r["ratio"]["rounds"]) == settings["rounds"]
     figures_with_targets = {t["figure"] for t in result["targets"]}
-    assert figures_with_targets == (set(FIGURES) if study else set(FIGURES) - {"study", "fuse"})
+    targeted = set(FIGURES) - UNTARGETED
+    assert figures_with_targets == (targeted if study else targeted - {"study", "fuse"})
     if study:
         fu = f["fuse"]  # the fused grid's members equal their unfused trials, row for row
         assert fu["equal"] and fu["rows_compared"] == fu["rows_expected"] > 0
@@ -333,6 +342,19 @@ def test_the_table_says_pass_exactly_where_a_figure_meets_its_target(quick_resul
         "PASS" if meets[t["op"]](t["value"], t["target"]) else "MISS"
         for t in quick_result["targets"]
     ]
+
+
+def test_the_table_quotes_the_thread_ratios_it_measured(quick_result):
+    th = quick_result["figures"]["threads"]
+    table = format_table(quick_result)
+    line = r"1 thread / (\d+) \(torch's default\), (\w+) width \d+ batch \d+: "
+    line += r"([\d.e+]+) vs ([\d.e+]+) steps/s\s+([\d.]+)x"
+    found = re.findall(line, table)
+    assert [family for _, family, *_ in found] == [r["family"] for r in th.get("rows", [])]
+    for many, _, one, default, ratio in found:
+        assert int(many) == th["default_threads"] > 1
+        # Rates printed to 3 significant digits (each within 0.2%), the ratio to 2 decimals.
+        assert float(ratio) == pytest.approx(float(one) / float(default), rel=0.005, abs=0.005)
 
 
 def test_the_ceiling_target_is_r1s_and_every_r_from_8s(quick_result):

@@ -66,7 +66,8 @@ def test_trial_table(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("gaussian1d: loss=nonsaturating k=1")
     assert "D(x)" in lines[1] and "D(G(z))" in lines[1] and "js_binned" in lines[1]
-    assert len(lines) == 2 + 3  # description, header, steps 0 1 2
+    assert len(lines) == 2 + 3 + 2  # description, header, steps 0 1 2, summary
+    assert lines[-2].startswith("done: 2 steps x 1 replicas") and lines[-1].startswith("outcome:")
     assert "fd" not in lines[1].split()  # NaN on the toys: not shown
 
 

@@ -15,6 +15,10 @@ max) of the per-round ratios. Absolute rates are kept in the JSON for context on
               the same trials on plain worker processes to tell the machine's own cost of
               running side by side from Ray's
 
+Beside them (one table each): 6. dcgan (the image trainer against a plain DCGAN loop), 7.
+fuse (a grid fused and unfused), 8. threads (the trainer on one torch thread, training's
+default, against torch's default of a thread per core; measured on the machine as loaded).
+
 Everything in this process runs on `threads` torch threads (default: every core); the
 study's trials run on one thread each, as a trial with resources.cpu = 1 does.
 
@@ -23,8 +27,9 @@ study's trials run on one thread each, as a trial with resources.cpu = 1 does.
 
 Modules, one job each: timing (Rate, interleave, summaries), reference (the bench's
 configuration, the plain-PyTorch loop), flops (the FLOP model, `step_flops`), figures
-(reference, replicas, hardware, metrics), study (the Ray study figure), targets and table
-(targets, the printed table), settings (quick / full), command (run_bench, the CLI entry).
+(reference, replicas, hardware, metrics), images (dcgan), thread_count (threads), study
+(the Ray study figure), targets and table (targets, the printed table), settings (quick /
+full), command (run_bench, the CLI entry).
 """
 
 from __future__ import annotations

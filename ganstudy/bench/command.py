@@ -21,6 +21,7 @@ from ganstudy.bench.settings import FULL, QUICK
 from ganstudy.bench.study import study_figure
 from ganstudy.bench.table import format_table
 from ganstudy.bench.targets import targets
+from ganstudy.bench.thread_count import threads_figure
 from ganstudy.bench.timing import default_threads, torch_threads
 from ganstudy.engine.devices import resolve_device
 from ganstudy.messages import IO_FAULT, clip_middle, detail, fail
@@ -57,6 +58,7 @@ def run_bench(
             ("hardware", lambda: hardware_figure(s, dev)),
             ("metrics", lambda: metric_figure(s, dev)),
             ("dcgan", lambda: dcgan_figure(s, dev)),
+            ("threads", lambda: threads_figure(s, dev)),
         ]
         for name, measure in steps:
             log(f"bench: {name} ...")

@@ -22,7 +22,7 @@ from ganstudy.engine.trainer import Trainer
 
 def trainer_rate(config: TrialConfig, sample_s: float) -> Rate:
     """Steps per second of a Trainer with metrics off (train() only, never evaluate())."""
-    trainer = Trainer(config)
+    trainer = Trainer(config, threads=torch.get_num_threads())
     return Rate(trainer.train, trainer.device, sample_s)
 
 
@@ -168,7 +168,14 @@ def metric_figure(s: Settings, device: torch.device) -> dict[str, Any]:
     for R in s.metric_replicas:
         config = TrialConfig(replicas=R, device=device.type)  # the defaults: what users get
         rows.append(
-            {"replicas": R, **eval_cost(Trainer(config), config.eval_every, s.metric_rounds)}
+            {
+                "replicas": R,
+                **eval_cost(
+                    Trainer(config, threads=torch.get_num_threads()),
+                    config.eval_every,
+                    s.metric_rounds,
+                ),
+            }
         )
     return {
         "what": "evaluate() / (eval_every training steps), timed apart, TrialConfig defaults",

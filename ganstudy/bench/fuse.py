@@ -28,7 +28,7 @@ import pandas as pd
 import ganstudy
 from ganstudy.bench.settings import Settings
 from ganstudy.bench.study import bench_spec
-from ganstudy.bench.timing import default_threads, interleave, ratio_summary, torch_threads
+from ganstudy.bench.timing import default_threads, interleave, ratio_summary
 from ganstudy.columns import METRIC_COLUMNS
 from ganstudy.config import BLOCK_STEPS, from_dict
 from ganstudy.engine.trainer import Trainer
@@ -122,8 +122,8 @@ def training_bound(spec: StudySpec, rounds: int) -> dict[str, Any]:
     configs = groups.configurations(spec)
     slots = groups.slots(spec, None, {"CPU": float(default_threads())})
     chunks = groups.plan(configs, spec.fuse_max, slots)
-    alone = [Trainer(from_dict(c)) for c in configs]
-    fused = [Trainer([from_dict(c) for c in chunk]) for chunk in chunks]
+    alone = [Trainer(from_dict(c), threads=1) for c in configs]  # one thread, as a trial has
+    fused = [Trainer([from_dict(c) for c in chunk], threads=1) for chunk in chunks]
 
     def rate(trainers: list[Trainer]) -> Callable[[], float]:
         def sample() -> float:
@@ -134,8 +134,7 @@ def training_bound(spec: StudySpec, rounds: int) -> dict[str, Any]:
 
         return sample
 
-    with torch_threads(1):
-        v = interleave({"alone": rate(alone), "fused": rate(fused)}, rounds)
+    v = interleave({"alone": rate(alone), "fused": rate(fused)}, rounds)
     return {"chunks": len(chunks), "speedup": ratio_summary(v["fused"], v["alone"])}
 
 

@@ -120,6 +120,6 @@ def _metric_cost(s: Settings, device: torch.device, width: int, batch: int) -> d
         eval_every=every,
         eval_samples=s.dcgan_eval_samples,  # None: the target's default, as a study has it
     )
-    trainer = Trainer(config)
+    trainer = Trainer(config, threads=torch.get_num_threads())
     samples = s.dcgan_eval_samples or trainer.target.default_eval_samples
     return {"eval_samples": samples, **eval_cost(trainer, every, s.metric_rounds)}

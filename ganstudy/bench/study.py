@@ -75,7 +75,7 @@ def _trial_configs(spec: StudySpec) -> list[TrialConfig]:
 
 
 def _run_trial(config: TrialConfig) -> None:
-    for _ in Trainer(config).run():
+    for _ in Trainer(config, threads=torch.get_num_threads()).run():
         pass
 
 

@@ -180,6 +180,18 @@ def format_table(result: dict[str, Any]) -> str:
             f"({fu['rows_compared']} rows): largest relative difference",
             f"{fu['max_relative_difference']:.1e}",
         )
+    th = f.get("threads", {"skipped": "not measured"})  # absent in an older bench JSON
+    if "skipped" in th:
+        add("8 threads", "1 thread / torch's default", th["skipped"])
+    for r in th.get("rows", []):
+        add_summary(
+            "8 threads",
+            f"1 thread / {th['default_threads']} (torch's default), {r['family']} width "
+            f"{r['width']} batch {r['batch']}: {r['one_thread_steps_per_s']:.3g} vs "
+            f"{r['default_steps_per_s']:.3g} steps/s",
+            r["ratio"],
+            _x,
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     header = ("figure", "measure", "median", "spread")
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]

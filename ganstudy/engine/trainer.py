@@ -36,6 +36,7 @@ from ganstudy.engine.models import ReplicaModule, make_models
 from ganstudy.engine.optim import replica_optimizer, set_hyperparameters
 from ganstudy.engine.streams import STREAM_INIT, ReplicaStreams, mixed_seed, replica_seeds
 from ganstudy.engine.targets import make_target
+from ganstudy.engine.threads import threads_setting, torch_threads
 from ganstudy.engine.updates import (
     Players,
     Stats,
@@ -51,7 +52,10 @@ from ganstudy.fusing import check_members, per_replica
 class Trainer:
     """Trains one TrialConfig's replicas, or a fused group's; see the module docstring."""
 
-    def __init__(self, config: TrialConfig | Sequence[TrialConfig]):
+    def __init__(self, config: TrialConfig | Sequence[TrialConfig], *, threads: int | None = None):
+        # Torch threads for training and evals (threads.py): `threads`, else $GANSTUDY_THREADS,
+        # else 1; set while this trainer works, torch's own setting restored after.
+        self.threads = threads_setting(threads)
         members = (config,) if isinstance(config, TrialConfig) else tuple(config)
         check_members(members)
         self.members = members
@@ -102,18 +106,19 @@ class Trainer:
     def train(self, steps: int) -> None:
         """Run `steps` iterations (no evaluation, no host sync)."""
         c = self.config
-        for _ in range(steps):
-            batch = self.streams.draw(self.step)  # this iteration's real batches and noise
-            # Gradient norms are measured only on the iteration just before an eval.
-            measure = (self.step + 1) % c.eval_every == 0 or self.step + 1 == c.steps
-            if c.updates == "alternating":
-                stats = self.alternating_iteration(batch, measure)
-            else:
-                stats = self.simultaneous_iteration(batch, measure)
-            self._add_to_window(stats)
-            self.d_updates += c.k
-            self.g_updates += c.g_steps
-            self.step += 1
+        with torch_threads(self.threads):
+            for _ in range(steps):
+                batch = self.streams.draw(self.step)  # this iteration's real batches and noise
+                # Gradient norms are measured only on the iteration just before an eval.
+                measure = (self.step + 1) % c.eval_every == 0 or self.step + 1 == c.steps
+                if c.updates == "alternating":
+                    stats = self.alternating_iteration(batch, measure)
+                else:
+                    stats = self.simultaneous_iteration(batch, measure)
+                self._add_to_window(stats)
+                self.d_updates += c.k
+                self.g_updates += c.g_steps
+                self.step += 1
 
     def alternating_iteration(self, batch: dict[str, torch.Tensor], measure: bool) -> Stats:
         """Algorithm 1: k D steps, each on its own real batch and fresh noise, then g_steps
@@ -168,9 +173,10 @@ class Trainer:
     def evaluate(self) -> Evaluation:
         """All metrics for every replica at the current step (evaluation.py; its own
         randomness, so measuring never changes training)."""
-        evaluation = self.evaluator.evaluate(
-            self.generator, self.discriminator, self.step, self._window_values(), self.history
-        )
+        with torch_threads(self.threads):
+            evaluation = self.evaluator.evaluate(
+                self.generator, self.discriminator, self.step, self._window_values(), self.history
+            )
         self.history.extend(evaluation.rows)
         self._reset_window()
         return evaluation

@@ -138,11 +138,7 @@ def split_record(record: Any) -> list[Any]:
     replicas = members[0]["replicas"]
     out = []
     for m, member in enumerate(members):
-        rows = [
-            {k: v for k, v in row.items() if k != "member"}
-            for row in record.history
-            if row.get("member", 0) == m
-        ]
+        rows = member_rows(record.history, m)
         part = slice(m * replicas, (m + 1) * replicas)
         out.append(
             dataclasses.replace(
@@ -155,3 +151,13 @@ def split_record(record: Any) -> list[Any]:
             )
         )
     return out
+
+
+def member_rows(rows: Sequence[dict[str, Any]], member: int) -> list[dict[str, Any]]:
+    """A fused trial's eval rows of one member, "member" removed (a row without it is
+    member 0's: the rows of a trial of one configuration are all its own)."""
+    return [
+        {k: v for k, v in row.items() if k != "member"}
+        for row in rows
+        if row.get("member", 0) == member
+    ]

@@ -33,7 +33,7 @@ from ganstudy.messages import clip_middle
 from ganstudy.run import cluster, groups, session
 from ganstudy.run.faults import DiskFaultStop, restore_saved_state
 from ganstudy.run.folder import StudyError, StudyFolder, study_location
-from ganstudy.run.progress import Silent, StatusDisplay
+from ganstudy.run.progress import Silent, StatusDisplay, quiet_optuna
 from ganstudy.run.raylogs import KnownRayNoise
 from ganstudy.run.resume import (
     check_resumable,
@@ -76,6 +76,7 @@ def run_study(
     fresh: bool = False,
     max_concurrent: int | None = None,
     progress: bool = True,
+    started_at: float | None = None,
 ) -> Path | str:
     """Run (or resume) a study and write its tables; return the study folder.
 
@@ -85,9 +86,12 @@ def run_study(
     the study names a `storage:`, else `results/<name>`; a URI (s3://, gs://, file://) is
     returned as a string, a path as a Path. The folder is locked for the run; `fresh`
     replaces a study folder (never a folder holding anything else). Ctrl-C: the tables are
-    written for what finished, then StudyInterrupted is raised.
+    written for what finished, then StudyInterrupted is raised. `progress`: the live
+    display on stdout; its elapsed time counts from `started_at` (time.monotonic() when
+    the command began; default: this call).
     """
     spec = study if isinstance(study, StudySpec) else load_spec(study)
+    display = StatusDisplay(spec, started_at=started_at) if progress else Silent()
     folder = StudyFolder(study_location(spec, results_dir))
     # A failure before the study is saved deletes only what this run made: the folder if it
     # made it, or (--fresh) the new study's first files; never another run's folder, a
@@ -113,6 +117,8 @@ def run_study(
             folder.check_replaceable(fresh)
             folder.clear()
             setting_up = True
+        if not ray.is_initialized():
+            display.starting(address)  # tens of seconds on a busy machine: say so
         try:
             started_here = session.start(address)
         except cluster.ClusterError as error:
@@ -122,7 +128,7 @@ def run_study(
                 cluster.check_storage(folder.location)
             except cluster.ClusterError as error:
                 raise StudyError(str(error)) from None
-        display = StatusDisplay(spec) if progress else Silent()
+        quiet_optuna(spec)  # its log lines would land in the display
         tuner = build_tuner(
             spec, folder, resume=resume, max_concurrent=max_concurrent, progress=display
         )

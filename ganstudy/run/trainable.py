@@ -66,10 +66,8 @@ def train_trial(config: dict[str, Any]) -> None:
     members = [from_dict(member) for member in groups.members_of(config)]
     trial_config = members[0] if len(members) == 1 else members
     # Concurrent trials share the cores: each uses exactly the CPUs it reserved.
-    torch.set_num_threads(
-        max(1, int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1)))
-    )
-    trainer = Trainer(trial_config)
+    cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
+    trainer = Trainer(trial_config, threads=max(1, int(cpus)))
     me = tune.get_context().get_trial_id()
     storage = tune.get_context().get_storage()
     fs, own = storage.storage_filesystem, storage.trial_fs_path
@@ -185,6 +183,12 @@ def read_rows(fs: pyarrow.fs.FileSystem, trial_path: str, last_step: int) -> lis
     for _, data in sorted(_step_files(fs, f"{trial_path}/{ROWS_DIR}", ".json", last_step)):
         rows += json.loads(data)["rows"]
     return rows
+
+
+def step_rows(fs: pyarrow.fs.FileSystem, trial_path: str, step: int) -> list[dict] | None:
+    """The eval rows this trial computed at `step` (the live display's), None if not there."""
+    data = _read_json(fs, _step_path(f"{trial_path}/{ROWS_DIR}", step, ".json"))
+    return None if data is None else data["rows"]
 
 
 def read_exploits(fs: pyarrow.fs.FileSystem, trial_path: str) -> list[dict]:
