@@ -186,3 +186,14 @@ def test_shipped_study_runs_through_tables_and_report(
     must = (set(ALWAYS) - skip) | set(MUST_DRAW.get(spec.name, []))
     assert must <= drawn, sorted(must - drawn)
     assert not skip & drawn, sorted(skip & drawn)
+
+
+def test_the_readmes_own_study_file_validates_as_printed():
+    """The study file the README's "Start here" shows a newcomer is a valid study, and the
+    sizes it states hold (12 trials x 3 replicas)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Start here")
+    block = readme[readme.index("```yaml\n", start) + len("```yaml\n") :]
+    spec = spec_from_dict(yaml.safe_load(block[: block.index("```")]), "README.md")
+    assert spec.name == "my_study" and spec.num_trials() == 12
+    assert spec.fixed["replicas"] == 3 and set(spec.dimensions) == {"loss", "k", "lr_d"}

@@ -137,16 +137,30 @@ def torch_threads_restored():
 
 @pytest.mark.usefixtures("torch_threads_restored")
 def test_threads_default_to_one_and_follow_the_environment_and_the_flag(monkeypatch, capsys):
+    """The trainer trains on 1 thread unless GANSTUDY_THREADS or --threads says otherwise,
+    and leaves torch's own setting as it found it."""
+    from ganstudy.engine.trainer import Trainer
+
+    seen = []  # torch's thread count inside each training iteration
+    iteration = Trainer.alternating_iteration
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return iteration(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "alternating_iteration", spy)
     trial = ["trial", "--set", "steps=1", "eval_every=1", *TINY, "--json"]
     monkeypatch.delenv(THREADS_ENV, raising=False)
     torch.set_num_threads(2)  # torch's default on this 2-core machine
     assert main(trial) == 0
-    assert torch.get_num_threads() == DEFAULT_THREADS == 1
+    assert seen == [DEFAULT_THREADS] == [1] and torch.get_num_threads() == 2  # restored
     assert capsys.readouterr().err.splitlines()[0].endswith(", 1 torch thread")
-    monkeypatch.setenv(THREADS_ENV, "2")
-    assert main(trial) == 0 and torch.get_num_threads() == 2
-    assert capsys.readouterr().err.splitlines()[0].endswith(", 2 torch threads")
-    assert main([*trial, "--threads", "3"]) == 0 and torch.get_num_threads() == 3
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert main(trial) == 0 and seen[-1] == 3
+    assert capsys.readouterr().err.splitlines()[0].endswith(", 3 torch threads")
+    assert main([*trial, "--threads", "4"]) == 0 and seen[-1] == 4
+    assert torch.get_num_threads() == 2
+    torch.set_num_threads(1)  # conftest's setting for the other tests
 
 
 @pytest.mark.parametrize(
