@@ -85,6 +85,14 @@ def _batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> to
     return F.batch_norm(x, None, None, weight.flatten(), bias.flatten(), True, 0.0, BN_EPS)
 
 
+def _depth(shape: tuple[int, int, int]) -> int:
+    """Stride-2 blocks for images of `shape` (C, H, W); ValueError where H is not 4·2^n."""
+    depth = dcgan_depth(shape[1])
+    if not depth:
+        raise ValueError(f"dcgan needs square images of 4·2^n pixels, got {shape}")
+    return depth
+
+
 class DCGANGenerator(ReplicaModule):
     """R DCGAN generators: (R, B, z_dim) -> (R, B, C, H, W) in [-1, 1]."""
 
@@ -98,10 +106,8 @@ class DCGANGenerator(ReplicaModule):
         init_generators: Sequence[torch.Generator],
     ):
         super().__init__()
-        channels, height, _ = shape
-        self.depth = dcgan_depth(height)
-        if not self.depth:
-            raise ValueError(f"dcgan needs square images of 4·2^n pixels, got {shape}")
+        channels = shape[0]
+        self.depth = _depth(shape)
         gens, replicas = init_generators, len(init_generators)
         # Channels at 4x4, 8x8, ...: width·2^(depth-1) halving to width, then the image's.
         self.channels = [*reversed(dcgan_channels(width, self.depth)), channels]
@@ -146,10 +152,8 @@ class DCGANDiscriminator(ReplicaModule):
         batch_norm: bool = True,
     ):
         super().__init__()
-        channels, height, _ = shape
-        self.depth = dcgan_depth(height)
-        if not self.depth:
-            raise ValueError(f"dcgan needs square images of 4·2^n pixels, got {shape}")
+        channels = shape[0]
+        self.depth = _depth(shape)
         gens, replicas = init_generators, len(init_generators)
         self.spectral_norm = spectral_norm
         # BatchNorm on blocks 1.. (never the first, DCGAN's rule); see the module docstring.
