@@ -17,7 +17,14 @@ from ganstudy.report.figures.search import (
     fig_optuna_importance,
     fig_sampled_runs,
 )
-from ganstudy.report.figures.trajectories import fig_coverage, fig_d_outputs, fig_grad_norms, fig_js
+from ganstudy.report.figures.trajectories import (
+    fig_classifier_metrics,
+    fig_coverage,
+    fig_d_outputs,
+    fig_grad_norms,
+    fig_js,
+    fig_other_metrics,
+)
 from ganstudy.report.style import FigureEntry
 
 FIGURES: tuple[FigureEntry, ...] = (
@@ -37,8 +44,12 @@ FIGURES: tuple[FigureEntry, ...] = (
         "06b_coverage_vs_capacity", "6b. Mode coverage vs capacity ratio", fig_coverage_capacity
     ),
     FigureEntry("06c_modes_kept", "6c. Modes kept per configuration", fig_modes_kept),
+    FigureEntry(
+        "06d_classifier_metrics", "6d. Image metrics over training", fig_classifier_metrics
+    ),
     FigureEntry("07_sample_snapshots", "7. Sample snapshots", fig_samples),
     FigureEntry("08_grad_norms", "8. Gradient norms", fig_grad_norms),
+    FigureEntry("08b_other_metrics", "8b. Other measured metrics", fig_other_metrics),
     FigureEntry("09_mode_occupancy", "9. Mode occupancy over time", fig_occupancy),
     FigureEntry("10_optuna_history", "10. Optuna: optimisation history", fig_optuna_history),
     FigureEntry("11_optuna_importance", "11. Optuna: parameter importances", fig_optuna_importance),

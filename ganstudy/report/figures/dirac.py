@@ -40,9 +40,9 @@ SKIPS = {
     "or 0), not a reference to calibrate js_d and js_probe against",
     "samples": "every fake of the Dirac-GAN is the one point θ, which the (θ, ψ) figure "
     "(1b) draws at every evaluation",
-    "grid": "this Dirac-GAN study sweeps neither k nor lr_d/lr_g, so the grid would be one "
-    "cell per loss, pooled over everything else; each configuration's trajectory is a panel "
-    "of the (θ, ψ) figure (1b) and its outcome a row of the summary table",
+    "grid": "the outcome labels and final metrics read the Dirac-GAN through measures made "
+    "for distributions; each configuration's trajectory is a panel of the (θ, ψ) figure (1b), "
+    "its distance to (0, 0) a line of figure 1c and its outcome a row of the summary table",
 }
 NOTES = {
     "js": f" On the Dirac-GAN these are coarse: js_binned is log 2 until |θ| < {ON:g} and 0 "

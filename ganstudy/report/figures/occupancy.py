@@ -13,8 +13,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ganstudy.columns import why_nan
-from ganstudy.report.cells import grid_axes
-from ganstudy.report.figures.grid import grid_figure
+from ganstudy.report.cells import label as setting_label
+from ganstudy.report.cells import layout
+from ganstudy.report.figures.grid import grid_caption, grid_figure
 from ganstudy.report.occupancy import (
     MAX_MODES_SHOWN,
     has_occupancy,
@@ -25,7 +26,7 @@ from ganstudy.report.occupancy import (
     pick_runs,
 )
 from ganstudy.report.study import RUN, Study, fmt, has
-from ganstudy.report.style import PANEL_H, PANEL_W, Skip, figure, pooled
+from ganstudy.report.style import PANEL_H, PANEL_W, Skip, figure
 
 OCCUPANCY_CMAP = "mako_r"
 NEVER = "0.75"  # grey: a run that never lost a mode it had held
@@ -218,14 +219,12 @@ def fig_onset_grid(s: Study) -> tuple[Figure, str]:
             sns.mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes.flat), shrink=0.8
         )
         bar.set_label("median collapse_onset (step)")
-    x, y, _ = grid_axes(s)
-    swept_axes = [name for name, axis in (("k", x), ("lr_d/lr_g", y)) if axis and axis in s.swept]
-    where = " × ".join(swept_axes) or "one cell per panel: neither k nor lr_d/lr_g swept"
+    lay = layout(s)
+    where = " × ".join(setting_label(c) for c in lay.settings) or "one cell per panel"
     caption = (
         f"Collapse onset over the phase diagram's grid ({where}): per cell the median "
         "collapse_onset of the runs that ended with fewer modes than they had held, and how "
         "many of the cell's runs did (grey 'never': none did). Early onsets (dark) are "
-        "configurations that lost modes soon and never regained them."
-        + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
+        "configurations that lost modes soon and never regained them." + grid_caption(s, lay)
     )
     return fig, caption
