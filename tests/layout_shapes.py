@@ -34,7 +34,9 @@ SHAPES: dict[str, dict] = {
     ),
     # loss only
     "critics": dict(losses=("wasserstein", "wgan_gp"), ks=(5,), ratios=(1.0,)),
-    "losses": dict(losses=("minimax", "nonsaturating", "hinge", "least_squares"), ks=(1,)),
+    "losses": dict(
+        losses=("minimax", "nonsaturating", "hinge", "least_squares"), ks=(1,), ratios=(1.0,)
+    ),
     # loss x k x lr_d on images (digits and mnist)
     "digits": dict(
         losses=("minimax", "wgan_gp"),

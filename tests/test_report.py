@@ -33,11 +33,12 @@ from ganstudy.report import (
 from ganstudy.report.cells import majority
 from ganstudy.results import LOCK_NAME
 
-# Figures each module study cannot draw: neither is a Dirac-GAN or a sampled study, and the
-# smoke study sweeps no d_width/g_width.
+# Figures each module study cannot draw: neither is a Dirac-GAN, a sampled or an image study,
+# and the smoke study sweeps no d_width/g_width.
 NEITHER = {
     *("01b_dirac_plane", "01c_dirac_distance", "03b_sampled_runs"),
     *("10_optuna_history", "11_optuna_importance"),
+    "06d_classifier_metrics",  # a 2-D target: no classifier, no conditional G
 }
 EXPECTED_SKIPS = {"smoke": {"06b_coverage_vs_capacity", *NEITHER}, "synthetic": NEITHER}
 RUN_KEYS = ("trial_id", "replica", "step")

@@ -37,7 +37,7 @@ AXIS_ORDER = (
     *("lr_g", "lr_d", "r1", "updates"),
 )
 ALL = "all"  # the one value of an axis or row that no swept setting fills
-AXIS_TITLES = {"k": "k (D steps per G step)"}
+AXIS_TITLES = {"k": "k (D steps per G step)", "lr_ratio": "lr_d / lr_g"}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from ganstudy.report.figures.capacity import fig_coverage_capacity
 from ganstudy.report.figures.dirac import fig_dirac_distance, fig_dirac_plane
 from ganstudy.report.figures.grid import fig_final_heatmaps, fig_phase
 from ganstudy.report.figures.occupancy import fig_modes_kept, fig_occupancy, fig_onset_grid
+from ganstudy.report.figures.outcomes import fig_outcome_rates
 from ganstudy.report.figures.samples import fig_samples
 from ganstudy.report.figures.search import (
     fig_optuna_history,
@@ -37,6 +38,7 @@ FIGURES: tuple[FigureEntry, ...] = (
     FigureEntry("03_phase_diagram", "3. Phase diagram: balance or collapse?", fig_phase),
     FigureEntry("03b_sampled_runs", "3b. Sampled search: every run", fig_sampled_runs),
     FigureEntry("03c_collapse_onset", "3c. Collapse onset over the grid", fig_onset_grid),
+    FigureEntry("03d_outcome_rates", "3d. Outcome rates per setting", fig_outcome_rates),
     FigureEntry("04_final_heatmaps", "4. Final metric heatmaps", fig_final_heatmaps),
     FigureEntry("05_estimator_calibration", "5. Estimator calibration", fig_calibration),
     FigureEntry("06_mode_coverage", "6. Mode coverage over training", fig_coverage),
