@@ -3,6 +3,7 @@ the modes each configuration keeps, and collapse onsets over the phase-diagram g
 
 from __future__ import annotations
 
+from textwrap import fill
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from ganstudy.report.study import RUN, Study, fmt, has
 from ganstudy.report.style import PANEL_H, PANEL_W, Skip, figure
 
 OCCUPANCY_CMAP = "mako_r"
+TITLE_CHARS = 52  # characters of a "small" title line that fit one occupancy panel
 NEVER = "0.75"  # grey: a run that never lost a mode it had held
 
 
@@ -80,8 +82,10 @@ def fig_occupancy(s: Study) -> tuple[Figure, str]:
         ax.set(xlabel="step", ylabel="mode")
         ax.tick_params(axis="y", rotation=0)
         ax.tick_params(axis="x", rotation=0, labelsize="small")
-        title = f"{label(s, pick.trial_id)} · replica {pick.replica}\n" + "; ".join(pick.reasons)
-        ax.set_title(title, fontsize="small")
+        # Wrapped to the panel's width: a long configuration name (four swept settings on
+        # digits) ran past the panel and was cut off.
+        title = [f"{label(s, pick.trial_id)} · replica {pick.replica}", "; ".join(pick.reasons)]
+        ax.set_title("\n".join(fill(line, TITLE_CHARS) for line in title), fontsize="small")
     for ax in list(axes.flat)[len(picks) :]:
         ax.set_axis_off()
     if mesh is not None:

@@ -227,7 +227,7 @@ def _metric_figure(s: Study, h: pd.DataFrame, metrics: list[str]) -> tuple[Figur
         unit = BY_NAME[m].unit if m in BY_NAME else ""
         _ylabel(ax, ax.get_subplotspec().colspan.start, m + (f" ({unit})" if unit else ""))
 
-    fig, _ = trajectory_figure(s, ln, metrics, draw)
+    fig, _ = trajectory_figure(s, ln, metrics, draw, h=PANEL_H - 0.4)
     legend(fig, ln)
     return fig, ln
 
