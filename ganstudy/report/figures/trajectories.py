@@ -31,6 +31,8 @@ DRAWN_ELSEWHERE = (
     *("theta", "psi", "dirac_distance"),
     *CLASSIFIER_METRICS,
 )
+# Reference lines in their own colour: grey dashes are a swept setting's line style.
+REFERENCE = "#a23344"
 FRACTIONS = ("precision", "recall", "class_accuracy", "high_quality_frac")  # in [0, 1]
 
 
@@ -155,17 +157,17 @@ def fig_coverage(s: Study) -> tuple[Figure, str]:
             return
         lineplot(ax, d, m, ln)
         if m == "modes_captured" and has(d, "n_modes"):
-            ax.axhline(d["n_modes"].max(), color="0.3", lw=0.8, ls="--")
+            ax.axhline(d["n_modes"].max(), color=REFERENCE, lw=0.9, ls="--")
             ax.set_ylim(0, d["n_modes"].max() * 1.12)
         if m == "high_quality_frac":
             ax.set_ylim(-0.03, 1.03)
         _ylabel(ax, ax.get_subplotspec().colspan.start, m)
 
     fig, _ = trajectory_figure(s, ln, rows, draw)
-    legend(fig, ln, [("all modes", Line2D([], [], color="0.3", ls="--"))])
+    legend(fig, ln, [("all modes", Line2D([], [], color=REFERENCE, ls="--"))])
     caption = (
         "Mode coverage: modes holding at least coverage_min_count high-quality samples "
-        f"(dashed line: all modes) and the fraction of samples within {sigmas(s)} of a mode; "
+        f"(red dashed line: all modes) and the fraction of samples within {sigmas(s)} of a mode; "
         "a run that reaches high quality on few modes has collapsed. " + BAND + ln.caption(s)
     )
     return fig, caption
