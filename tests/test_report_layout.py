@@ -15,7 +15,10 @@ from report_fixtures import write_study
 
 from ganstudy.report import load_study
 from ganstudy.report.cells import layout
+from ganstudy.report.figures.capacity import fig_coverage_capacity
 from ganstudy.report.figures.grid import fig_final_heatmaps, fig_phase
+from ganstudy.report.figures.occupancy import fig_occupancy
+from ganstudy.report.figures.outcomes import fig_outcome_rates
 from ganstudy.report.figures.trajectories import (
     fig_classifier_metrics,
     fig_coverage,
@@ -200,3 +203,55 @@ def test_a_toy_study_has_no_image_metric_figure(studies: dict[str, Path]) -> Non
 def test_conditional_g_has_a_class_accuracy_trajectory(studies: dict[str, Path]) -> None:
     fig, _ = fig_classifier_metrics(load_study(studies["conditional"]))
     assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == ["class_accuracy (fraction)"]
+
+
+def test_outcome_rates_have_a_panel_per_swept_setting(studies: dict[str, Path]) -> None:
+    folder = studies["remedies"]
+    fig, caption = fig_outcome_rates(load_study(folder))
+    drawn = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in drawn] == ["loss", "target", "pack", "unroll"]
+    t = _trials(folder)
+    for ax in drawn:
+        setting = ax.get_title()
+        assert _texts(ax.get_yticklabels()) == _values(t, setting)
+        # Each bar's "converged/all" count, from trials.parquet directly.
+        want = {
+            f"{int((g['outcome'] == 'converged').sum())}/{len(g)}" for _, g in t.groupby(setting)
+        }
+        assert {x.get_text() for x in ax.texts} == want
+    assert "pooled" not in caption.lower()
+
+
+def test_coverage_against_both_widths_draws_each(studies: dict[str, Path]) -> None:
+    """Capacity sweeps d_width x g_width: the ratio would put 32/32 and 128/128 together."""
+    fig, caption = fig_coverage_capacity(load_study(studies["capacity"]))
+    t = _trials(studies["capacity"])
+    assert _texts(fig.axes[0].get_xticklabels()) == _values(t, "d_width")
+    assert fig.axes[0].get_xlabel() == "d_width"
+    assert _legend(fig) == {f"g_width={v}" for v in _values(t, "g_width")}
+    assert "against d_width" in caption
+
+
+def test_occupancy_titles_stay_inside_the_figure(tmp_path: Path) -> None:
+    """One run picked for all four reasons (as on digits, where few runs lose modes): its
+    title ran 144 px past the figure's left edge and was cut off."""
+    folder = write_study(
+        tmp_path,
+        name="one",
+        samples=False,
+        replicas=1,
+        steps=300,
+        eval_every=100,
+        losses=("minimax",),
+        ks=(5,),
+        ratios=(2.0,),
+        target="digits",
+    )
+    trials = pd.read_parquet(folder / "trials.parquet").assign(collapse_onset=200.0)
+    trials.to_parquet(folder / "trials.parquet")
+    fig, _ = fig_occupancy(load_study(folder))
+    fig.canvas.draw()
+    (ax,) = [ax for ax in fig.axes if ax.get_title()]
+    assert ax.get_title().count("collapse onset") == 2  # the long title of this test
+    box = ax.title.get_window_extent()
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width, ax.get_title()

@@ -257,6 +257,9 @@ def fig_other_metrics(s: Study) -> tuple[Figure, str]:
     """8b. Every other measured metric vs step: the losses, mode_kl, D's output spread."""
     h = need_history(s)
     others = [m for m in METRIC_COLUMNS if m not in DRAWN_ELSEWHERE]
+    if not (has(s.runs, "n_modes") and s.runs["n_modes"].max() > 1):
+        # One mode (the Dirac-GAN's point, a single Gaussian): mode statistics say nothing.
+        others = [m for m in others if not BY_NAME[m].needs_modes]
     metrics = _metric_rows(s, h, others)
     if not metrics:
         raise Skip("history.parquet has no values of " + ", ".join(others))
