@@ -252,6 +252,6 @@ def test_occupancy_titles_stay_inside_the_figure(tmp_path: Path) -> None:
     fig, _ = fig_occupancy(load_study(folder))
     fig.canvas.draw()
     (ax,) = [ax for ax in fig.axes if ax.get_title()]
-    assert ax.get_title().count("collapse onset") == 2  # the long title of this test
+    assert ax.get_title().count("onset (step 200)") == 2  # the long title of this test
     box = ax.title.get_window_extent()
     assert 0 <= box.x0 and box.x1 <= fig.bbox.width, ax.get_title()
