@@ -255,3 +255,36 @@ def test_occupancy_titles_stay_inside_the_figure(tmp_path: Path) -> None:
     assert ax.get_title().count("onset (step 200)") == 2  # the long title of this test
     box = ax.title.get_window_extent()
     assert 0 <= box.x0 and box.x1 <= fig.bbox.width, ax.get_title()
+
+
+def test_a_search_over_both_rates_draws_their_ratio_and_says_so(tmp_path: Path) -> None:
+    """pbt.yaml samples lr_d and lr_g: the phase diagram bins their ratio and says it does."""
+    ratios = (0.05, 0.09, 0.2, 0.35, 0.7, 1.3, 2.6, 5.0)
+    folder = write_study(
+        tmp_path,
+        name="pbt",
+        samples=False,
+        replicas=1,
+        steps=100,
+        eval_every=100,
+        losses=("nonsaturating",),
+        ks=(1,),
+        ratios=ratios,
+        search={"algorithm": "random"},
+    )
+    trials = pd.read_parquet(folder / "trials.parquet")
+    lr_g = dict(zip(trials["trial_id"], np.geomspace(1e-4, 1e-2, len(trials)), strict=True))
+    trials["lr_g"] = trials["trial_id"].map(lr_g)
+    trials["lr_d"] = trials["lr_g"] * np.array(ratios)
+    trials.to_parquet(folder / "trials.parquet")
+    spec = (
+        (folder / "spec.yaml")
+        .read_text()
+        .replace("lr_d:", "lr_g: {loguniform: [1.0e-4, 1.0e-2]}\n  lr_d:")
+    )
+    (folder / "spec.yaml").write_text(spec)
+    s = load_study(folder)
+    assert layout(s).y == "lr_ratio" and layout(s).as_ratio == ("lr_ratio",)
+    _, caption = fig_phase(s)
+    assert "lr_d and lr_g were both sampled: drawn as their ratio lr_d/lr_g" in caption
+    assert "lr_d/lr_g was sampled (8 distinct values)" in caption
