@@ -47,7 +47,7 @@ FIGURES: tuple[FigureEntry, ...] = (
     ),
     FigureEntry("06c_modes_kept", "6c. Modes kept per configuration", fig_modes_kept),
     FigureEntry(
-        "06d_classifier_metrics", "6d. Image metrics over training", fig_classifier_metrics
+        "06d_classifier_metrics", "6d. Classifier metrics over training", fig_classifier_metrics
     ),
     FigureEntry("07_sample_snapshots", "7. Sample snapshots", fig_samples),
     FigureEntry("08_grad_norms", "8. Gradient norms", fig_grad_norms),
