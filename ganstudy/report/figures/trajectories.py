@@ -247,8 +247,14 @@ def fig_classifier_metrics(s: Study) -> tuple[Figure, str]:
     meanings = "; ".join(f"{m}: {BY_NAME[m].meaning}" for m in metrics)
     caption = (
         f"The classifier's measurements over training ({meanings}). "
-        "Lower fd is closer to the data; precision and recall near 1 are samples on the data "
-        "and data covered by the samples. " + BAND + ln.caption(s)
+        + (
+            "Lower fd is closer to the data; precision and recall near 1 are samples on the "
+            "data and data covered by the samples. "
+            if "fd" in metrics
+            else ""
+        )
+        + BAND
+        + ln.caption(s)
     )
     return fig, caption
 
