@@ -9,6 +9,7 @@ is available the tests can point at it instead; nothing here is imported by the 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from pathlib import Path
@@ -81,78 +82,95 @@ def write_study(
     samples: bool = True,
     n_samples: int = 150,
     seed: int = 0,
+    extra: dict[str, tuple] | None = None,
+    fixed: dict[str, object] | None = None,
+    targets: tuple[str, ...] | None = None,
+    search: dict | None = None,
 ) -> Path:
     """Write trials/history/samples/modes parquet, spec.yaml and environment.json under
-    root/name."""
+    root/name.
+
+    extra: further swept TrialConfig settings and their values (pack, unroll, r1, ...), each
+    crossed with the rest as a grid does; fixed: TrialConfig settings every trial shares
+    (model, ...); targets: several targets swept (remedies' ring8 and grid25); search: the
+    spec's search (a sampled study's {"algorithm": "random"})."""
+    extra = dict(extra or {})
+    fixed = dict(fixed or {})
+    swept_targets = targets or (target,)
     rng = np.random.default_rng(seed)
     folder = Path(root) / name
     folder.mkdir(parents=True, exist_ok=True)
     lr_g = 2e-4
     trial_rows, hist_rows, sample_frames, mode_rows = [], [], [], []
     evals = list(range(0, steps + 1, eval_every))
-    n_modes = {
+    modes_of = {
         "ring8": 8,
         "grid25": 25,
         "curves": 10,
         "mixture1d": 3,
         "gaussian1d": 1,
         "digits": 10,
-    }[target]
+        "dirac": 1,
+    }
     trial_no = 0
-    for loss in losses:
-        for k in ks:
-            for ratio in ratios:
-                for d_width, g_width in widths:
-                    trial_id = f"t{trial_no:03d}"
-                    trial_no += 1
-                    config = TrialConfig(
-                        target=target,
-                        loss=loss,
-                        k=k,
-                        lr_d=lr_g * ratio,
-                        lr_g=lr_g,
-                        d_width=d_width,
-                        g_width=g_width,
-                        steps=steps,
-                        eval_every=eval_every,
-                        replicas=replicas,
-                        seed=seed,
-                    )
-                    params = dataclasses.asdict(config)
-                    for replica in range(replicas):
-                        outcome = _outcome(loss, k, ratio, replica)
-                        rows = _history(loss, k, outcome, evals, n_modes, rng)
-                        if target == "curves":  # no density on a grid: no reference JS
-                            for row in rows:
-                                row["js_binned"] = float("nan")
-                        if target == "digits":
-                            _image_metrics(rows, rng)
-                        for row in rows:
-                            row.update(trial_id=trial_id, replica=replica)
-                        hist_rows += rows
-                        mode_rows += _occupancy(trial_id, replica, outcome, rows, n_modes)
-                        final = {key: v for key, v in rows[-1].items() if key != "step"}
-                        trial_rows.append(
-                            params
-                            | final
-                            | dict(
-                                replica=replica,
-                                seed=seed + replica,
-                                status=FINISHED,
-                                wall_s=float(rng.uniform(5, 9)),
-                            )
-                        )
-                        if samples:
-                            for step in evals:
-                                frac = step / steps
-                                xy = _samples(outcome, frac, rng, n_samples, target)
-                                frame = pd.DataFrame(
-                                    xy, columns=[f"x{d}" for d in range(xy.shape[1])]
-                                )
-                                frame.insert(0, "step", step)
-                                frame.insert(0, "replica", replica)
-                                frame.insert(0, "trial_id", trial_id)
-                                sample_frames.append(frame)
+    combos = itertools.product(
+        swept_targets, losses, ks, ratios, widths, itertools.product(*extra.values())
+    )
+    for target, loss, k, ratio, (d_width, g_width), more in combos:
+        n_modes = modes_of[target]
+        trial_id = f"t{trial_no:03d}"
+        trial_no += 1
+        config = TrialConfig(
+            **(
+                fixed
+                | dict(zip(extra, more, strict=True))
+                | dict(
+                    target=target,
+                    loss=loss,
+                    k=k,
+                    lr_d=lr_g * ratio,
+                    lr_g=lr_g,
+                    d_width=d_width,
+                    g_width=g_width,
+                    steps=steps,
+                    eval_every=eval_every,
+                    replicas=replicas,
+                    seed=seed,
+                )
+            )
+        )
+        params = dataclasses.asdict(config)
+        for replica in range(replicas):
+            outcome = _outcome(loss, k, ratio, replica)
+            rows = _history(loss, k, outcome, evals, n_modes, rng)
+            _measure(rows, target, config, rng)
+            if target == "curves":  # no density on a grid: no reference JS
+                for row in rows:
+                    row["js_binned"] = float("nan")
+            for row in rows:
+                row.update(trial_id=trial_id, replica=replica)
+            hist_rows += rows
+            mode_rows += _occupancy(trial_id, replica, outcome, rows, n_modes)
+            final = {key: v for key, v in rows[-1].items() if key != "step"}
+            trial_rows.append(
+                params
+                | final
+                | dict(
+                    replica=replica,
+                    seed=seed + replica,
+                    status=FINISHED,
+                    wall_s=float(rng.uniform(5, 9)),
+                )
+            )
+            if samples:
+                for step in evals:
+                    frac = step / steps
+                    xy = _samples(outcome, frac, rng, n_samples, target)
+                    frame = pd.DataFrame(xy, columns=[f"x{d}" for d in range(xy.shape[1])])
+                    frame.insert(0, "step", step)
+                    frame.insert(0, "replica", replica)
+                    frame.insert(0, "trial_id", trial_id)
+                    sample_frames.append(frame)
     trials = pd.DataFrame(trial_rows)
     trials.insert(0, "trial_id", trials.pop("trial_id"))
     trials.to_parquet(folder / "trials.parquet", index=False)
@@ -171,18 +189,42 @@ def write_study(
         "metric": "js_binned",
         "mode": "min",
         "params": {
-            "target": target,
+            "target": {"grid": list(targets)} if targets else target,
             "steps": steps,
             "eval_every": eval_every,
             "loss": {"grid": list(losses)},
             "k": {"grid": list(ks)},
             "lr_d": {"grid": [lr_g * r for r in ratios]},
+            **{key: {"grid": list(values)} for key, values in extra.items()},
+            **fixed,
         },
         "replicas": replicas,
     }
+    if search:
+        spec["search"] = search
     (folder / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     (folder / "environment.json").write_text(json.dumps({"torch": "synthetic", "device": "cpu"}))
     return folder
+
+
+def _measure(rows: list[dict], target: str, config: TrialConfig, rng: np.random.Generator) -> None:
+    """The columns only some runs measure: the classifier's on images, class_accuracy for a
+    conditional G, (θ, ψ) on the Dirac-GAN."""
+    if target == "digits":
+        _image_metrics(rows, rng)
+    last = rows[-1]["step"] or 1
+    for row in rows:
+        frac = row["step"] / last
+        if config.conditional:
+            row["class_accuracy"] = float(np.clip(0.1 + 0.9 * frac, 0, 1))
+        if target == "dirac":
+            decay = math.exp(-5 * frac * config.r1)
+            angle = 12 * frac
+            row.update(
+                theta=float(decay * math.cos(angle)),
+                psi=float(decay * math.sin(angle)),
+                dirac_distance=float(decay),
+            )
 
 
 def _image_metrics(rows: list[dict], rng: np.random.Generator) -> None:

@@ -33,11 +33,12 @@ from ganstudy.report import (
 from ganstudy.report.cells import majority
 from ganstudy.study.results import LOCK_NAME
 
-# Figures each module study cannot draw: neither is a Dirac-GAN or a sampled study, and the
-# smoke study sweeps no d_width/g_width.
+# Figures each module study cannot draw: neither is a Dirac-GAN, a sampled or an image study,
+# and the smoke study sweeps no d_width/g_width.
 NEITHER = {
     *("01b_dirac_plane", "01c_dirac_distance", "03b_sampled_runs"),
     *("10_optuna_history", "11_optuna_importance"),
+    "06d_classifier_metrics",  # a 2-D target: no classifier, no conditional G
 }
 EXPECTED_SKIPS = {"smoke": {"06b_coverage_vs_capacity", *NEITHER}, "synthetic": NEITHER}
 RUN_KEYS = ("trial_id", "replica", "step")
@@ -426,24 +427,25 @@ def test_phase_diagram_cells_equal_summary_csv(study: Path, report: Path) -> Non
 
 
 def test_js_trajectories_plot_the_history_means(tmp_path: Path) -> None:
-    """The js_binned lines are the per-(k, step) means of history.parquet over replicas."""
+    """The js_binned lines are the per-(k, lr_d, step) means of history.parquet over
+    replicas: one line per configuration (colour k, line style lr_d/lr_g), none pooled."""
     from ganstudy.report.figures.trajectories import fig_js
 
     folder = write_study(tmp_path, name="traj", losses=("minimax", "hinge"), samples=False)
     fig, _ = fig_js(load_study(folder))
     history = pd.read_parquet(folder / "history.parquet")
     trials = pd.read_parquet(folder / "trials.parquet").drop_duplicates("trial_id")
-    h = history.merge(trials[["trial_id", "loss", "k"]], on="trial_id")
+    h = history.merge(trials[["trial_id", "loss", "k", "lr_d"]], on="trial_id")
     axes = np.array(fig.axes).reshape(3, 2)  # rows: js_binned, js_d, js_probe; cols: losses
     for j, loss in enumerate(("minimax", "hinge")):
         lines = [ln for ln in axes[0, j].get_lines() if len(ln.get_xdata()) > 2]
         got = sorted((tuple(ln.get_xdata()), tuple(ln.get_ydata())) for ln in lines)
-        means = h[h["loss"] == loss].groupby(["k", "step"])["js_binned"].mean()
+        means = h[h["loss"] == loss].groupby(["k", "lr_d", "step"])["js_binned"].mean()
         want = sorted(
             (tuple(m.index.get_level_values("step")), tuple(m.to_numpy()))
-            for _, m in means.groupby(level="k")
+            for _, m in means.groupby(level=["k", "lr_d"])
         )
-        assert len(got) == len(want) == 2
+        assert len(got) == len(want) == 4
         for (gx, gy), (wx, wy) in zip(got, want, strict=True):
             np.testing.assert_array_equal(gx, wx)
             np.testing.assert_allclose(gy, wy, rtol=1e-12)

@@ -43,9 +43,9 @@ MUST_DRAW = {
     "dirac": ["01b_dirac_plane", "01c_dirac_distance", "08_grad_norms"],
     "tpe": ["03_phase_diagram", "03b_sampled_runs", "10_optuna_history"],
     "remedies": ["06c_modes_kept", "09_mode_occupancy", "03c_collapse_onset"],
-    "digits": ["03_phase_diagram", "04_final_heatmaps"],
+    "digits": ["03_phase_diagram", "04_final_heatmaps", "06d_classifier_metrics"],
     "stacked": ["03_phase_diagram", "06b_coverage_vs_capacity"],
-    "mnist": ["03_phase_diagram"],
+    "mnist": ["03_phase_diagram", "06d_classifier_metrics"],
 }
 ALWAYS = ["01_js_trajectories", "02_d_outputs", "07_sample_snapshots", "08_grad_norms"]
 # Figures a study must skip (with its reason): dirac sweeps neither k nor lr_d/lr_g, and a

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ganstudy.report.cells import laid_out
 from ganstudy.report.study import LABELS, RUN, Study, fmt, has
 from ganstudy.study.results import collapse_onset
 
@@ -130,14 +131,12 @@ def label(s: Study, trial_id: str, skip: tuple[str, ...] = ()) -> str:
 
 
 def _own_settings(s: Study, keep_target: bool = False) -> list[str]:
-    """The swept settings that tell configurations apart, each once: a ratio stands for
-    the two settings it divides (lr_d/lr_g for lr_d and lr_g)."""
-    drop = {"target"} - ({"target"} if keep_target else set())
-    if "lr_ratio" in s.swept:
-        drop |= {"lr_d", "lr_g"}
-    if "cap_ratio" in s.swept:
-        drop |= {"d_width", "g_width"}
-    return [c for c in s.swept if c not in drop]
+    """The swept settings that tell configurations apart, each once, as the figures lay them
+    out (cells.laid_out): a ratio stands for its one swept part (lr_d/lr_g for lr_d), and
+    where a grid sweeps both widths they are named, as d_width/g_width = 1 would not tell
+    32/32 from 128/128."""
+    panel = [c for c in ("loss", "target") if c in s.swept and (keep_target or c != "target")]
+    return [*panel, *laid_out(s)]
 
 
 def modes_kept(s: Study) -> list[str]:

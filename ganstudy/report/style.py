@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ganstudy.report.study import LABELS, NO_OUTCOME, Study
+from ganstudy.report.study import NO_OUTCOME, Study
 
 LOG2 = math.log(2)
 OUTCOME_COLORS = {
@@ -126,18 +126,3 @@ def need_history(s: Study) -> pd.DataFrame:
     if s.hist is None:
         raise Skip("history.parquet is missing, so there are no trajectories")
     return s.hist
-
-
-def title_top(axes: np.ndarray, titles: Sequence[str]) -> None:
-    """Panel titles along the top row."""
-    for ax, title in zip(axes[0], titles, strict=True):
-        ax.set_title(title, fontsize="medium")
-
-
-def pooled(s: Study, used: Sequence[str]) -> str:
-    """Caption clause naming swept settings a figure averages over (a swept ratio stands
-    for its two settings: d_width/g_width, not also d_width)."""
-    parts = {"lr_ratio": ("lr_d", "lr_g"), "cap_ratio": ("d_width", "g_width")}
-    hidden = {c for ratio, pair in parts.items() if ratio in s.swept for c in pair}
-    other = [LABELS.get(c, c) for c in s.swept if c not in used and c not in hidden]
-    return f" Pooled over {', '.join(other)}." if other else ""

@@ -19,7 +19,7 @@ from ganstudy.report.words import words
 
 
 def fig_calibration(s: Study) -> tuple[Figure, str]:
-    """5. js_d and js_probe against js_binned, coloured by k, with y = x and the gap vs k."""
+    """js_d and js_probe against js_binned, coloured by k, with y = x and the gap vs k."""
     skip_for_dirac(s, "calibration")
     data = s.hist if has(s.hist, "js_binned") else s.runs
     if not has(data, "js_binned"):

@@ -40,9 +40,10 @@ SKIPS = {
     "or 0), not a reference to calibrate js_d and js_probe against",
     "samples": "every fake of the Dirac-GAN is the one point θ, which the (θ, ψ) figure "
     "draws at every evaluation",
-    "grid": "this Dirac-GAN study sweeps neither k nor lr_d/lr_g, so the grid would be one "
-    "cell per loss, pooled over everything else; each configuration's trajectory is a panel "
-    "of the (θ, ψ) figure and its outcome a row of the summary table",
+    "grid": "the outcome labels and final metrics read the Dirac-GAN through measures made "
+    "for distributions; each configuration's trajectory is a panel of the (θ, ψ) figure, "
+    "its distance to (0, 0) a line of the distance figure and its outcome a row of the summary "
+    "table",
 }
 NOTES = {
     "js": f" On the Dirac-GAN these are coarse: js_binned is log 2 until |θ| < {ON:g} and 0 "
@@ -89,7 +90,7 @@ def _label(run: pd.Series, settings: list[str]) -> str:
 
 
 def fig_dirac_plane(s: Study) -> tuple[Figure, str]:
-    """1b. (θ, ψ) per eval, one panel per configuration (loss × the other swept settings)."""
+    """(θ, ψ) per eval, one panel per configuration (loss × the other swept settings)."""
     h = s.hist
     if not (has(h, "theta") and has(h, "psi")):
         raise Skip(f"theta and psi have no values: {why_nan('theta')}")
@@ -239,7 +240,7 @@ def dirac_findings(s: Study) -> list[str]:
 
 
 def fig_dirac_distance(s: Study) -> tuple[Figure, str]:
-    """1c. Distance to the equilibrium (0, 0) vs step, log scale, one panel per loss."""
+    """Distance to the equilibrium (0, 0) vs step, log scale, one panel per loss."""
     h = s.hist
     if not has(h, "dirac_distance"):
         raise Skip(f"dirac_distance has no values: {why_nan('dirac_distance')}")

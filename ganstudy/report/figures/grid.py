@@ -1,5 +1,6 @@
-"""Grid figures over k x lr_d/lr_g (x capacity ratio), one panel per loss: the phase
-diagram of majority outcomes and the heatmaps of final metrics."""
+"""Grid figures over the study's layout (cells.layout: k x lr_d/lr_g on balance, pack x
+unroll on remedies, g_width x d_width on capacity; further swept settings as rows), one
+panel per loss: the phase diagram of majority outcomes and the heatmaps of final metrics."""
 
 from __future__ import annotations
 
@@ -14,11 +15,22 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from ganstudy.columns import OUTCOMES
-from ganstudy.report.cells import cells, grid_axes, majority
+from ganstudy.report.cells import (
+    ALL,
+    Layout,
+    axis_title,
+    drawn_sentence,
+    keyed,
+    label,
+    layout,
+    majority,
+    panel_name,
+    row_order,
+)
 from ganstudy.report.figures.dirac import skip_dirac_grid
 from ganstudy.report.sampled import bins_note
-from ganstudy.report.study import LABELS, NO_OUTCOME, Study, fmt, has
-from ganstudy.report.style import OUTCOME_COLORS, OUTCOME_SHORT, Skip, figure, note, pooled
+from ganstudy.report.study import NO_OUTCOME, Study, fmt, has
+from ganstudy.report.style import OUTCOME_COLORS, OUTCOME_SHORT, Skip, figure, note
 
 
 def grid_figure(
@@ -27,16 +39,18 @@ def grid_figure(
     *,
     blocks: Sequence[str] = ("",),
 ) -> tuple[Figure, np.ndarray, list[tuple[str, Any]]]:
-    """Panels per (block, capacity row) x loss; draw(ax, runs, xs, ys, block) fills one.
+    """Panels per (block, row of small multiples) x loss; draw(ax, runs, xs, ys, block)
+    fills one with the layout's x and y (cells.layout).
 
     A block is a metric of the heatmap figure (one row group each); the phase diagram has one.
     """
-    r = cells(s)
-    x, y, row = grid_axes(s)
+    lay = layout(s)
+    r = keyed(s, s.runs, lay)
     xs = sorted(r["_x"].dropna().unique())
-    ys = sorted(r["_y"].dropna().unique(), reverse=True)  # larger lr_d/lr_g on top
-    rows = sorted(r["_row"].dropna().unique())
-    w = max(2.4, 0.75 * len(xs) + 1.3)
+    ys = sorted(r["_y"].dropna().unique(), reverse=True)  # larger values on top
+    rows = row_order(s, r, lay)
+    tick = max((len(fmt(v)) for v in xs), default=1)  # wide tick labels need wide cells
+    w = max(2.4, (0.75 + 0.05 * max(0, tick - 4)) * len(xs) + 1.3)
     h = max(2.0, 0.5 * len(ys) + 1.3)
     fig, axes = figure(len(blocks) * len(rows), len(s.panels), w=w, h=h)
     keys = []
@@ -51,10 +65,9 @@ def grid_figure(
                     note(ax, "not run")
                     continue
                 draw(ax, d, xs, ys, block)
-                title = panel + (f"\n{LABELS[row]} = {fmt(rv)}" if row else "")
-                ax.set_title(title, fontsize="medium")
-                ax.set_xlabel("k (D steps per G step)" if x else "")
-                ax.set_ylabel("lr_d / lr_g" if (y and not labelled) else "")
+                ax.set_title(panel + (f"\n{rv}" if rv != ALL else ""), fontsize="medium")
+                ax.set_xlabel(axis_title(lay.x))
+                ax.set_ylabel(axis_title(lay.y) if not labelled else "")
                 if labelled:
                     ax.set_yticklabels([])
                 labelled = True
@@ -62,8 +75,13 @@ def grid_figure(
     return fig, axes, keys
 
 
+def grid_caption(s: Study, lay: Layout) -> str:
+    """What the grid figures draw where, and which axes are bins, from the layout."""
+    return drawn_sentence(s, lay) + bins_note(s, {c: s.runs[c] for c in lay.settings})
+
+
 def fig_phase(s: Study) -> tuple[Figure, str]:
-    """3. Majority outcome over k x lr_d/lr_g, one panel per loss (and capacity ratio)."""
+    """Majority outcome per cell of the layout (k x lr_d/lr_g on balance), per loss."""
     skip_dirac_grid(s)
     names = [*OUTCOMES, NO_OUTCOME]
     cmap = ListedColormap([OUTCOME_COLORS[o] for o in names])
@@ -110,27 +128,31 @@ def fig_phase(s: Study) -> tuple[Figure, str]:
     caption = (
         "Phase diagram: the majority outcome over replicas in each cell (count annotated, "
         "ties go to the worse outcome; '?' marks a cell whose replicas disagree, an uncertain "
-        f"label); {_phase_hint(s)}"
-        + bins_note(s, {c: s.runs[c] for c in grid_axes(s) if c})
-        + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
+        f"label); {_phase_hint(s, layout(s))}" + grid_caption(s, layout(s))
     )
     return fig, caption
 
 
-def _phase_hint(s: Study) -> str:
-    """What to look for, in terms of what the study actually swept."""
-    knobs = [
-        text
-        for key, text in [
-            ("k", "D gets more steps per G step (k)"),
-            ("lr_ratio", "D's learning rate grows relative to G's (lr_d/lr_g)"),
-            ("cap_ratio", "D grows wider than G (d_width/g_width)"),
-        ]
-        if key in s.swept
-    ]
+# What growing each setting means for the balance of D and G, where it has a direction.
+GROWS = {
+    "k": "D gets more steps per G step (k)",
+    "lr_ratio": "D's learning rate grows relative to G's (lr_d/lr_g)",
+    "cap_ratio": "D grows wider than G (d_width/g_width)",
+    "d_width": "D grows wider (d_width)",
+    "g_width": "G grows wider (g_width)",
+    "pack": "D sees more samples at once (pack)",
+    "unroll": "G looks further ahead of D (unroll)",
+}
+
+
+def _phase_hint(s: Study, lay: Layout) -> str:
+    """What to look for, in terms of the settings drawn."""
+    knobs = [GROWS.get(c, f"{label(c)} changes") for c in lay.settings]
     if knobs:
         return f"look for the boundary where training stops converging as {' or '.join(knobs)}."
-    return "only the loss varies here, so compare the panels."
+    if len(s.panels) > 1:
+        return f"only {panel_name(s)} varies here, so compare the panels."
+    return "one configuration: its cell is the whole study."
 
 
 def _heat_metrics(s: Study) -> list[str]:
@@ -141,7 +163,7 @@ def _heat_metrics(s: Study) -> list[str]:
 
 
 def fig_final_heatmaps(s: Study) -> tuple[Figure, str]:
-    """4. Final js_binned (and the study metric) over the same grid as the phase diagram."""
+    """Final js_binned (and the study metric) over the same grid as the phase diagram."""
     skip_dirac_grid(s)
     metrics = _heat_metrics(s)
     if not metrics:
@@ -187,8 +209,6 @@ def fig_final_heatmaps(s: Study) -> tuple[Figure, str]:
     caption = (
         f"Final {' and '.join(metrics)} averaged over replicas on the phase-diagram grid "
         "(darker = larger); read it against the phase diagram: converged cells should be the "
-        "light ones."
-        + bins_note(s, {c: s.runs[c] for c in grid_axes(s) if c})
-        + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
+        "light ones." + grid_caption(s, layout(s))
     )
     return fig, caption

@@ -3,6 +3,7 @@ the modes each configuration keeps, and collapse onsets over the phase-diagram g
 
 from __future__ import annotations
 
+from textwrap import fill
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ganstudy.columns import why_nan
-from ganstudy.report.cells import grid_axes
-from ganstudy.report.figures.grid import grid_figure
+from ganstudy.report.cells import label as setting_label
+from ganstudy.report.cells import layout
+from ganstudy.report.figures.grid import grid_caption, grid_figure
 from ganstudy.report.occupancy import (
     MAX_MODES_SHOWN,
     has_occupancy,
@@ -25,14 +27,15 @@ from ganstudy.report.occupancy import (
     pick_runs,
 )
 from ganstudy.report.study import RUN, Study, fmt, has
-from ganstudy.report.style import PANEL_H, PANEL_W, Skip, figure, pooled
+from ganstudy.report.style import PANEL_H, PANEL_W, Skip, figure
 
 OCCUPANCY_CMAP = "mako_r"
+TITLE_CHARS = 52  # characters of a "small" title line that fit one occupancy panel
 NEVER = "0.75"  # grey: a run that never lost a mode it had held
 
 
 def fig_occupancy(s: Study) -> tuple[Figure, str]:
-    """9. Mode x step heatmaps of high-quality counts for the runs pick_runs chooses."""
+    """Mode x step heatmaps of high-quality counts for the runs pick_runs chooses."""
     if s.modes is None:
         raise Skip("modes.parquet is missing (a study run before it existed)")
     if s.modes.empty:
@@ -79,8 +82,10 @@ def fig_occupancy(s: Study) -> tuple[Figure, str]:
         ax.set(xlabel="step", ylabel="mode")
         ax.tick_params(axis="y", rotation=0)
         ax.tick_params(axis="x", rotation=0, labelsize="small")
-        title = f"{label(s, pick.trial_id)} · replica {pick.replica}\n" + "; ".join(pick.reasons)
-        ax.set_title(title, fontsize="small")
+        # Wrapped to the panel's width: a long configuration name (four swept settings on
+        # digits) ran past the panel and was cut off.
+        title = [f"{label(s, pick.trial_id)} · replica {pick.replica}", "; ".join(pick.reasons)]
+        ax.set_title("\n".join(fill(line, TITLE_CHARS) for line in title), fontsize="small")
     for ax in list(axes.flat)[len(picks) :]:
         ax.set_axis_off()
     if mesh is not None:
@@ -108,7 +113,7 @@ def fig_occupancy(s: Study) -> tuple[Figure, str]:
 
 
 def fig_modes_kept(s: Study) -> tuple[Figure, str]:
-    """6c. Each run's final modes captured per configuration, coloured by collapse onset."""
+    """Each run's final modes captured per configuration, coloured by collapse onset."""
     if not has(s.runs, "modes_captured") or not has(s.runs, "n_modes"):
         raise Skip(f"modes_captured has no values: {why_nan('modes_captured')}")
     r = s.runs[s.runs["modes_captured"].notna()].copy()
@@ -169,7 +174,7 @@ def fig_modes_kept(s: Study) -> tuple[Figure, str]:
 
 
 def fig_onset_grid(s: Study) -> tuple[Figure, str]:
-    """3b. The phase-diagram grid coloured by collapse onset: median over the runs of a
+    """The phase-diagram grid coloured by collapse onset: median over the runs of a
     cell that lost modes, and how many did."""
     if not has(s.runs, "modes_captured") or not has(s.runs, "n_modes"):
         raise Skip(f"modes_captured has no values: {why_nan('modes_captured')}")
@@ -218,14 +223,12 @@ def fig_onset_grid(s: Study) -> tuple[Figure, str]:
             sns.mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes.flat), shrink=0.8
         )
         bar.set_label("median collapse_onset (step)")
-    x, y, _ = grid_axes(s)
-    swept_axes = [name for name, axis in (("k", x), ("lr_d/lr_g", y)) if axis and axis in s.swept]
-    where = " × ".join(swept_axes) or "one cell per panel: neither k nor lr_d/lr_g swept"
+    lay = layout(s)
+    where = " × ".join(setting_label(c) for c in lay.settings) or "one cell per panel"
     caption = (
         f"Collapse onset over the phase diagram's grid ({where}): per cell the median "
         "collapse_onset of the runs that ended with fewer modes than they had held, and how "
         "many of the cell's runs did (grey 'never': none did). Early onsets (dark) are "
-        "configurations that lost modes soon and never regained them."
-        + pooled(s, ["k", "lr_ratio", "cap_ratio", "loss"])
+        "configurations that lost modes soon and never regained them." + grid_caption(s, lay)
     )
     return fig, caption

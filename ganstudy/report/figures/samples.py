@@ -45,7 +45,7 @@ def pick_runs(s: Study, available: pd.DataFrame) -> list[tuple[str, pd.Series]]:
 
 
 def fig_samples(s: Study) -> tuple[Figure, str]:
-    """7. Generated samples at a few steps, for chosen runs, as their target pictures them."""
+    """Generated samples at a few steps, for chosen runs, as their target pictures them."""
     skip_for_dirac(s, "samples")
     if s.samples is None:
         raise Skip("samples.parquet is missing")

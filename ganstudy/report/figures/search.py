@@ -16,18 +16,22 @@ from collections.abc import Callable
 from typing import Any
 
 import matplotlib
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ganstudy.columns import OUTCOMES
+from ganstudy.report.cells import laid_out, value_label
 from ganstudy.report.sampled import is_sampled
 from ganstudy.report.study import NO_OUTCOME, Study, has
-from ganstudy.report.style import OUTCOME_COLORS, Skip, figure, pooled
+from ganstudy.report.style import OUTCOME_COLORS, Skip, figure
 from ganstudy.study.results import OPTUNA_FILE
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def fig_sampled_runs(s: Study) -> tuple[Figure, str]:
-    """3b. A sampled study's runs as points: outcome over (lr_d/lr_g, k) and the final
+    """A sampled study's runs as points: outcome over (lr_d/lr_g, k) and the final
     study metric over lr_d/lr_g, one column per loss."""
     if not is_sampled(s):
         raise Skip("a grid study: the phase diagram has a cell for each of its settings")
@@ -39,30 +43,48 @@ def fig_sampled_runs(s: Study) -> tuple[Figure, str]:
     present = [o for o in [*OUTCOMES, NO_OUTCOME] if (r["outcome"] == o).any()]
     # Replicas of one trial share (lr_d/lr_g, k): offset them a little so each run shows.
     offset = (r["replica"] - r["replica"].max() / 2) * 0.12 if "replica" in r else 0.0
+    # Settings beyond the axes and panels: one marker per combination of their values.
+    others = [c for c in laid_out(s) if c not in ("k", "lr_ratio") and c in r]
+    combo = pd.Series(
+        [", ".join(value_label(c, run[c]) for c in others) for _, run in r.iterrows()],
+        index=r.index,
+        dtype=object,
+    )
+    combos = sorted(combo.unique())
+    shapes = dict(zip(combos, MARKERS, strict=False))
+    if others and len(combos) > len(MARKERS):
+        raise Skip(
+            f"{len(combos)} combinations of {', '.join(others)}: more than the "
+            f"{len(MARKERS)} marker shapes this figure tells apart"
+        )
     for j, panel in enumerate(s.panels):
         d = r[r["panel"] == panel]
         for i, row in enumerate(rows):
             ax = axes[i, j]
             y = d[row] + (offset[d.index] if row == "k" and "replica" in r else 0.0)
             for outcome in present:
-                hit = d["outcome"] == outcome
-                ax.scatter(
-                    d.loc[hit, "lr_ratio"],
-                    y[hit],
-                    s=18,
-                    color=OUTCOME_COLORS.get(outcome, "0.5"),
-                    edgecolors="white",
-                    linewidths=0.4,
-                )
+                for name, marker in shapes.items():
+                    hit = (d["outcome"] == outcome) & (combo[d.index] == name)
+                    ax.scatter(
+                        d.loc[hit, "lr_ratio"],
+                        y[hit],
+                        s=18,
+                        marker=marker,
+                        color=OUTCOME_COLORS.get(outcome, "0.5"),
+                        edgecolors="white",
+                        linewidths=0.4,
+                    )
             ax.set_xscale("log")
             ax.axvline(1, color="0.85", lw=0.6, zorder=0)
             label = "k (D steps per G step)" if row == "k" else f"final {row}"
             ax.set_ylabel(label if j == 0 else "")
             ax.set_xlabel("lr_d / lr_g" if i == len(rows) - 1 else "")
         axes[0, j].set_title(panel, fontsize="medium")
+    marks = [(n, Line2D([], [], ls="", marker=m, color="0.4")) for n, m in shapes.items() if n]
     fig.legend(
-        [Line2D([], [], ls="", marker="o", color=OUTCOME_COLORS.get(o, "0.5")) for o in present],
-        present,
+        [Line2D([], [], ls="", marker="o", color=OUTCOME_COLORS.get(o, "0.5")) for o in present]
+        + [h for _, h in marks],
+        present + [n for n, _ in marks],
         loc="outside right upper",
         frameon=False,
         fontsize="small",
@@ -73,7 +95,7 @@ def fig_sampled_runs(s: Study) -> tuple[Figure, str]:
         "(log axis) and k (replicas of a trial side by side)"
         + (f", and its final {s.metric} against lr_d/lr_g" if len(rows) > 1 else "")
         + "; the phase diagram bins the same runs."
-        + pooled(s, ["k", "lr_ratio", "loss"])
+        + (f" Marker shape: {', '.join(others)}." if others else "")
     )
     return fig, caption
 
@@ -137,7 +159,7 @@ def _states(s: Study, study: Any) -> str:
 
 
 def fig_optuna_history(s: Study) -> tuple[Figure, str]:
-    """9. Optuna's optimisation history: each completed trial's objective and the best so far."""
+    """Optuna's optimisation history: each completed trial's objective and the best so far."""
     study = load_optuna(s)
     from optuna.visualization.matplotlib import plot_optimization_history
 
@@ -155,7 +177,7 @@ def fig_optuna_history(s: Study) -> tuple[Figure, str]:
 
 
 def fig_optuna_importance(s: Study) -> tuple[Figure, str]:
-    """10. Optuna's parameter importances over the completed trials."""
+    """Optuna's parameter importances over the completed trials."""
     study = load_optuna(s)
     from optuna.visualization.matplotlib import plot_param_importances
 
