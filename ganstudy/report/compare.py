@@ -28,8 +28,8 @@ from ganstudy.config import FIELDS
 from ganstudy.messages import clip_middle
 from ganstudy.report.cells import SEVERITY
 from ganstudy.report.findings import wilson
-from ganstudy.report.occupancy import _own_settings
-from ganstudy.report.page import CSS, _png_data
+from ganstudy.report.occupancy import own_settings
+from ganstudy.report.page import CSS, png_data
 from ganstudy.report.sampled import MAX_BINS
 from ganstudy.report.study import LABELS, NO_OUTCOME, RATIOS, Study, fmt, has
 from ganstudy.report.style import DPI, PANEL_H, PANEL_W, figure, num
@@ -83,10 +83,8 @@ def names(studies: list[Study]) -> list[str]:
 def shared(studies: list[Study]) -> Shared:
     """The settings swept in every study, restricted to the values every study ran.
     ResultsError when no run of some study has an outcome there (nothing to compare)."""
-    swept = [set(_own_settings(s, keep_target=True)) for s in studies]
-    settings = [
-        c for c in _own_settings(studies[0], keep_target=True) if all(c in w for w in swept)
-    ]
+    swept = [set(own_settings(s, keep_target=True)) for s in studies]
+    settings = [c for c in own_settings(studies[0], keep_target=True) if all(c in w for w in swept)]
     common = {}
     for c in settings:
         values = set.intersection(*(set(s.runs[c].dropna()) for s in studies))
@@ -373,7 +371,7 @@ def _page(studies: list[Study], sh: Shared, drawn: list[tuple[str, str]], out: P
     for n, (key, caption) in enumerate(drawn, 1):
         parts.append(
             f"<h3 id='{key}'>Figure {n}. {titles[key]}</h3><figure><img "
-            f"src='{_png_data(out / f'{key}.png')}' alt='{titles[key]}'>"
+            f"src='{png_data(out / f'{key}.png')}' alt='{titles[key]}'>"
             f"<figcaption>{esc(caption)}</figcaption></figure>"
         )
         if n == 1:

@@ -11,7 +11,7 @@ import pandas as pd
 from ganstudy.columns import LOSS_NAMES, OUTCOMES
 from ganstudy.report.cells import SEVERITY, cell_name, cells, majority, severity
 from ganstudy.report.figures.dirac import dirac_findings
-from ganstudy.report.occupancy import _own_settings, modes_kept
+from ganstudy.report.occupancy import modes_kept, own_settings
 from ganstudy.report.sampled import axis_values
 from ganstudy.report.study import (
     LABELS,
@@ -258,7 +258,7 @@ def answer(s: Study) -> list[str]:
     # On the Dirac-GAN where the runs ended is the answer; the labels come second.
     out += dirac_findings(s)
     out.append(text + ".")
-    settings = [c for c in _own_settings(s, keep_target=True) if c in decided]
+    settings = [c for c in own_settings(s, keep_target=True) if c in decided]
     out += _by_setting(s, decided, settings)
     where = [_commonest(s, decided, settings, outcome) for outcome in failures.index]
     if any(where):

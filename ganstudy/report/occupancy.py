@@ -126,11 +126,11 @@ def pick_runs(s: Study) -> list[Pick]:
 def label(s: Study, trial_id: str, skip: tuple[str, ...] = ()) -> str:
     """The swept settings of a trial, e.g. 'pack=4, unroll=5, loss=minimax'."""
     run = s.runs[s.runs["trial_id"] == trial_id].iloc[0]
-    keys = [c for c in _own_settings(s, keep_target=True) if c in run and c not in skip]
+    keys = [c for c in own_settings(s, keep_target=True) if c in run and c not in skip]
     return ", ".join(f"{LABELS.get(c, c)}={fmt(run[c])}" for c in keys) or trial_id
 
 
-def _own_settings(s: Study, keep_target: bool = False) -> list[str]:
+def own_settings(s: Study, keep_target: bool = False) -> list[str]:
     """The swept settings that tell configurations apart, each once, as the figures lay them
     out (cells.laid_out): a ratio stands for its one swept part (lr_d/lr_g for lr_d), and
     where a grid sweeps both widths they are named, as d_width/g_width = 1 would not tell
@@ -154,7 +154,7 @@ def modes_kept(s: Study) -> list[str]:
         if n_modes <= 1:
             continue
         name = f"{target} ({n_modes} modes)" if target else f"{n_modes} modes"
-        settings = [c for c in _own_settings(s) if c in d and 1 < d[c].nunique() <= 6]
+        settings = [c for c in own_settings(s) if c in d and 1 < d[c].nunique() <= 6]
         parts = []
         for c in settings:
             values = [

@@ -52,7 +52,7 @@ def _table_html(table: pd.DataFrame, s: Study, *, limit: int | None = None) -> s
     return shown.to_html(index=False, escape=True, border=0, classes="table")
 
 
-def _png_data(path: Path) -> str:
+def png_data(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
@@ -175,6 +175,6 @@ def _figure_html(item: Rendered, number: int) -> str:
     esc = html.escape
     heading = f"Figure {number}. {item.title}"
     return (
-        f"<h3 id='{item.key}'>{esc(heading)}</h3><figure><img src='{_png_data(item.png)}' "
+        f"<h3 id='{item.key}'>{esc(heading)}</h3><figure><img src='{png_data(item.png)}' "
         f"alt='{esc(item.title)}'><figcaption>{esc(item.caption)}</figcaption></figure>"
     )

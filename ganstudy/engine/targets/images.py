@@ -43,7 +43,7 @@ EVAL_SAMPLES_PER_MODE = 250
 HELD_OUT_SEED = 12345  # the fixed held-out stacks (and subset) fd, precision, recall compare to
 
 
-def _pixels(images: torch.Tensor) -> torch.Tensor:
+def pixels(images: torch.Tensor) -> torch.Tensor:
     """Images as float64 in [-1, 1]: uint8 0..255 scaled (0 -> -1, 255 -> 1), float as is."""
     if images.dtype == torch.uint8:
         return images.to(torch.float64) / 127.5 - 1.0
@@ -69,7 +69,7 @@ class ImageTarget(Target):
     def _split(self) -> dict[str, torch.Tensor]:
         """train_x, test_x (n, H·W) and train_y, test_y (n,) long, on the CPU; images are
         float64 in [-1, 1], or uint8 0..255 (kept so: MNIST's 60,000 images take 61 MB so
-        and 490 MB in float64), which `_pixels` scales after indexing."""
+        and 490 MB in float64), which `pixels` scales after indexing."""
 
     @abstractmethod
     def _classify(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,12 +108,12 @@ class ImageTarget(Target):
             self._on_device[device] = (data["train_x"].to(device), data["train_y"].to(device))
         images, labels = self._on_device[device]
         index = torch.randint(len(labels), (n, self.stack), generator=generator, device=device)
-        return _pixels(images[index].flatten(1)), self._mode_of(labels[index])  # (n, dim)
+        return pixels(images[index].flatten(1)), self._mode_of(labels[index])  # (n, dim)
 
     def held_out(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The held-out single images (n, H·W) and classes: for measurement only."""
         data = self._split()
-        return _pixels(data["test_x"]), data["test_y"]
+        return pixels(data["test_x"]), data["test_y"]
 
     def held_out_sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A fixed sample of held-out data (always the same for the same n), (m, dim) and
@@ -125,9 +125,9 @@ class ImageTarget(Target):
         g = torch.Generator().manual_seed(HELD_OUT_SEED)
         if self.stack == 1:
             order = torch.randperm(len(y), generator=g)[:n]
-            return _pixels(x[order]), y[order]
+            return pixels(x[order]), y[order]
         index = torch.randint(len(y), (n, self.stack), generator=g)
-        return _pixels(x[index].flatten(1)), self._mode_of(y[index])
+        return pixels(x[index].flatten(1)), self._mode_of(y[index])
 
     def _channels(self, samples: torch.Tensor) -> torch.Tensor:
         """(..., stack, H·W) view of samples (..., dim): channel-major, as models see them."""

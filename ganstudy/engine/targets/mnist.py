@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from ganstudy.config import ConfigError
 from ganstudy.engine.targets import files
-from ganstudy.engine.targets.images import ImageTarget, _pixels
+from ganstudy.engine.targets.images import ImageTarget, pixels
 
 SIDE = 32  # padded: 2 black pixels on each side of MNIST's 28
 # High quality: the classifier is at least this sure on every channel (65% of held-out
@@ -115,7 +115,7 @@ def _fit(x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
         if step % per_epoch == 0:
             order = torch.randperm(len(y), generator=g)  # a fresh batch order each epoch
         index = order[(step % per_epoch) * CLASSIFIER_BATCH :][:CLASSIFIER_BATCH]
-        logits, _ = _forward(weights, _pixels(x[index]).float())  # (B, 10)
+        logits, _ = _forward(weights, pixels(x[index]).float())  # (B, 10)
         loss = F.cross_entropy(logits, y[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -125,7 +125,7 @@ def _fit(x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
 
 def _accuracy(weights: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
-        logits, _ = _forward(weights, _pixels(x).float())
+        logits, _ = _forward(weights, pixels(x).float())
     return float((logits.argmax(-1) == y).double().mean())
 
 
