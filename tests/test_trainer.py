@@ -467,6 +467,21 @@ def test_divergence_is_confined_to_its_replica(poison):
         assert rows[r]["outcome"] != "diverged"
 
 
+def test_a_diverged_replica_has_no_mode_counts():
+    """modes.parquet holds no counts for a diverged replica (columns.py): its G may still
+    draw points on the modes, but a replica with a non-finite player has no numbers."""
+    config = tiny(replicas=2, target_std=1.0)  # wide modes: an untrained G's points count
+    bad, clean = Trainer(config), Trainer(config)
+    with torch.no_grad():
+        bad.discriminator.biases[0][1, 0, 0] = math.inf  # D of replica 1 only; G untouched
+    poisoned, reference = bad.evaluate(), clean.evaluate()
+    assert reference.modes[1].sum() > 0  # its G's points do land on modes
+    assert poisoned.rows[1]["outcome"] == "diverged"
+    assert poisoned.modes.shape == reference.modes.shape
+    assert not poisoned.modes[1].any()
+    np.testing.assert_array_equal(poisoned.modes[0], reference.modes[0])
+
+
 # ------------------------------------------------------------------------- learning
 def test_nonsaturating_gan_learns_gaussian1d():
     """The paper's Figure 1 setting: G starts far from N(4, 1.25²) and closes the gap."""
