@@ -498,12 +498,19 @@ def test_nonsaturating_gan_learns_gaussian1d():
 
 
 def test_nonsaturating_gan_covers_ring8_modes():
+    """The README's `ganstudy trial` example (ring8, nonsaturating, k=1, 3000 steps, seed 0):
+    js_binned falls from log 2 to at most 0.45 (measured 0.24; seeds 1, 2: 0.43, 0.31), all
+    8 modes are captured, and D(x), D(G(z)) move toward 1/2 (step 1000: 0.63, 0.41; step
+    3000: 0.56, 0.46)."""
     config = TrialConfig(
-        target="ring8", loss="nonsaturating", steps=3000, eval_every=3000, device="cpu"
+        target="ring8", loss="nonsaturating", steps=3000, eval_every=1000, device="cpu"
     )
     t = Trainer(config)
     rows = [e.rows[0] for e in t.run()]
     assert rows[0]["modes_captured"] == 0  # G starts as a blob near the origin
-    # What the README claims for this configuration: all 8 modes (seeds 0, 1, 2 all do).
+    assert rows[0]["js_binned"] == pytest.approx(math.log(2), abs=1e-3)
     assert rows[-1]["modes_captured"] == 8
-    assert rows[-1]["js_binned"] < rows[0]["js_binned"] - 0.05
+    assert rows[-1]["js_binned"] <= 0.45
+    for name in ("d_real", "d_fake"):
+        assert abs(rows[-1][name] - 0.5) < 0.1, name
+        assert abs(rows[-1][name] - 0.5) < abs(rows[1][name] - 0.5), name
