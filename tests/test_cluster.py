@@ -564,10 +564,11 @@ def test_lost_worker_node(cluster, tmp_path):
 
 
 @pytest.mark.slow
-def test_damaged_experiment_state_is_refused(smoke_job, tmp_path, capsys):
+def test_damaged_experiment_state_is_refused(finished_study, tmp_path, capsys):
     """--resume refuses, in one line and before Ray starts, where Ray's restore would
-    silently start the study over."""
-    _, finished = smoke_job
+    silently start the study over. (Any finished study will do: the session's, conftest.py,
+    so this runs without the root-only cluster.)"""
+    finished = finished_study
     assert (finished / "trials.parquet").exists()
 
     def resume(damage, file=SMOKE) -> str:
