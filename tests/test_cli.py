@@ -46,7 +46,7 @@ def test_trial_json_lines(capsys):
     assert [(r["step"], r["replica"]) for r in rows] == [(s, r) for s in (0, 2, 4) for r in (0, 1)]
     # The very rows the trainer computes for the same settings, NaN as null.
     from ganstudy.config import from_dict
-    from ganstudy.trainer import Trainer
+    from ganstudy.engine.trainer import Trainer
 
     settings = dict(s.split("=") for s in ["target=ring8", "steps=4", "eval_every=2"] + TINY)
     config = from_dict(settings | {"replicas": "2", "k": "2"})

@@ -37,7 +37,7 @@ print(json.dumps({"kept": keep_freed_memory(), "faults_per_step": min(windows)})
 # allocator's own account, the same on an idle and a loaded machine.
 HEAP = """
 import ctypes, json
-from ganstudy.hostmemory import keep_freed_memory
+from ganstudy.engine.hostmemory import keep_freed_memory
 kept = keep_freed_memory()
 libc = ctypes.CDLL(None)
 class Mallinfo2(ctypes.Structure):

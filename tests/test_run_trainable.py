@@ -59,10 +59,10 @@ def test_a_trials_files_become_tables_with_every_eval_the_last_included(tmp_path
     from ray.tune import Checkpoint
 
     from ganstudy.config import to_dict
-    from ganstudy.results import build_tables
     from ganstudy.run import trainable
     from ganstudy.run.study import _record
-    from ganstudy.spec import spec_from_dict
+    from ganstudy.study.results import build_tables
+    from ganstudy.study.spec import spec_from_dict
 
     study = {"name": "t", "target": "ring8", "steps": 20, "eval_every": 10, "replicas": 2}
     study |= {"metric": "js_binned", "mode": "min"}
@@ -93,7 +93,7 @@ def test_a_trials_files_become_tables_with_every_eval_the_last_included(tmp_path
         metrics={"time_total_s": 3.0},
         error=None,
     )
-    record = _record(result, {"00000": "TERMINATED"}, spec)
+    record = _record(result, {"00000": "TERMINATED"}, spec, optuna_numbers={})
     assert record.status == "finished" and record.wall_s == 3.0
     tables = build_tables([record])
     history, trials = tables["history"], tables["trials"]

@@ -124,10 +124,10 @@ def packed_iteration(t: Trainer, batch: dict[str, torch.Tensor], m: int) -> None
         out = D(torch.cat([real, fake], dim=1))[..., 0]
         packs = real.shape[1]
         t.opt_d.zero_grad(set_to_none=True)
-        t.loss.d_loss(out[:, :packs], out[:, packs:]).sum().backward()
+        get_loss(c.loss).d_loss(out[:, :packs], out[:, packs:]).sum().backward()
         t.opt_d.step()
     with updates.frozen(D):
-        loss_g = t.loss.g_loss(D(updates.pack(G(batch["z_g"][0]), m))[..., 0])
+        loss_g = get_loss(c.loss).g_loss(D(updates.pack(G(batch["z_g"][0]), m))[..., 0])
     t.opt_g.zero_grad(set_to_none=True)
     loss_g.sum().backward()
     t.opt_g.step()
