@@ -118,7 +118,10 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _precision_recall_by_hand(real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
     """Kynkäänniemi et al.'s definitions with the README's k = 3, written out: a point's
-    ball reaches its 3rd nearest other point of its own set."""
+    ball reaches its 3rd nearest other point of its own set; the sets compared at equal
+    size (the first min(N, M) points of each, as the README says)."""
+    n = min(len(real), len(fake))
+    real, fake = real[:n], fake[:n]
     radius_real = np.sort(_distances(real, real), 1)[:, 3]  # [:, 0] is the point itself
     radius_fake = np.sort(_distances(fake, fake), 1)[:, 3]
     cross = _distances(fake, real)  # (fake, real)
