@@ -564,10 +564,11 @@ def test_lost_worker_node(cluster, tmp_path):
 
 
 @pytest.mark.slow
-def test_damaged_experiment_state_is_refused(smoke_job, tmp_path, capsys):
+def test_damaged_experiment_state_is_refused(finished_study, tmp_path, capsys):
     """--resume refuses, in one line and before Ray starts, where Ray's restore would
-    silently start the study over."""
-    _, finished = smoke_job
+    silently start the study over. (Any finished study will do: the session's, conftest.py,
+    so this runs without the root-only cluster.)"""
+    finished = finished_study
     assert (finished / "trials.parquet").exists()
 
     def resume(damage, file=SMOKE) -> str:
@@ -660,3 +661,36 @@ def test_a_password_in_an_address_is_never_echoed(capsys):
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert "hunter2" not in err and "***@127.0.0.1:1" in err and "Ray token" in err
+
+
+# What use_ray_token leaves in the environment Ray reads (and its subprocesses inherit),
+# found in a fresh interpreter: Ray's token loader and config are process-wide caches.
+_AUTH_MODE_AFTER = (
+    "import os; from ganstudy.run.cluster import use_ray_token; use_ray_token(); "
+    "print(os.environ.get('RAY_AUTH_MODE'))"
+)
+
+
+@pytest.mark.parametrize(
+    "given, token, mode",
+    [
+        ({}, "variable", "token"),  # RAY_AUTH_TOKEN: turned on, as `ray start` would
+        ({}, "file", "token"),  # ~/.ray/auth_token: the same
+        ({}, None, "None"),  # no token anywhere: left off
+        ({"RAY_AUTH_MODE": "disabled"}, "variable", "disabled"),  # the user's choice stands
+    ],
+    ids=["token-variable", "token-file", "no-token", "disabled-by-user"],
+)
+def test_a_configured_token_turns_token_auth_on(tmp_path, given, token, mode):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env |= given | {"HOME": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+    if token == "variable":
+        env["RAY_AUTH_TOKEN"] = secrets.token_hex(16)
+    elif token == "file":
+        (tmp_path / ".ray").mkdir()
+        (tmp_path / ".ray" / "auth_token").write_text(secrets.token_hex(16))
+    run = subprocess.run(
+        [sys.executable, "-c", _AUTH_MODE_AFTER], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == mode

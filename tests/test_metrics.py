@@ -178,8 +178,9 @@ def test_js_binned_equals_js_of_the_full_histogram(name):
     wide = 3.0 * torch.randn(5000, target.dim, generator=gen(3), dtype=torch.float64)
     far = near + 1000.0  # all in the "outside" cell, which holds only ~1e-6 of the target
     points = torch.stack([near, wide, far])
-    dense = metrics.js_from_masses(masses[None], metrics.histogram(points, binning))
-    got = metrics.js_binned(points, binning, masses)
+    # Unclamped both: a clamp at log 2 would hide an overshoot of the far samples' JS.
+    dense = metrics._js_all_cells(masses[None], metrics.histogram(points, binning))
+    got = metrics.js_binned(points, binning, masses, clamp=False)
     torch.testing.assert_close(got, dense, rtol=0, atol=1e-12)
     assert float(got[2]) == pytest.approx(LOG2, abs=1e-5)
 
@@ -213,8 +214,31 @@ def test_js_binned_of_disjoint_distributions_is_log2(name):
     centre = -2.0 if name == "gaussian1d" else 0.0
     inside = centre + 0.1 * torch.randn(1, 50_000, target.dim, generator=gen(1)).double()
     for points in (far, inside):
-        js = float(metrics.js_binned(points, binning, masses)[0])
+        # The raw sum: the column's clamp at log 2 would hide an overshoot.
+        js = float(metrics.js_binned(points, binning, masses, clamp=False)[0])
         assert js == pytest.approx(LOG2, abs=0.01)
+
+
+def test_js_binned_grid_has_the_readmes_cells_per_std():
+    """README: 20 cells per mode std in 1-D, 2 in 2-D. gaussian1d (mean 4, std 1.25): cells
+    0.0625 wide from 4 - 5 stds = -2.25, so [4, 4.0625) is a cell; ring8 (std 0.02): 0.01.
+    All of G's samples in that one cell against N(4, 1.25²): with the cell's exact mass m,
+    JS = ½ log(2 / (1 + m)) + ½ m log(2m / (1 + m)) + ½ (1 - m) log 2."""
+    target = make_target("gaussian1d")
+    binning = target.binning()
+    widths = np.diff(binning.edges[0].numpy())
+    np.testing.assert_allclose(widths, 0.0625, rtol=1e-9)
+    assert float(binning.edges[0][0]) == pytest.approx(-2.25, abs=1e-12)
+    ring = make_target("ring8").binning()
+    for edges in ring.edges:
+        np.testing.assert_allclose(np.diff(edges.numpy()), 0.01, rtol=1e-6)
+    cdf = lambda x: 0.5 * (1 + math.erf((x - 4.0) / (1.25 * math.sqrt(2))))  # noqa: E731
+    m = cdf(4.0625) - cdf(4.0)
+    expected = 0.5 * math.log(2 / (1 + m)) + 0.5 * m * math.log(2 * m / (1 + m))
+    expected += 0.5 * (1 - m) * LOG2
+    points = torch.full((1, 1000, 1), 4.03, dtype=torch.float64)
+    got = float(metrics.js_binned(points, binning, target.bin_masses(binning), clamp=False)[0])
+    assert got == pytest.approx(expected, abs=1e-9)
 
 
 def test_js_binned_matches_true_js_of_two_gaussians():
@@ -248,10 +272,10 @@ def test_js_probe_is_close_to_true_js_when_easily_separable():
 def test_js_probe_of_separated_samples_is_the_pseudo_count_ceiling():
     """Every neighbour of every point has its own class: P(right class) = (k + a) / (k + 2a)
     for every k, so cross-validation picks the largest k and the bound is exactly
-    log 2 - log((k + 2a) / (k + a))."""
-    k, a = max(metrics.PROBE_NEIGHBOURS), metrics.PROBE_PSEUDO_COUNT
+    log 2 - log((k + 2a) / (k + a)). The README's numbers, written out: k up to 32, votes
+    smoothed by a = 0.25."""
     probe = float(_probe(0.0, 1.0, 100.0, 1.0)[0])
-    assert probe == pytest.approx(math.log(2) - math.log((k + 2 * a) / (k + a)), abs=1e-12)
+    assert probe == pytest.approx(math.log(2) - math.log(32.5 / 32.25), abs=1e-12)
 
 
 def test_js_probe_is_close_below_true_js_for_overlapping_distributions():
@@ -317,7 +341,7 @@ def test_js_probe_chooses_small_k_for_sharp_modes_and_large_k_for_smooth_differe
     k = metrics.probe_neighbours(
         torch.cat([sharp_real, smooth_real]), torch.cat([sharp_fake, smooth_fake])
     )
-    assert k.tolist() == [min(metrics.PROBE_NEIGHBOURS), max(metrics.PROBE_NEIGHBOURS)]
+    assert k.tolist() == [4, 32]  # the README's smallest and largest k
 
 
 def test_js_probe_replicas_are_independent():

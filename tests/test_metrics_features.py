@@ -112,9 +112,28 @@ def test_stacked_features_concatenate_the_channels():
     assert torch.equal(feats[:, 10:20], digits.features(x[:, 64:128]))
 
 
-def test_the_trainer_reports_them_for_images_and_nan_for_the_toys():
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+
+
+def _precision_recall_by_hand(real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
+    """Kynkäänniemi et al.'s definitions with the README's k = 3, written out: a point's
+    ball reaches its 3rd nearest other point of its own set; the sets compared at equal
+    size (the first min(N, M) points of each, as the README says)."""
+    n = min(len(real), len(fake))
+    real, fake = real[:n], fake[:n]
+    radius_real = np.sort(_distances(real, real), 1)[:, 3]  # [:, 0] is the point itself
+    radius_fake = np.sort(_distances(fake, fake), 1)[:, 3]
+    cross = _distances(fake, real)  # (fake, real)
+    precision = (cross <= radius_real[None, :]).any(1).mean()
+    recall = (cross <= radius_fake[:, None]).any(0).mean()
+    return float(precision), float(recall)
+
+
+def test_the_trainer_reports_them_for_images_and_nan_for_the_toys(monkeypatch):
     from ganstudy.columns import BY_NAME, METRIC_COLUMNS, why_nan
     from ganstudy.config import TrialConfig
+    from ganstudy.engine.sample_metrics import SampleMetrics
     from ganstudy.engine.trainer import Trainer
 
     small = dict(
@@ -135,16 +154,40 @@ def test_the_trainer_reports_them_for_images_and_nan_for_the_toys():
     assert "image targets" in why_nan("fd")
     toy = list(Trainer(TrialConfig(target="ring8", **small)).run())[-1].rows
     assert all(row[k] != row[k] for row in toy for k in ("fd", "precision", "recall"))
+
+    fakes = []  # the generated points each eval measured
+    measure = SampleMetrics._feature_metrics
+    monkeypatch.setattr(
+        SampleMetrics,
+        "_feature_metrics",
+        lambda self, fake: fakes.append(fake) or measure(self, fake),
+    )
     trainer = Trainer(TrialConfig(target="digits", model="dcgan", **small))
     rows = [row for evaluation in trainer.run() for row in evaluation.rows]
-    assert trainer.evaluator.sample_metrics._real_features.shape == (
-        360,
-        10,
-    )  # every held-out digit, once
-    for row in rows:
-        assert row["fd"] > 0 and 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1
+    real_features = trainer.evaluator.sample_metrics._real_features
+    assert real_features.shape == (360, 10)  # every held-out digit, once
+    # Each number again from its definition: the classifier's features of every held-out
+    # digit and of the eval's 300 generated images, fd as in scipy's test above.
+    digits = make_target("digits")
+    real = digits.held_out_features(metrics.FEATURE_POINTS).double().numpy()
+    assert len(fakes) == 3 and fakes[0].shape[:2] == (2, 300)
+    for e, fake in enumerate(fakes):
+        for r in range(2):
+            row = rows[2 * e + r]
+            features = digits.features(fake[r]).double().numpy()
+            mu_r, mu_g = real.mean(0), features.mean(0)
+            cov_r, cov_g = np.cov(real, rowvar=False), np.cov(features, rowvar=False)
+            root = scipy_linalg().sqrtm(cov_r @ cov_g)
+            fd = ((mu_r - mu_g) ** 2).sum() + np.trace(cov_r + cov_g - 2 * np.real(root))
+            assert row["fd"] == pytest.approx(fd, rel=1e-6)
+            precision, recall = _precision_recall_by_hand(real, features)
+            assert (row["precision"], row["recall"]) == pytest.approx((precision, recall))
     # An untrained G is far from the data; each replica is measured on its own.
     assert rows[0]["fd"] != rows[1]["fd"]
+
+
+def scipy_linalg():
+    return pytest.importorskip("scipy.linalg")
 
 
 def test_js_probe_in_feature_space_real_against_real_and_a_one_class_generator(monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ganstudy.run.faults import SET_ASIDE, _set_aside_state, restore_saved_state
+from ganstudy.run.faults import SET_ASIDE, _set_aside_state, is_disk_fault, restore_saved_state
 from ganstudy.run.folder import StudyFolder
 from ganstudy.run.resume import drop_unreadable_errors
 
@@ -67,6 +67,22 @@ def test_only_unreadable_error_pickles_are_dropped(tmp_path):
     assert len(list(experiment.glob("*/error.txt"))) == 2  # the text of each stays
 
 
+@pytest.mark.parametrize(
+    "text, fault",
+    [
+        ("OSError: [Errno 28] No space left on device: '/results/ray/trial_x'", True),
+        ("OSError: [Errno 30] Read-only file system: '/results/ray/trial_x'", True),
+        ("OSError: [Errno 122] Disk quota exceeded", True),
+        ("PermissionError: [Errno 13] Permission denied: '/results'", False),
+        ("RuntimeError: CUDA out of memory", False),
+    ],
+)
+def test_full_read_only_and_over_quota_disks_are_disk_faults(text, fault):
+    """What stops a study at once (no retries) instead of failing every trial in turn: the
+    errno texts of a full disk, a read-only one and a used-up quota; nothing else."""
+    assert is_disk_fault(f"Traceback (most recent call last):\n  ...\n{text}\n") is fault
+
+
 def _local(experiment: Path):
     import pyarrow.fs
 
@@ -104,7 +120,10 @@ def test_a_real_full_disk_ends_in_one_line_and_nothing_half_written(tmp_path):
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         if "--resume" not in lines[-1]:
             assert "--fresh" in lines[-1]  # Ray's state was cut short before the fault
-            return
+            pytest.skip(
+                "the disk filled while Ray saved its state before any trial failed (the line "
+                "offers --fresh, checked); the --resume half did not run this time"
+            )
         again = subprocess.run(
             [*command, "--resume", "--quiet"], capture_output=True, text=True, timeout=600
         )

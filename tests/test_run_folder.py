@@ -82,6 +82,27 @@ def test_fresh_refuses_a_users_entry_named_like_ganstudys(tmp_path, capsys, user
     assert sorted(p.relative_to(study) for p in study.rglob("*")) == before
 
 
+@pytest.mark.parametrize(
+    "name, kind", [(".DS_Store", "file"), (".notes", "file"), (".git", "folder")]
+)
+def test_fresh_refuses_a_study_folder_holding_a_dot_file(tmp_path, name, kind):
+    """ganstudy's one dot-file is its lock (.ganstudy.lock): any other, a user's notes or
+    the OS's .DS_Store, makes the folder a user's. Checked on StudyFolder itself, so that
+    a wrong answer deletes nothing and starts no study."""
+    study = tmp_path / "smoke"
+    fake_study(study)
+    (study / LOCK_NAME).write_text("{}")
+    path = study / name
+    path.mkdir() if kind == "folder" else path.write_text("mine")
+    folder = StudyFolder(str(study))
+    assert name not in folder.ganstudy_entries() and LOCK_NAME in folder.ganstudy_entries()
+    with pytest.raises(
+        StudyError, match=f"not a ganstudy study folder: it holds 1 entries .*{name}"
+    ):
+        folder.check_replaceable(fresh=True)
+    assert path.exists()
+
+
 def test_clear_deletes_exactly_the_transient_names_ganstudy_writes(tmp_path):
     study = tmp_path / "smoke"
     fake_study(study)

@@ -66,6 +66,14 @@ def _assert_same(auto, off):
     assert a.index.equals(b.index) and not a.index.duplicated().any()
     numeric = [c for c in a.columns if pd.api.types.is_float_dtype(a[c])]
     pd.testing.assert_frame_equal(a[numeric], b[numeric], rtol=0, atol=1e-10)
+    # The rest exactly: each eval's outcome label, seed, n_modes.
+    others = [c for c in a.columns if c not in numeric]
+    assert "outcome" in others
+    pd.testing.assert_frame_equal(a[others], b[others])
+    # The trials tables: each run's final outcome, status, steps and collapse onset.
+    runs = ["outcome", "status", "steps_done", "collapse_onset", "seed"]
+    fused, unfused = (t.trials.set_index([*SWEPT, "replica"]).sort_index() for t in (auto, off))
+    pd.testing.assert_frame_equal(fused[runs], unfused[runs])
 
 
 def test_fused_tables_equal_unfused_through_a_crash_and_retry(tmp_path, monkeypatch, off):

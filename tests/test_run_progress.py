@@ -22,7 +22,14 @@ from study_files import tiny_study
 
 from ganstudy.cli import _summarize_study
 from ganstudy.run import groups
-from ganstudy.run.progress import LAST_FINISHED, StatusDisplay, fit, planned_runs, quiet_optuna
+from ganstudy.run.progress import (
+    LAST_FINISHED,
+    StatusDisplay,
+    eta_seconds,
+    fit,
+    planned_runs,
+    quiet_optuna,
+)
 from ganstudy.study import results
 from ganstudy.study.spec import spec_from_dict
 
@@ -375,3 +382,31 @@ def test_a_fused_study_through_ray_shows_what_its_summary_says(tmp_path, capsys)
     assert last[2] == f"   best js_binned {value} ({best})"
     ids = set(results.load_results(out).trials["trial_id"])
     assert {line.split()[0] for line in last[4:8]} == ids  # the tables' configurations
+
+
+def test_eta_is_the_mean_time_a_configuration_takes_not_the_slowest():
+    # Configurations that took 10, 20 and 60 s: 30 s each on average (the slowest would
+    # say 60). 5 left, 2 Ray trials running at once: 30 x 5 / 2 = 75 s.
+    assert eta_seconds([10.0, 20.0, 60.0], left=5, running_trials=2) == 75.0
+    assert eta_seconds([], left=5, running_trials=2) is None  # nothing ended: no estimate
+    assert eta_seconds([10.0], left=5, running_trials=0) is None
+    assert eta_seconds([10.0], left=0, running_trials=1) is None
+
+
+def test_eta_of_a_fused_study_counts_ray_trials_running_not_their_members():
+    """8 configurations fused in groups of 4: the first group took 40 s and ended, the
+    second (4 configurations) runs alone. It will take about 40 s more, not 10 (each
+    member's 10 s share divided again by the 4 members running together) nor 160."""
+    spec = spec_from_dict(study(8, fuse="auto"))
+
+    def group(g: int, status: str, step: int | None) -> SimpleNamespace:
+        members = groups.encode([{"seed": 4 * g + j} for j in range(4)])
+        result = {} if step is None else {"step": step, "time_total_s": 40.0}
+        return SimpleNamespace(
+            trial_id=f"g{g}", status=status, config={groups.MEMBERS_KEY: members},
+            last_result=result,
+        )  # fmt: skip
+
+    display = StatusDisplay(spec, stream=io.StringIO(), rows_of=Rows())
+    status = display.render([group(0, "TERMINATED", 1000), group(1, "RUNNING", None)])[0]
+    assert "ETA ~0:40" in status, status

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow.fs
 
@@ -45,3 +47,67 @@ def test_snapshots_round_trip_and_stop_at_the_checkpointed_step(tmp_path):
     assert sorted(got) == [0, 20]  # 40 came after the checkpoint the tables use
     for step in got:
         np.testing.assert_array_equal(got[step], arrays[step])
+
+
+def test_a_trials_files_become_tables_with_every_eval_the_last_included(tmp_path):
+    """What train_trial writes per eval (rows, samples, mode counts, a checkpoint), read
+    back by the run layer's _record and made into tables by build_tables, without Ray:
+    every eval of every replica reaches history, samples and modes, and the trials row is
+    the last eval's."""
+    from types import SimpleNamespace
+
+    from ray.tune import Checkpoint
+
+    from ganstudy.config import to_dict
+    from ganstudy.run import trainable
+    from ganstudy.run.study import _record
+    from ganstudy.study.results import build_tables
+    from ganstudy.study.spec import spec_from_dict
+
+    study = {"name": "t", "target": "ring8", "steps": 20, "eval_every": 10, "replicas": 2}
+    study |= {"metric": "js_binned", "mode": "min"}
+    spec = spec_from_dict(study | {"params": {"d_width": 8, "g_width": 8}})
+    small = {"d_width": 8, "g_width": 8, "eval_samples": 500, "eval_batch": 128}
+    config = TrialConfig(**(spec.fixed | small | {"coverage_samples": 100}))
+    fs, trial = pyarrow.fs.LocalFileSystem(), tmp_path / "trial_00000"
+    for name in (trainable.SAMPLES_DIR, trainable.MODES_DIR, trainable.ROWS_DIR):
+        (trial / name).mkdir(parents=True)
+    (trial / trainable.CONFIG_FILE).write_text(json.dumps(to_dict(config)))
+    trainer, evaluations = Trainer(config), []
+    for evaluation in trainer.run():  # as train_trial writes each eval
+        step = evaluation.step
+        write_snapshot(fs, f"{trial}/{trainable.SAMPLES_DIR}", step, evaluation.samples)
+        write_snapshot(fs, f"{trial}/{trainable.MODES_DIR}", step, evaluation.modes)
+        rows = {"rows": evaluation.rows, "origin": None, "settings": to_dict(config)}
+        (trial / trainable.ROWS_DIR / f"step_{step:09d}.json").write_bytes(trainable._json(rows))
+        checkpoint = trial / f"checkpoint_{len(evaluations):06d}"
+        checkpoint.mkdir()
+        save_state(trainer, checkpoint, trial_id="00000")
+        evaluations.append(evaluation)
+    assert [e.step for e in evaluations] == [0, 10, 20]
+    result = SimpleNamespace(
+        path=str(trial),
+        filesystem=fs,
+        checkpoint=Checkpoint(str(checkpoint), filesystem=fs),
+        config=to_dict(config),
+        metrics={"time_total_s": 3.0},
+        error=None,
+    )
+    record = _record(result, {"00000": "TERMINATED"}, spec, optuna_numbers={})
+    assert record.status == "finished" and record.wall_s == 3.0
+    tables = build_tables([record])
+    history, trials = tables["history"], tables["trials"]
+    assert history.groupby("replica")["step"].apply(list).to_dict() == {
+        0: [0, 10, 20],
+        1: [0, 10, 20],
+    }
+    assert sorted(tables["samples"]["step"].unique()) == [0, 10, 20]
+    last = evaluations[-1]
+    assert trials["steps_done"].tolist() == [20, 20]
+    for r in (0, 1):
+        assert trials["js_binned"][r] == last.rows[r]["js_binned"]
+        assert trials["outcome"][r] == last.rows[r]["outcome"]
+    # Mode counts of the last eval, as the trainer counted them (nonzero ones stored).
+    modes = tables["modes"]
+    at_last = modes[modes["step"] == 20]
+    assert at_last["count"].sum() == last.modes.sum()

@@ -28,7 +28,6 @@ from ganstudy.report.figures import FIGURES
 from ganstudy.study.results import load_results
 from ganstudy.study.spec import StudySpec, load_spec, spec_from_dict
 
-pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
 STEPS, EVERY, REPLICAS = 60, 30, 2  # 3 evals per (trial, replica): steps 0, 30, 60
@@ -58,7 +57,7 @@ MUST_SKIP = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def ray_once():
     """One embedded Ray for every study here (run_study uses a Ray already running and
     leaves it running): Ray's start-up, paid once, is most of a reduced study's time."""
@@ -125,9 +124,10 @@ def reduced(path: Path, data_dir: Path) -> dict:
     return study
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
 def test_shipped_study_runs_through_tables_and_report(
-    path: Path, tmp_path, capsys, synthetic_mnist
+    path: Path, tmp_path, capsys, synthetic_mnist, ray_once
 ):
     study = reduced(path, synthetic_mnist)
     spec = spec_from_dict(study, source=str(path))

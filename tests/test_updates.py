@@ -113,15 +113,40 @@ def test_pack_concatenates_runs_of_m_samples():
     assert updates.pack(x, 1).data_ptr() == x.data_ptr()  # m = 1: the very tensor
 
 
-def test_pack_sizes_d_input_and_its_outputs():
-    t = Trainer(tiny(pack=4))
-    assert t.discriminator.weights[0].shape == (1, 4 * 2, 8)  # 4 points of 2 features
-    rows = t.evaluate().rows
-    assert 0.0 <= rows[0]["d_real"] <= 1.0
-    t.train(2)
-    odd = Trainer(tiny(pack=3))  # 16 = 5 packs of 3, one sample sits out
-    odd.train(2)
+def packed_iteration(t: Trainer, batch: dict[str, torch.Tensor], m: int) -> None:
+    """PacGAN's iteration written out (updates.py's docstring): D's k steps on B // m packs
+    of real and of fake samples, G's step on the packs of its own B fakes."""
+    c, D, G = t.config, t.discriminator, t.generator
+    for j in range(c.k):
+        real = updates.pack(batch["real"][j], m)
+        with torch.no_grad():
+            fake = updates.pack(G(batch["z_d"][j]), m)
+        out = D(torch.cat([real, fake], dim=1))[..., 0]
+        packs = real.shape[1]
+        t.opt_d.zero_grad(set_to_none=True)
+        get_loss(c.loss).d_loss(out[:, :packs], out[:, packs:]).sum().backward()
+        t.opt_d.step()
+    with updates.frozen(D):
+        loss_g = get_loss(c.loss).g_loss(D(updates.pack(G(batch["z_g"][0]), m))[..., 0])
+    t.opt_g.zero_grad(set_to_none=True)
+    loss_g.sum().backward()
+    t.opt_g.step()
+
+
+@pytest.mark.parametrize("m", [4, 3])  # 3: 16 = 5 packs of 3, one sample sits out
+def test_pack_trains_d_on_packs_of_m_samples(m):
+    config = tiny(pack=m, k=2, dtype="float64")
+    ours, ref = Trainer(config), Trainer(config)
+    assert ours.discriminator.weights[0].shape == (1, m * 2, 8)  # m points of 2 features
+    ours.train(5)
+    for step in range(5):
+        packed_iteration(ref, ref.streams.draw(step), m)
+    for a, b in zip(params(ours), params(ref), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
     assert updates.pack(torch.zeros(1, 16, 2), 3).shape == (1, 5, 6)
+
+
+def test_pack_is_checked_against_the_batch():
     with pytest.raises(ValueError, match="pack"):
         tiny(pack=32)  # more than batch_size 16
 

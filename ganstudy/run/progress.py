@@ -219,13 +219,11 @@ class StatusDisplay(ProgressReporter):
         return lines
 
     def _eta(self, ended, running) -> str:
-        # Mean time of an ended configuration x configurations left / running at once.
+        # A fused Ray trial trains its members together: it is one slot, not one per member.
+        slots = len({e.trial_id.split(".")[0] for e in running})
         timed = [e.seconds for e in ended if e.seconds is not None]
-        left = self.configurations - len(ended)
-        if not timed or not running or left <= 0:
-            return ""
-        each = sum(timed) / len(timed)
-        return f", ETA ~{_clock(each * left / len(running))}"
+        seconds = eta_seconds(timed, self.configurations - len(ended), slots)
+        return "" if seconds is None else f", ETA ~{_clock(seconds)}"
 
     def _best(self, ended) -> str:
         """The ended configuration with the best mean final metric over its replicas (the
@@ -339,6 +337,17 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
         " ".join(str(cell).rjust(w) for cell, w in zip(row, widths, strict=True))
         for row in [header, *rows]
     ]
+
+
+def eta_seconds(shares: list[float], left: int, running_trials: int) -> float | None:
+    """Seconds until `left` configurations end: the ended configurations' mean share of
+    their Ray trial's time (a fused trial's time over its members) x `left` / the Ray
+    trials running at once. None before any ended or while none runs. Each running Ray
+    trial gets through a configuration per mean share: a fused one of G members takes G
+    shares for its G together."""
+    if not shares or running_trials <= 0 or left <= 0:
+        return None
+    return sum(shares) / len(shares) * left / running_trials
 
 
 def _clock(seconds: float) -> str:
