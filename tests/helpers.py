@@ -4,6 +4,8 @@ here, never from each other)."""
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 import torch
@@ -106,3 +108,20 @@ def assert_replicas_equal_lone_runs(config: TrialConfig) -> Trainer:
                 if isinstance(value, float):
                     assert same(value, ref[name], tol), (name, value, ref[name])
     return together
+
+
+def read_until_closed(fd: int, seconds: float) -> bytes:
+    """Everything a pseudo-terminal's controlling side `fd` receives until the child closes
+    its end (or `seconds` pass); closes `fd`."""
+    out = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not data:
+            break
+        out += data
+    os.close(fd)
+    return out

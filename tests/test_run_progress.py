@@ -13,11 +13,11 @@ import struct
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers import read_until_closed
 from study_files import tiny_study
 
 from ganstudy.cli import _summarize_study
@@ -229,17 +229,7 @@ def test_the_display_in_an_80_column_pseudo_terminal():
         [sys.executable, "-c", PTY_SCRIPT], stdout=child, stderr=child, env=env, cwd=REPO
     )
     os.close(child)
-    out = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            data = os.read(main, 65536)
-        except OSError:  # the child closed its end
-            break
-        if not data:
-            break
-        out += data
-    os.close(main)
+    out = read_until_closed(main, 120)
     assert process.wait(timeout=30) == 0
     text = out.decode().replace("\r\n", "\n")
     blocks = UP.split(text)

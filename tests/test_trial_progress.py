@@ -13,11 +13,11 @@ import struct
 import subprocess
 import sys
 import termios
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import read_until_closed
 
 from ganstudy.cli import main
 from ganstudy.config import TrialConfig
@@ -74,17 +74,7 @@ def run_trial(*args: str, stderr_tty: bool, env: dict | None = None, tmp_path: P
         fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         process = subprocess.Popen(command, stdout=out, stderr=child, cwd=REPO, env=environment)
         os.close(child)
-        err = b""
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                data = os.read(main_fd, 65536)
-            except OSError:  # the child closed its end
-                break
-            if not data:
-                break
-            err += data
-        os.close(main_fd)
+        err = read_until_closed(main_fd, 300)
         return process.wait(timeout=60), out_file.read_text(), err.decode()
 
 
