@@ -95,10 +95,14 @@ def hue_kw(s: Study) -> dict[str, Any]:
 def legend(fig: Figure, s: Study, extra: Sequence[tuple[str, Any]] = ()) -> None:
     """One legend for the whole figure: hue entries, then extra (label, handle) pairs."""
     items = [(label, Line2D([], [], color=c, lw=2)) for label, c in s.palette.items()]
-    items += list(extra)
+    figure_legend(fig, [*items, *extra])
+
+
+def figure_legend(fig: Figure, items: Sequence[tuple[str, Any]]) -> None:
+    """A figure's one legend of (label, handle) pairs, outside on the right (none if empty)."""
     if items:
         fig.legend(
-            [h for _, h in items],
+            [handle for _, handle in items],
             [label for label, _ in items],
             loc="outside right upper",
             frameon=False,

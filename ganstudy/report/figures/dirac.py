@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from ganstudy.columns import why_nan
 from ganstudy.engine.targets.dirac import BIN_WIDTH, TOLERANCE
 from ganstudy.report.study import RATIOS, RUN, Study, fmt, has
-from ganstudy.report.style import Skip, figure, hue_kw, legend, num
+from ganstudy.report.style import Skip, figure, figure_legend, hue_kw, legend, num
 
 ON = BIN_WIDTH / 2  # js_binned is 0 once |θ| is below this (the cell around 0), else log 2
 
@@ -143,13 +143,7 @@ def fig_dirac_plane(s: Study) -> tuple[Figure, str]:
         (f"replica {r}", Line2D([], [], color=REPLICA_COLORS[r % len(REPLICA_COLORS)]))
         for r in range(min(n_replicas, len(REPLICA_COLORS)))
     ]
-    fig.legend(
-        [handle for _, handle in items],
-        [label for label, _ in items],
-        loc="outside right upper",
-        frameon=False,
-        fontsize="small",
-    )
+    figure_legend(fig, items)
     caption = (
         "The Dirac-GAN in the (θ, ψ) plane (Mescheder et al. 2018, figure 1 and 3): G's "
         "parameter θ against D's ψ at every evaluation, one panel per configuration, replicas "

@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from ganstudy.report.cells import ALL, Layout, drawn_sentence, keyed, layout, row_order, value_label
 from ganstudy.report.sampled import bins_note
 from ganstudy.report.study import Study
-from ganstudy.report.style import ERRORBAR, PANEL_H, PANEL_W, SAMPLE_COLOR, figure
+from ganstudy.report.style import ERRORBAR, PANEL_H, PANEL_W, SAMPLE_COLOR, figure, figure_legend
 
 # Line styles for the y setting's values, in order (seaborn's own cycle, named here so the
 # legend and the lines agree).
@@ -120,15 +120,7 @@ def trajectory_figure(
 
 def legend(fig: Figure, ln: Lines, extra: Sequence[tuple[str, Any]] = ()) -> None:
     """One legend for the figure: colours, line styles, then extra (label, handle) pairs."""
-    items = [*ln.legend_items(), *extra]
-    if items:
-        fig.legend(
-            [handle for _, handle in items],
-            [name for name, _ in items],
-            loc="outside right upper",
-            frameon=False,
-            fontsize="small",
-        )
+    figure_legend(fig, [*ln.legend_items(), *extra])
 
 
 def lineplot(ax: Any, d: pd.DataFrame, y: str, ln: Lines, **kw: Any) -> None:
