@@ -728,11 +728,14 @@ def test_the_answer_states_shares_with_their_intervals(study: Path) -> None:
     best = max(by_loss, key=lambda k: by_loss[k][0] / by_loss[k][1])
     worst = min(by_loss, key=lambda k: by_loss[k][0] / by_loss[k][1])
     line = next(x for x in lines if x.startswith("By loss:"))
-    assert f"{by_loss[best][2]} at loss={best}" in line
-    assert f"{by_loss[worst][2]} at loss={worst}" in line
+    if len({n / total for n, total, _ in by_loss.values()}) == 1:  # e.g. the smoke study: 0
+        assert line == "By loss: the same share converged at every value."
+    else:
+        assert f"{by_loss[best][2]} at loss={best}" in line
+        assert f"{by_loss[worst][2]} at loss={worst}" in line
     apart = wilson(*by_loss[best][:2])[0] > wilson(*by_loss[worst][:2])[1]
-    verdict = next(x for x in lines if x.startswith(("Apart beyond", "At these run counts")))
-    assert (f"loss ({best} over {worst})" in verdict) == apart
+    verdicts = [x for x in lines if x.startswith(("Apart beyond", "At these run counts"))]
+    assert any(f"loss ({best} over {worst})" in x for x in verdicts) == apart
     assert lines[-1] == "Ranges in % are 95% Wilson intervals over runs."
 
 
