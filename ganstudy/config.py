@@ -299,7 +299,53 @@ def dcgan_channels(width: int, depth: int) -> list[int]:
 
 
 # The MLP-only settings of "the papers' networks" (models/mlp.py), refused elsewhere.
-MLP_ONLY = ("g_activation", "d_activation", "g_batch_norm", "hidden_bias", "init_std")
+_MLP_ONLY = {
+    key: "an MLP setting of the papers' networks"
+    for key in ("g_activation", "d_activation", "g_batch_norm", "hidden_bias", "init_std")
+}
+
+
+@dataclass(frozen=True)
+class FamilyRules:
+    """What a model family (engine/models/<name>.py) accepts, declared as data.
+
+    Config validates every TrialConfig by these before torch is imported (so `ganstudy run
+    --dry-run` and `--set` stay fast), and engine/models checks at import that every family
+    has its rules here: adding a family is its module, its FAMILIES line and one entry of
+    FAMILY_RULES, with no if/elif on family names anywhere.
+    """
+
+    nets: str  # how `ganstudy trial` names its G and D: str.format over the settings
+    targets: tuple[str, ...] | None = None  # the targets it trains on; None: every target
+    needs: str = ""  # what those targets are, for the error that refuses another one
+    refuses: dict[str, str] = dataclasses.field(default_factory=dict)  # setting -> why
+    square_images: bool = False  # its depth is log2(side / 4): images of 4·2^n pixels
+
+
+FAMILY_RULES: dict[str, FamilyRules] = {
+    "mlp": FamilyRules(nets="D {d_depth}x{d_width} G {g_depth}x{g_width}"),
+    "dcgan": FamilyRules(
+        nets="dcgan D {d_width}ch G {g_width}ch",
+        targets=tuple(IMAGE_SHAPES),
+        needs=f"an image target ({', '.join(IMAGE_SHAPES)})",
+        refuses=_MLP_ONLY
+        | {
+            depth: "its depth is log2(resolution / 4) blocks, from the image size; "
+            "g_width / d_width set its channels"
+            for depth in ("g_depth", "d_depth")
+        },
+        square_images=True,
+    ),
+    "dirac": FamilyRules(
+        nets="dirac theta={dirac_theta:g} psi={dirac_psi:g}",
+        targets=("dirac",),
+        needs="target dirac (the Dirac-GAN's one-parameter G and linear D)",
+        refuses=_MLP_ONLY
+        | {"pack": "D(x) = psi·x judges one point", "d_spectral_norm": "D(x) = psi·x"},
+    ),
+}
+if set(FAMILY_RULES) != set(typing.get_args(ModelName)):
+    raise ImportError(f"config.FAMILY_RULES and ModelName disagree: {sorted(FAMILY_RULES)}")
 
 
 # What a conditional GAN refuses, and why (models/conditional.py).
@@ -310,9 +356,8 @@ CONDITIONAL_OFF = {
 
 
 def _check_model(config: TrialConfig) -> None:
-    """The model family fits the target and the settings apply to it: dcgan needs square
-    images of 4·2^n pixels and takes its depth from them, so the MLP's depth settings
-    cannot apply to it; dirac is one parameter per player; pack must divide the batches."""
+    """The model family fits the target and the settings apply to it (FAMILY_RULES); pack
+    must fit in a batch; a conditional GAN refuses what would mix its labels."""
     c = config
     if c.pack > c.batch_size:
         raise ConfigError(
@@ -320,69 +365,47 @@ def _check_model(config: TrialConfig) -> None:
             f"{c.pack} is more than batch_size {c.batch_size}: D judges batch_size // pack "
             "packs of `pack` samples per batch; lower pack or raise batch_size",
         )
-    if c.model != "mlp":
-        for key in MLP_ONLY:
-            if getattr(c, key) != FIELDS[key].default:
-                raise ConfigError(
-                    key,
-                    f"applies to model=mlp only, not {c.model}; leave it at its default "
-                    f"{shown(FIELDS[key].default)}",
-                )
-    _check_dirac(c)
+    _check_family(c, FAMILY_RULES[c.model])
+    _check_dirac_target(c)
     if c.conditional:
         for key, why in CONDITIONAL_OFF.items():
             if getattr(c, key) != FIELDS[key].default:
                 raise ConfigError(key, f"does not combine with conditional: true ({why})")
-    if c.model != "dcgan":
-        return
-    if c.target not in IMAGE_SHAPES:
-        images = ", ".join(IMAGE_SHAPES)
+
+
+def _check_family(c: TrialConfig, rules: FamilyRules) -> None:
+    """c.model's rules: its targets, the settings it refuses, its image size."""
+    if rules.targets is not None and c.target not in rules.targets:
         raise ConfigError(
             "model",
-            f"dcgan needs an image target ({images}), got target {shown(c.target)}; "
-            "use model=mlp or an image target",
+            f"{c.model} needs {rules.needs}, got target {shown(c.target)}; use model=mlp",
         )
-    _, height, width = IMAGE_SHAPES[c.target]
-    if height != width or not dcgan_depth(height):
-        raise ConfigError(
-            "target",
-            f"{c.target}'s {height}x{width} images do not suit model=dcgan, which needs "
-            "square images of 4·2^n pixels (8, 16, 32, ...); use model=mlp",
-        )
-    default_depth = FIELDS["g_depth"].default
-    for key in ("g_depth", "d_depth"):
-        if getattr(c, key) != default_depth:
+    for key, why in rules.refuses.items():
+        if getattr(c, key) != FIELDS[key].default:
             raise ConfigError(
                 key,
-                f"does not apply to model=dcgan, whose depth is log2(resolution / 4) blocks "
-                f"({dcgan_depth(height)} for {c.target}); leave {key} at its default "
-                f"{default_depth} (g_width / d_width set dcgan's channels)",
+                f"does not apply to model={c.model} ({why}); leave {key} at its default "
+                f"{shown(FIELDS[key].default)}",
+            )
+    if rules.square_images:
+        _, height, width = IMAGE_SHAPES[c.target]
+        if height != width or not dcgan_depth(height):
+            raise ConfigError(
+                "target",
+                f"{c.target}'s {height}x{width} images do not suit model={c.model}, which "
+                "needs square images of 4·2^n pixels (8, 16, 32, ...); use model=mlp",
             )
 
 
-def _check_dirac(c: TrialConfig) -> None:
-    """The Dirac-GAN (model and target `dirac`) has one parameter per player: no widths,
-    no packing, no spectral norm; its data point is fixed at 0."""
-    if c.model == "dirac" and c.target != "dirac":
-        raise ConfigError(
-            "model",
-            f"dirac is the Dirac-GAN's one-parameter G and linear D, for target dirac only, "
-            f"got target {shown(c.target)}; use model=mlp",
-        )
-    if c.target == "dirac":
-        if c.conditional:
-            raise ConfigError("conditional", "does not apply to target dirac: one point, no labels")
-        for key in ("target_scale", "target_std"):
-            if getattr(c, key) is not None:
-                raise ConfigError(key, "does not apply to target dirac (a point mass at 0)")
-    if c.model == "dirac":
-        for key in ("pack", "d_spectral_norm"):
-            if getattr(c, key) != FIELDS[key].default:
-                raise ConfigError(
-                    key,
-                    f"does not apply to model=dirac (D(x) = psi·x); leave it at its default "
-                    f"{shown(FIELDS[key].default)}",
-                )
+def _check_dirac_target(c: TrialConfig) -> None:
+    """Target dirac is a point mass at 0: no labels, no scale or spread to set."""
+    if c.target != "dirac":
+        return
+    if c.conditional:
+        raise ConfigError("conditional", "does not apply to target dirac: one point, no labels")
+    for key in ("target_scale", "target_std"):
+        if getattr(c, key) is not None:
+            raise ConfigError(key, "does not apply to target dirac (a point mass at 0)")
 
 
 def _check_data(config: TrialConfig) -> None:

@@ -3,10 +3,11 @@ eval row and replica (columns and their short headers from columns.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from ganstudy.columns import BY_NAME
-from ganstudy.config import IMAGE_SHAPES, TrialConfig
+from ganstudy.config import FAMILY_RULES, IMAGE_SHAPES, TrialConfig
 
 # Settings the summary line names where they are not Algorithm 1's defaults: the schedule,
 # the remedies and conditioning.
@@ -22,12 +23,7 @@ EXTRAS = (
 def describe(config: TrialConfig) -> str:
     """The one-line summary of a trial's settings `ganstudy trial` prints first."""
     c = config
-    if c.model == "dcgan":  # depth follows the image size; widths are base channels
-        nets = f"dcgan D {c.d_width}ch G {c.g_width}ch"
-    elif c.model == "dirac":  # one parameter per player
-        nets = f"dirac theta={c.dirac_theta:g} psi={c.dirac_psi:g}"
-    else:
-        nets = f"D {c.d_depth}x{c.d_width} G {c.g_depth}x{c.g_width}"
+    nets = FAMILY_RULES[c.model].nets.format(**dataclasses.asdict(c))
     extras = [f"{key}={getattr(c, key)}" for key, plain in EXTRAS if getattr(c, key) != plain]
     return (
         f"{c.target}: loss={c.loss} k={c.k} {' '.join(extras + [''])}lr_d={c.lr_d:g} "

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from ganstudy.config import ModelName, TrialConfig
+from ganstudy.config import FAMILY_RULES, ConfigError, ModelName, TrialConfig
 from ganstudy.engine.models import (
     FAMILIES,
     ReplicaModule,
@@ -207,3 +207,53 @@ def test_spectral_norm_matches_torch_parametrization_per_replica():
             reference(x[r])
         reference.eval()
         torch.testing.assert_close(d(x)[r], reference(x[r]), rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------- family rules (config)
+# What each family refuses, written out here (not read from config.FAMILY_RULES), with a
+# value other than the default for each setting.
+REFUSED = {
+    "mlp": {},
+    "dcgan": {
+        "g_activation": "tanh",
+        "d_activation": "tanh",
+        "g_batch_norm": True,
+        "hidden_bias": False,
+        "init_std": 0.1,
+        "g_depth": 3,
+        "d_depth": 3,
+    },
+    "dirac": {
+        "g_activation": "tanh",
+        "d_activation": "tanh",
+        "g_batch_norm": True,
+        "hidden_bias": False,
+        "init_std": 0.1,
+        "pack": 2,
+        "d_spectral_norm": True,
+    },
+}
+HOME = {"mlp": "ring8", "dcgan": "digits", "dirac": "dirac"}  # a target each family takes
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_each_family_refuses_exactly_its_declared_settings(family):
+    """Every family has rules; each refused setting is one ConfigError naming it, and the
+    same value is accepted by a family that does not refuse it (mlp refuses nothing)."""
+    assert set(FAMILY_RULES) == set(FAMILIES) == set(REFUSED)
+    assert set(FAMILY_RULES[family].refuses) == set(REFUSED[family])
+    TrialConfig(model=family, target=HOME[family])
+    for key, value in REFUSED[family].items():
+        with pytest.raises(ConfigError) as error:
+            TrialConfig(model=family, target=HOME[family], **{key: value})
+        assert error.value.key == key and f"model={family}" in str(error.value)
+        TrialConfig(model="mlp", target="ring8", **{key: value})
+
+
+@pytest.mark.parametrize(
+    "family, target", [("dcgan", "ring8"), ("dirac", "ring8"), ("dirac", "digits")]
+)
+def test_a_family_refuses_the_targets_it_cannot_model(family, target):
+    with pytest.raises(ConfigError) as error:
+        TrialConfig(model=family, target=target)
+    assert error.value.key == "model" and "use model=mlp" in str(error.value)

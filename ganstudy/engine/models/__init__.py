@@ -2,7 +2,8 @@
 
 A family (`base.ModelFamily`) builds replica-batched G and D (`base.ReplicaModule`) for a
 config and a target and counts its FLOPs per training step. Adding a family is one module
-(a `ModelFamily` subclass) plus one line in FAMILIES, and its name in `config.ModelName`.
+(a `ModelFamily` subclass) plus one line in FAMILIES, its name in `config.ModelName` and
+what it accepts (targets, refused settings) as one entry of `config.FAMILY_RULES`.
 """
 
 from __future__ import annotations
