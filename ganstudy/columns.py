@@ -253,14 +253,16 @@ PENALTY_LOSSES: tuple[str, ...] = tuple(loss.name for loss in LOSSES if loss.gra
 
 
 # The `outcome` labels (metrics.classify_outcome gives them; thresholds in
-# metrics.OUTCOME_THRESHOLDS, documented in the README).
+# metrics.OUTCOME_THRESHOLDS, documented in the README), from the best to the most severe:
+# legends list them in this order, and the report's majority vote breaks a tie toward the
+# later one (a cell that failed in half of its replicas is not a region of balance).
 OUTCOMES: tuple[str, ...] = (
     "converged",
+    "not_converged",
+    "oscillating",
     "mode_collapse",
     "not_fitted",
     "d_dominates",
-    "oscillating",
-    "not_converged",
     "diverged",
 )
 

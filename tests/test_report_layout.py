@@ -97,9 +97,7 @@ def test_grid_figures_cover_every_swept_setting(studies: dict[str, Path], name: 
             } == {_label(x)}
             assert set().union(*(_texts(ax.get_xticklabels()) for ax in drawn)) == _values(t, x)
         if y is not None and name != "tpe":
-            assert {ax.get_ylabel() for ax in drawn} - {""} == {
-                "lr_d / lr_g" if y == "lr_ratio" else _label(y)
-            }
+            assert {ax.get_ylabel() for ax in drawn} - {""} == {_label(y)}
             assert set().union(*(_texts(ax.get_yticklabels()) for ax in drawn)) == _values(t, y)
         assert "pooled" not in caption.lower()
         assert "only the loss varies" not in caption

@@ -14,21 +14,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ganstudy.columns import OUTCOMES
 from ganstudy.report.sampled import axis_values, is_continuous
 from ganstudy.report.study import LABELS, NO_OUTCOME, RATIO_PARTS, Study, fmt
 
-# A tied majority vote goes to the more severe outcome: a cell that failed in half of its
-# replicas is not a region where training is in balance.
-SEVERITY = (
-    "diverged",
-    "d_dominates",
-    "not_fitted",
-    "mode_collapse",
-    "oscillating",
-    "not_converged",
-    "converged",
-    NO_OUTCOME,
-)
+# Most severe first (columns.OUTCOMES lists them from the best), then runs without one: a
+# tied majority vote goes to the more severe outcome.
+SEVERITY = (*reversed(OUTCOMES), NO_OUTCOME)
 # Settings that make the panels (columns) of every figure, not its axes.
 PANEL_SETTINGS = ("loss", "target")
 # The order in which swept settings take the x axis, the y axis and then the rows (settings
@@ -38,7 +30,7 @@ AXIS_ORDER = (
     *("lr_g", "lr_d", "r1", "updates"),
 )
 ALL = "all"  # the one value of an axis or row that no swept setting fills
-AXIS_TITLES = {"k": "k (D steps per G step)", "lr_ratio": "lr_d / lr_g"}
+AXIS_TITLES = {"k": "k (D steps per G step)"}
 
 
 @dataclass(frozen=True)

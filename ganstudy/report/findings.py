@@ -16,6 +16,7 @@ from ganstudy.report.sampled import axis_values
 from ganstudy.report.study import (
     LABELS,
     NO_OUTCOME,
+    RATIOS,
     RUN,
     Study,
     describe,
@@ -30,8 +31,8 @@ from ganstudy.report.words import signed, words
 def summary_table(s: Study) -> pd.DataFrame:
     """Configurations ranked by the study metric: mean ± sd over replicas, outcome counts."""
     r = s.runs
-    keys = [c for c in s.swept if c in r and c not in ("lr_ratio", "cap_ratio")]
-    for derived in ("lr_ratio", "cap_ratio"):
+    keys = [c for c in s.swept if c in r and c not in RATIOS]
+    for derived in RATIOS:
         if derived in s.swept:
             keys.append(derived)
     grouped = r.groupby("trial_id", sort=False)

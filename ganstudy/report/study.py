@@ -27,8 +27,30 @@ HUE_PRIORITY = (
     *("k", "lr_ratio", "cap_ratio", "lr_d", "lr_g", "optimizer", "batch_size", "z_dim"),
     *("r1", "updates"),  # the Dirac-GAN study's knobs: damping, then the schedule
 )
-LABELS = {"lr_ratio": "lr_d/lr_g", "cap_ratio": "d_width/g_width"}
-RATIOS = ("lr_ratio", "cap_ratio")
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A setting the report derives from two others: one axis for D against G."""
+
+    numerator: str
+    denominator: str
+    grows: str  # what its growing means for the balance of D and G
+
+    @property
+    def label(self) -> str:
+        return f"{self.numerator}/{self.denominator}"
+
+
+# The one declaration of each ratio: its parts, its label, its meaning. Rounded to 6
+# significant digits where computed, so 6e-4/2e-4 and 3e-4/1e-4 share one grid cell.
+RATIOS: dict[str, Ratio] = {
+    "lr_ratio": Ratio("lr_d", "lr_g", "D's learning rate grows relative to G's"),
+    "cap_ratio": Ratio("d_width", "g_width", "D grows wider than G"),
+}
+# The two settings each ratio is made of (describe() names a ratio instead of its parts).
+RATIO_PARTS = {name: (r.numerator, r.denominator) for name, r in RATIOS.items()}
+LABELS = {name: r.label for name, r in RATIOS.items()}  # how figures name a setting
 # What a missing table costs the report, for the page's notes.
 MISSING = {
     "trials": "final values and parameters are taken from history.parquet",
@@ -181,11 +203,9 @@ def _prepare(s: Study) -> None:
     params = runs.drop_duplicates("trial_id")[
         ["trial_id", *[c for c in runs.columns if c in FIELDS]]
     ].copy()
-    # Ratios rounded to 6 significant digits, so 6e-4/2e-4 and 3e-4/1e-4 share one grid cell.
-    if {"lr_d", "lr_g"} <= set(params):
-        params["lr_ratio"] = round_sig(params["lr_d"] / params["lr_g"])
-    if {"d_width", "g_width"} <= set(params):
-        params["cap_ratio"] = round_sig(params["d_width"] / params["g_width"])
+    for name, (a, b) in RATIO_PARTS.items():
+        if {a, b} <= set(params):
+            params[name] = round_sig(params[a] / params[b])
     # seed and replicas vary with the replica index, not with the configuration.
     s.swept = [
         c
@@ -281,10 +301,6 @@ def fmt(v: Any) -> str:
             return str(int(v))
         return f"{v:.3g}"
     return str(v)
-
-
-# The two settings each ratio is made of (describe() names a ratio instead of its parts).
-RATIO_PARTS = {"lr_ratio": ("lr_d", "lr_g"), "cap_ratio": ("d_width", "g_width")}
 
 
 def describe(s: Study, run: pd.Series) -> str:

@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ganstudy.columns import OUTCOMES
 from ganstudy.report.study import NO_OUTCOME, Study
 
 LOG2 = math.log(2)
@@ -41,6 +42,9 @@ OUTCOME_SHORT = {
     "diverged": "div",
     NO_OUTCOME: "n/a",
 }
+for _table in (OUTCOME_COLORS, OUTCOME_SHORT):  # a label added to columns.OUTCOMES needs both
+    if set(_table) != {*OUTCOMES, NO_OUTCOME}:
+        raise ImportError(f"report/style.py: outcome labels {sorted(_table)} != columns.OUTCOMES")
 # Replica spread as a band; bootstrapped CIs over every step x hue x panel would cost seconds
 # per figure, and the spread of training dynamics over seeds is what a GAN researcher reads.
 # The band runs from the lowest to the highest run at each step (seaborn's 100% percentile

@@ -29,7 +29,7 @@ from ganstudy.report.cells import (
 )
 from ganstudy.report.figures.dirac import skip_dirac_grid
 from ganstudy.report.sampled import bins_note
-from ganstudy.report.study import NO_OUTCOME, Study, fmt, has
+from ganstudy.report.study import NO_OUTCOME, RATIOS, Study, fmt, has
 from ganstudy.report.style import OUTCOME_COLORS, OUTCOME_SHORT, Skip, figure, note
 
 
@@ -136,8 +136,7 @@ def fig_phase(s: Study) -> tuple[Figure, str]:
 # What growing each setting means for the balance of D and G, where it has a direction.
 GROWS = {
     "k": "D gets more steps per G step (k)",
-    "lr_ratio": "D's learning rate grows relative to G's (lr_d/lr_g)",
-    "cap_ratio": "D grows wider than G (d_width/g_width)",
+    **{name: f"{r.grows} ({r.label})" for name, r in RATIOS.items()},
     "d_width": "D grows wider (d_width)",
     "g_width": "G grows wider (g_width)",
     "pack": "D sees more samples at once (pack)",

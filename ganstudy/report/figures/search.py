@@ -23,7 +23,7 @@ from matplotlib.lines import Line2D
 from ganstudy.columns import OUTCOMES
 from ganstudy.report.cells import laid_out, value_label
 from ganstudy.report.sampled import is_sampled
-from ganstudy.report.study import NO_OUTCOME, Study, has
+from ganstudy.report.study import LABELS, NO_OUTCOME, Study, has
 from ganstudy.report.style import OUTCOME_COLORS, Skip, figure
 from ganstudy.study.results import OPTUNA_FILE
 
@@ -78,7 +78,7 @@ def fig_sampled_runs(s: Study) -> tuple[Figure, str]:
             ax.axvline(1, color="0.85", lw=0.6, zorder=0)
             label = "k (D steps per G step)" if row == "k" else f"final {row}"
             ax.set_ylabel(label if j == 0 else "")
-            ax.set_xlabel("lr_d / lr_g" if i == len(rows) - 1 else "")
+            ax.set_xlabel(LABELS["lr_ratio"] if i == len(rows) - 1 else "")
         axes[0, j].set_title(panel, fontsize="medium")
     marks = [(n, Line2D([], [], ls="", marker=m, color="0.4")) for n, m in shapes.items() if n]
     fig.legend(
