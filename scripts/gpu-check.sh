@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device visible'; print(torch.cuda.get_device_name(0), 'CUDA', torch.version.cuda)"
-python -m pytest -q -m cuda tests/test_cuda.py
+python -m pytest -q -m cuda tests/engine/test_cuda.py
 ganstudy bench --quick --out "${1:-bench-gpu.json}"

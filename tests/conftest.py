@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO
 
-SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.yaml"
+SMOKE = REPO / "studies" / "smoke.yaml"
 
 # The engine tests train tiny models: intra-op threads buy nothing there, and on a busy
 # 2-core machine a thread pool waiting for a descheduled worker makes each small op ~100x

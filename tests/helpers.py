@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,6 +14,8 @@ import torch
 from ganstudy.config import TrialConfig
 from ganstudy.engine.targets.digits import Digits
 from ganstudy.engine.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[1]  # the repository: README.md, studies/, ganstudy/
 
 # Tiny models and cheap evaluation: the properties tested do not depend on size.
 TINY_MLP: dict[str, Any] = dict(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "ganstudy"
+from helpers import REPO
+
+PACKAGE = REPO / "ganstudy"
 # The layers, as folders (docs/architecture.md): a module's layer is its folder under
 # ganstudy/, or for a top-level module the layer listed here.
 TOP_LEVEL = {
@@ -155,3 +157,16 @@ def test_functions_are_short_unless_listed_with_why():
                 if lines > MAX_FUNCTION_LINES and name not in LONG_FUNCTIONS:
                     long[name] = lines
     assert long == {}
+
+
+def test_the_tests_mirror_the_package_folders():
+    """tests/<folder>/ exists only for a package folder of that name, and no test file sits
+    deeper (tests/engine/test_trainer.py tests ganstudy/engine/trainer.py)."""
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    tests = REPO / "tests"
+    for path in tests.rglob("test_*.py"):
+        parts = path.relative_to(tests).parts
+        assert len(parts) <= 2, f"{path} is deeper than tests/<package folder>/"
+        if len(parts) == 2:
+            assert parts[0] in folders, f"tests/{parts[0]}/ names no folder of ganstudy/"
+    assert {p.parent.name for p in tests.glob("*/test_*.py")} == folders  # each has its tests

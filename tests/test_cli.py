@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import REPO
 from mnist_files import shipped_copy  # tests/mnist_files.py
 
 from ganstudy.cli import main
 from ganstudy.columns import METRIC_COLUMNS
 
-REPO = Path(__file__).parent.parent
 STUDIES = sorted((REPO / "studies").glob("*.yaml"))
 
 TINY = [

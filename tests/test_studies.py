@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import REPO
 from mnist_files import shipped_copy  # tests/mnist_files.py
 
 from ganstudy.cli import main
@@ -28,8 +29,7 @@ from ganstudy.report.figures import FIGURES
 from ganstudy.study.results import load_results
 from ganstudy.study.spec import StudySpec, load_spec, spec_from_dict
 
-ROOT = Path(__file__).resolve().parents[1]
-STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
+STUDIES = sorted((REPO / "studies").glob("*.yaml"))
 STEPS, EVERY, REPLICAS = 60, 30, 2  # 3 evals per (trial, replica): steps 0, 30, 60
 WIDTHS = (8, 16)
 MAX_GRID = 8  # grids keep 2 values each (TrialConfig field order) while the product is <= this
@@ -191,7 +191,7 @@ def test_shipped_study_runs_through_tables_and_report(
 def test_the_readmes_own_study_file_validates_as_printed():
     """The study file the README's "Start here" shows a newcomer is a valid study, and the
     sizes it states hold (12 trials x 3 replicas)."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
     start = readme.index("## Start here")
     block = readme[readme.index("```yaml\n", start) + len("```yaml\n") :]
     spec = spec_from_dict(yaml.safe_load(block[: block.index("```")]), "README.md")

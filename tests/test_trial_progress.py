@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import read_until_closed
+from helpers import REPO, read_until_closed
 
 from ganstudy.cli import main
 from ganstudy.config import TrialConfig
@@ -25,7 +25,6 @@ from ganstudy.engine.threads import DEFAULT_THREADS, THREADS_ENV, threads_settin
 from ganstudy.engine.trainer import Trainer
 from ganstudy.trial_command import TrialProgress, evaluations
 
-REPO = Path(__file__).parent.parent
 TINY = ["g_width=8", "d_width=8", "batch_size=16", "eval_batch=128", "eval_samples=500"]
 TINY += ["coverage_samples=100", "device=cpu"]
 BAR = re.compile(r"(\d+)/(\d+) steps")  # tqdm's n/total, as the bar_format writes it

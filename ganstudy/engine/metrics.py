@@ -352,7 +352,7 @@ def precision_recall(
     larger set's radii recomputed). Why: a ball reaches the k-th neighbour, so the bigger
     set's balls are smaller. On digits (360 held-out images) against 2,048 fresh draws of
     the training distribution, whose repeated images make radii 0, recall read 0.73; at
-    360 each 0.89, the 0.91 of two distinct real sets (tests/test_metrics_features.py).
+    360 each 0.89, the 0.91 of two distinct real sets (tests/engine/test_metrics_features.py).
     """
     fake = fake.to(torch.float64)
     n = min(real.shape[-2], fake.shape[1])

@@ -279,7 +279,7 @@ class DCGANFamily(ModelFamily):
         """Conv and matmul FLOPs of one iteration of Algorithm 1, all replicas, counted as
         the MLP's (`mlp.MLPFamily.flops_per_step`): a backward is two forwards (input and
         weight gradients) except a first layer's input gradient (data or noise). Equal to
-        torch's FlopCounterMode on one trainer step (tests/test_models_dcgan.py). Not
+        torch's FlopCounterMode on one trainer step (tests/engine/test_models_dcgan.py). Not
         counted: BatchNorm, activations, losses, optimizer, penalties' double backward."""
         c = config
         shape = IMAGE_SHAPES[c.target]  # target_dim alone cannot say (C, H, W)

@@ -277,7 +277,7 @@ class MLPFamily(ModelFamily):
         noise), so autograd skips it. Per D-step: G forward without gradient (B points), D
         forward + backward on B real + B fake (2B). The G-step: G forward + backward (B), D
         forward + input gradients only (B; D is frozen). This is what torch's
-        FlopCounterMode counts on one trainer step at R = 1 (tests/test_bench.py). Not
+        FlopCounterMode counts on one trainer step at R = 1 (tests/bench/test_bench.py). Not
         counted: bias adds, activations, losses, the optimizer, the double backward of GP
         and R1, spectral norm's power iteration, unrolled D steps (README: their cost).
         """

@@ -13,7 +13,7 @@ measurement only (`held_out`); `sample_labeled` draws, with replacement, from th
 Modes are the 10 classes (per channel), read off samples by a softmax regression
 (scikit-learn's `LogisticRegression`, deterministic L-BFGS) fitted once per process on the
 training split (about a second, so it is not cached on disk): 96.9% held-out accuracy
-(tests/test_targets_digits.py). A sample is high quality when the classifier's confidence
+(tests/engine/test_targets_digits.py). A sample is high quality when the classifier's confidence
 (largest class probability) is at least QUALITY_CONFIDENCE on every channel;
 `quality_sigmas` does not apply to images (there is no std) and is ignored. The features
 fd, precision and recall compare are the regression's 10 logits per channel (a linear

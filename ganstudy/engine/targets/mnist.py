@@ -23,7 +23,7 @@ shared file system), and so must the classifier's folder, or each node trains it
 same weights, by the fixed seed, up to floating-point differences between machines).
 
 Held-out accuracy (stored in the classifier file, `classifier_accuracy`): Fashion-MNIST
-86.5% (Debian's dataset-fashion-mnist files, measured once; tests/test_targets_mnist.py
+86.5% (Debian's dataset-fashion-mnist files, measured once; tests/engine/test_targets_mnist.py
 checks >= 85% where those files are installed); MNIST is not on the development machine,
 so its accuracy (the issue asks >= 98%; pixel MLPs of this size usually reach about 98%)
 has not been measured.

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from helpers import REPO
 from study_files import tiny_study, write_study
 
 from ganstudy.cli import main
@@ -23,8 +24,7 @@ from ganstudy.columns import OUTCOMES
 from ganstudy.study.results import LOCK_NAME, load_results
 from ganstudy.study.spec import load_spec, spec_from_dict
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "studies" / "smoke.yaml"
+SMOKE = REPO / "studies" / "smoke.yaml"
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from helpers import REPO
 from study_files import tiny_study, write_study
 
 from ganstudy.cli import main
@@ -35,8 +36,7 @@ from ganstudy.config import from_dict
 from ganstudy.engine.trainer import Trainer
 from ganstudy.study.results import load_results
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "studies" / "smoke.yaml"
+SMOKE = REPO / "studies" / "smoke.yaml"
 GCS = "127.0.0.1:6379"  # inside the private namespace: no clash with anything on the host
 DASHBOARD = "http://127.0.0.1:8265"
 BIN = Path(sys.executable).parent  # ray, ganstudy (the job's entrypoint) live here

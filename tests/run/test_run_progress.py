@@ -13,11 +13,10 @@ import struct
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import read_until_closed
+from helpers import REPO, read_until_closed
 from study_files import tiny_study
 
 from ganstudy.cli import _summarize_study
@@ -33,7 +32,6 @@ from ganstudy.run.progress import (
 from ganstudy.study import results
 from ganstudy.study.spec import spec_from_dict
 
-REPO = Path(__file__).parent.parent
 UP = re.compile(r"\x1b\[(\d+)F\x1b\[J")  # the redraw: up to the block's first line, clear
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from ganstudy.run.faults import SET_ASIDE, _set_aside_state, is_disk_fault, restore_saved_state
 from ganstudy.run.folder import StudyFolder
@@ -106,7 +107,7 @@ def test_a_real_full_disk_ends_in_one_line_and_nothing_half_written(tmp_path):
     if not _can_mount_tmpfs(disk):
         pytest.skip("needs root to mount a small tmpfs")
     try:
-        path = Path(__file__).parents[1] / "studies" / "smoke.yaml"
+        path = REPO / "studies" / "smoke.yaml"
         out = disk / "smoke"
         command = [sys.executable, "-m", "ganstudy.cli", "run", str(path), "--results", str(out)]
         run = subprocess.run([*command, "--quiet"], capture_output=True, text=True, timeout=600)

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from helpers import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -630,9 +631,8 @@ def test_outcome_thresholds_are_the_readmes_numbers():
 def test_readme_outcome_rules_state_each_threshold():
     """Each threshold's number stands in the README's "Outcome labels" section beside its
     name, so the prose and the code say the same."""
-    from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     section = readme.split("### Outcome labels", 1)[1].split("\n## ", 1)[0]
     for name, value in README_THRESHOLDS.items():
         stated = re.search(rf"([0-9.e-]+)\s+\(`{name}`", section)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mnist_files import shipped_copy  # tests/mnist_files.py
@@ -24,7 +25,7 @@ from ganstudy.study.spec import (
     spec_from_dict,
 )
 
-STUDIES = sorted((Path(__file__).parent.parent / "studies").glob("*.yaml"))
+STUDIES = sorted((REPO / "studies").glob("*.yaml"))
 
 # The flagship shape from the study-file spec (issue 3): 4 x 3 x 3 x 2 = 72 trials.
 BALANCE = """\

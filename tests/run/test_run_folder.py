@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from ganstudy.cli import main
 from ganstudy.run.folder import StudyError, StudyFolder
 from ganstudy.study.results import LOCK_NAME, lock_holder
 
-SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.yaml"
+SMOKE = REPO / "studies" / "smoke.yaml"
 
 
 def fake_study(folder: Path) -> None:
