@@ -320,6 +320,7 @@ class FamilyRules:
     needs: str = ""  # what those targets are, for the error that refuses another one
     refuses: dict[str, str] = dataclasses.field(default_factory=dict)  # setting -> why
     square_images: bool = False  # its depth is log2(side / 4): images of 4·2^n pixels
+    scalar_players: bool = False  # G and D are one number each (theta, psi): tables show them
 
 
 FAMILY_RULES: dict[str, FamilyRules] = {
@@ -339,6 +340,7 @@ FAMILY_RULES: dict[str, FamilyRules] = {
     "dirac": FamilyRules(
         nets="dirac theta={dirac_theta:g} psi={dirac_psi:g}",
         targets=("dirac",),
+        scalar_players=True,
         needs="target dirac (the Dirac-GAN's one-parameter G and linear D)",
         refuses=_MLP_ONLY
         | {"pack": "D(x) = psi·x judges one point", "d_spectral_norm": "D(x) = psi·x"},

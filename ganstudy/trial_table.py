@@ -68,7 +68,7 @@ _SHOWN_IMAGES += _SHOWN[-3:]
 
 def shown_columns(config: TrialConfig) -> list[tuple[str, int, str]]:
     """The columns for this trial's model and target (and class_accuracy if conditional)."""
-    if config.model == "dirac":
+    if FAMILY_RULES[config.model].scalar_players:
         return _SHOWN_DIRAC
     columns = _SHOWN_IMAGES if config.target in IMAGE_SHAPES else _SHOWN
     if config.conditional:
