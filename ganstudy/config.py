@@ -300,7 +300,7 @@ def dcgan_channels(width: int, depth: int) -> list[int]:
 
 # The MLP-only settings of "the papers' networks" (models/mlp.py), refused elsewhere.
 _MLP_ONLY = {
-    key: "an MLP setting of the papers' networks"
+    key: "a setting of model=mlp only (the papers' networks)"
     for key in ("g_activation", "d_activation", "g_batch_norm", "hidden_bias", "init_std")
 }
 
