@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -221,7 +222,8 @@ def test_the_display_in_an_80_column_pseudo_terminal():
 
     main, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    env = os.environ | {"TERM": "xterm", "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+    path = os.pathsep.join(str(p) for p in (REPO, REPO / "tests", Path(__file__).parent))
+    env = os.environ | {"TERM": "xterm", "PYTHONPATH": path}
     env.pop("COLUMNS", None), env.pop("LINES", None)
     process = subprocess.Popen(
         [sys.executable, "-c", PTY_SCRIPT], stdout=child, stderr=child, env=env, cwd=REPO
