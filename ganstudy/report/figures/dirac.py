@@ -275,8 +275,8 @@ def fig_dirac_distance(s: Study) -> tuple[Figure, str]:
     caption = (
         "Distance of (θ, ψ) to the equilibrium (0, 0) per evaluation (log scale; median over "
         "replicas, which coincide here): a straight falling line is exponential convergence, "
-        "at the slope the linearised dynamics predict for R1 (tests/engine/test_dirac.py checks the "
-        "rate to 2%); a flat line is a circling game, a rising one spirals out, a slowly "
+        "at the slope the linearised dynamics predict for R1 (tests/engine/test_dirac.py checks "
+        "the rate to 2%); a flat line is a circling game, a rising one spirals out, a slowly "
         "bending one creeps in." + (f" Line style: {style}." if style else "")
     )
     return fig, caption
