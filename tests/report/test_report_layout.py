@@ -13,8 +13,9 @@ import pytest
 from layout_shapes import LAYOUTS, SHAPES
 from report_fixtures import write_study
 
-from ganstudy.report import load_study
+from ganstudy.report import findings, load_study
 from ganstudy.report.cells import layout
+from ganstudy.report.figures.calibration import fig_calibration
 from ganstudy.report.figures.capacity import fig_coverage_capacity
 from ganstudy.report.figures.grid import fig_final_heatmaps, fig_phase
 from ganstudy.report.figures.occupancy import fig_occupancy
@@ -27,7 +28,7 @@ from ganstudy.report.figures.trajectories import (
     fig_other_metrics,
 )
 from ganstudy.report.study import fmt
-from ganstudy.report.style import Skip
+from ganstudy.report.style import Skip, num
 
 GRIDS = [name for name in SHAPES if name != "dirac"]  # the Dirac-GAN skips the grid figures
 
@@ -286,3 +287,50 @@ def test_a_search_over_both_rates_draws_their_ratio_and_says_so(tmp_path: Path) 
     _, caption = fig_phase(s)
     assert "lr_d and lr_g were both sampled: drawn as their ratio lr_d/lr_g" in caption
     assert "lr_d/lr_g was sampled (8 distinct values)" in caption
+
+
+# --- the calibration findings group what the layout draws ----------------------------------
+
+
+def _gap_medians(s, folder: Path, metric: str, by: list[str]) -> pd.Series:
+    h = pd.read_parquet(folder / "history.parquet").merge(
+        _trials(folder).drop_duplicates("trial_id")[["trial_id", *by]], on="trial_id"
+    )
+    h = h[h["js_binned"].notna() & h[metric].notna()]
+    return (h["js_binned"] - h[metric]).groupby([h[c] for c in by]).median()
+
+
+def test_capacity_calibration_keeps_configurations_of_one_ratio_apart(
+    studies: dict[str, Path],
+) -> None:
+    """capacity draws g_width × d_width: 32/32 and 128/128 share d_width/g_width = 1 but are
+    different configurations, so the Estimators finding and the calibration figure give one
+    number per (g_width, d_width), never one per ratio."""
+    s = load_study(studies["capacity"])
+    assert s.hue == "cap_ratio"  # the trajectories' hue: the pooling this test rules out
+    expected = _gap_medians(s, studies["capacity"], "js_probe", ["g_width", "d_width"])
+    assert len(expected) == 9
+    line = next(f for f in findings(s) if f.startswith("js_probe "))
+    assert "d_width/g_width" not in line and "pooled" not in line
+    for (g, d), v in expected.items():
+        assert f"{num(v)} nats at g_width={g}, d_width={d}" in line
+    fig, caption = fig_calibration(s)
+    gap_panel = fig.axes[2]
+    assert len(gap_panel.get_xticklabels()) == 9
+    assert gap_panel.get_xlabel() == "g_width × d_width"
+    assert "g_width × d_width (one configuration each)" in caption
+
+
+def test_balance_calibration_stays_by_k_and_names_what_it_pools(
+    studies: dict[str, Path],
+) -> None:
+    """balance's hue k is a setting the layout draws: grouped by k as before (the same
+    medians), and the sentence says what each k pools over."""
+    s = load_study(studies["balance"])
+    assert s.hue == "k"
+    expected = _gap_medians(s, studies["balance"], "js_d", ["k"])
+    line = next(f for f in findings(s) if f.startswith("js_d "))
+    parts = ", ".join(f"{num(v)} nats at k={k}" for k, v in expected.items())
+    assert f"by a median of {parts} (each pooled over loss, lr_d/lr_g and d_width/g_width)" in line
+    _, caption = fig_calibration(s)
+    assert "as a function of k (each pooled over loss, lr_d/lr_g and d_width/g_width)" in caption
