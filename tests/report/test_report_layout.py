@@ -5,6 +5,7 @@ and their captions name what is drawn and never pool over a swept setting."""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from layout_shapes import LAYOUTS, SHAPES
 from report_fixtures import write_study
 
+from ganstudy.columns import OUTCOMES
 from ganstudy.report import findings, load_study
 from ganstudy.report.cells import layout
 from ganstudy.report.figures.calibration import fig_calibration
@@ -27,6 +29,8 @@ from ganstudy.report.figures.trajectories import (
     fig_js,
     fig_other_metrics,
 )
+from ganstudy.report.findings import summary_table
+from ganstudy.report.page import _table_html
 from ganstudy.report.study import fmt
 from ganstudy.report.style import Skip, num
 
@@ -287,6 +291,72 @@ def test_a_search_over_both_rates_draws_their_ratio_and_says_so(tmp_path: Path) 
     _, caption = fig_phase(s)
     assert "lr_d and lr_g were both sampled: drawn as their ratio lr_d/lr_g" in caption
     assert "lr_d/lr_g was sampled (8 distinct values)" in caption
+
+
+# --- the page's table of configurations ----------------------------------------------------
+
+WINDOW_PX = 1280 - 2 * 16  # a 1280-px window less the page's side padding (1rem each)
+CHAR_PX = 8.5  # a character of the table's 0.85rem (13.6 px) sans-serif, bold headers
+CELL_PAD_PX = 2 * 0.6 * 16  # each cell's 0.6rem left and right
+
+
+class _Cells(HTMLParser):
+    """A table's rows as lists of cell texts (the header row first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.cell: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        if tag in ("td", "th"):
+            self.cell = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append(self.cell)
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell += data
+
+
+def _rows(html: str) -> list[list[str]]:
+    parser = _Cells()
+    parser.feed(html)
+    return parser.rows
+
+
+def _narrowest_table_px(rows: list[list[str]]) -> float:
+    """The least width a browser can give the table: each column as wide as its longest
+    unbreakable word (cells wrap at spaces only), plus each cell's padding."""
+    widths = [0] * len(rows[0])
+    for row in rows:
+        widths = [max(w, *map(len, c.split())) for w, c in zip(widths, row, strict=True)]
+    return sum(w * CHAR_PX + CELL_PAD_PX for w in widths)
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_the_configurations_table_fits_a_1280_px_window(
+    studies: dict[str, Path], name: str
+) -> None:
+    """The best-configurations table scrolled sideways at 1280 px (15 columns, seven of them
+    outcome counts that are mostly 0): its outcomes are one column now, commonest first."""
+    s = load_study(studies[name])
+    summary = summary_table(s)
+    rows = _rows(_table_html(summary, s, limit=10))
+    assert _narrowest_table_px(rows) <= WINDOW_PX
+    header = rows[0]
+    assert "outcomes" in header and "majority" not in header
+    shown = [row[header.index("outcomes")] for row in rows[1:]]
+    for (_, row), words in zip(summary.head(10).iterrows(), shown, strict=True):
+        counts = [(int(row[o]), o) for o in OUTCOMES if row[o]]
+        assert sum(int(w.split()[0]) for w in words.split(", ")) == row["replicas"]
+        assert words.split(", ")[0].split()[1] == row["majority"]  # commonest first
+        assert {(int(w.split()[0]), w.split()[1]) for w in words.split(", ")} == set(counts)
 
 
 # --- the calibration findings group what the layout draws ----------------------------------
