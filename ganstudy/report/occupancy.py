@@ -137,7 +137,7 @@ def has_occupancy(s: Study) -> bool:
 
 def pick_runs(s: Study) -> list[Pick]:
     """The runs the occupancy figure shows, each with why: the most mode hopping, the latest
-    and the earliest collapse onset (among runs whose onset counts: ONSET_OUTCOMES), the most modes
+    and the earliest collapse onset (all three among ONSET_OUTCOMES' runs), the most modes
     kept at the end (for contrast); a run chosen twice is shown once with both reasons."""
     keys = [(str(t), int(r)) for t, r in s.runs[RUN].itertuples(index=False)]
     present = set(map(tuple, s.modes[RUN].drop_duplicates().itertuples(index=False)))
@@ -153,13 +153,14 @@ def pick_runs(s: Study) -> list[Pick]:
         if key is not None and (key in picks or len(picks) < MAX_PICKS):
             picks.setdefault(key, []).append(reason)
 
-    hopper = max(keys, key=lambda k: hops[k])
-    if hops[hopper] > 0:
-        add(hopper, f"most mode hopping ({hops[hopper]} times a mode was dropped)")
-    # Only onsets that mean a collapse (ONSET_OUTCOMES): a G that never fitted the data
-    # gains and drops "modes" with its stray samples.
+    # Hopping and onsets only where they mean a G moving between or losing modes of the data
+    # (ONSET_OUTCOMES): a G that never fitted it gains and drops "modes" with stray samples.
     counted = onset_counted(s)
-    timed = [(onset.get(k, np.nan), k) for k in keys if counted.get(k, False)]
+    on_data = [k for k in keys if counted.get(k, False)]
+    hopper = max(on_data, key=lambda k: hops[k], default=None)
+    if hopper is not None and hops[hopper] > 0:
+        add(hopper, f"most mode hopping ({hops[hopper]} times a mode was dropped)")
+    timed = [(onset.get(k, np.nan), k) for k in on_data]
     timed = [(t, k) for t, k in timed if np.isfinite(t)]
     if timed:
         latest = max(timed, key=lambda tk: tk[0])

@@ -193,3 +193,12 @@ def test_a_study_whose_every_onset_is_left_out_says_so(folder):
     cells = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert cells and all(c.startswith("none\ncounted") for c in cells)
     assert not any(ax.get_label() == "<colorbar>" for ax in fig.axes)  # no onset to colour
+
+
+def test_mode_hopping_is_picked_only_among_runs_on_the_data(folder):
+    """A cloud that never fitted the data drops and regains 'modes' by chance: it is not
+    shown as 'a G moving between modes'."""
+    s = load_study(folder)
+    assert any("most mode hopping" in r for p in pick_runs(s) for r in p.reasons)
+    s.runs.loc[s.runs["outcome"] == "mode_collapse", "outcome"] = "not_fitted"  # the hoppers
+    assert not any("most mode hopping" in r for p in pick_runs(s) for r in p.reasons)

@@ -107,11 +107,11 @@ def fig_occupancy(s: Study) -> tuple[Figure, str]:
         "are high quality and in that mode (log scale; white: none; grey columns: the "
         f"replica had diverged). A mode is captured with ≥ {threshold} (coverage_min_count, "
         "the red line on the colour bar), so a column's captured cells are its "
-        "modes_captured. Runs picked from the tables: the most mode hopping (the most times "
-        "a captured mode was no longer captured at the next eval: a G moving between modes, "
-        "as in Metz et al.'s figure), the latest and the earliest collapse onset "
-        f"(collapse_onset, among the {COUNTED}) and, for contrast, the most modes at the "
-        "end; each title says why."
+        "modes_captured. Runs picked from the tables: among the "
+        f"{COUNTED}, the most mode hopping (the most times a captured mode was no longer "
+        "captured at the next eval: a G moving between modes, as in Metz et al.'s figure) "
+        "and the latest and the earliest collapse onset (collapse_onset); for contrast, the "
+        "run with the most modes at the end; each title says why."
     )
     if any(len(t) < len(full) for t, full in zip(shown, tables, strict=True)):
         caption += f" Only each run's {MAX_MODES_SHOWN} busiest modes are drawn."
