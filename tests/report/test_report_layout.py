@@ -404,3 +404,16 @@ def test_balance_calibration_stays_by_k_and_names_what_it_pools(
     assert f"by a median of {parts} (each pooled over loss, lr_d/lr_g and d_width/g_width)" in line
     _, caption = fig_calibration(s)
     assert "as a function of k (each pooled over loss, lr_d/lr_g and d_width/g_width)" in caption
+
+
+def test_heatmap_caption_says_which_shade_is_good_for_each_metric(
+    studies: dict[str, Path],
+) -> None:
+    """capacity ranks by modes_captured (max): its converged cells are dark there, not light
+    as the caption said of every metric."""
+    s = load_study(studies["capacity"])
+    s.metric, s.mode = "modes_captured", "max"
+    _, caption = fig_final_heatmaps(s)
+    assert "light in js_binned (lower is better)" in caption
+    assert "dark in modes_captured (higher is better)" in caption
+    assert "should be the light ones" not in caption
