@@ -10,6 +10,7 @@ import pandas as pd
 
 from ganstudy.columns import LOSS_NAMES, OUTCOMES
 from ganstudy.report.cells import SEVERITY, cell_name, cells, majority, severity
+from ganstudy.report.figures.calibration import GROUP, Groups, calibration_groups, pooled_words
 from ganstudy.report.figures.dirac import dirac_findings
 from ganstudy.report.occupancy import modes_kept, own_settings
 from ganstudy.report.sampled import axis_values
@@ -374,11 +375,16 @@ def _evidence(s: Study, outcome: str, hit: pd.DataFrame) -> str:
 def _calibration_findings(s: Study) -> list[str]:
     """How js_d and js_probe sit against js_binned, in the words of the study's target kind:
     'fell below the reference' on a toy; on images (js_binned the JS of class histograms) no
-    side is an error. A median that is negative is said to lie above, never 'below by -x'."""
+    side is an error. A median that is negative is said to lie above, never 'below by -x'.
+
+    Grouped as calibration_groups says (by the hue where the layout draws it, else by the
+    layout's settings, never by a ratio that pools distinct configurations), and the
+    settings each group pools over are named."""
     data = s.hist if has(s.hist, "js_binned") else s.runs
     out = []
     if not has(data, "js_binned"):
         return out
+    data, groups = calibration_groups(s, data)
     w = words(s)
     ref = "the reference js_binned" if w.has_reference else "js_binned"
     for m in ("js_d", "js_probe"):
@@ -387,10 +393,8 @@ def _calibration_findings(s: Study) -> list[str]:
         d = data[data["js_binned"].notna() & data[m].notna()]
         gap = d["js_binned"] - d[m]
         n_above = int((gap < 0).sum())
-        if s.hue:
-            by = d.assign(gap=gap).groupby("_hue", observed=True)["gap"].median()
-        else:
-            by = pd.Series([gap.median()], index=[""])
+        by = d.assign(gap=gap).groupby(GROUP, sort=False)["gap"].median()
+        by = by.reindex([g for g in groups.order if g in by.index])
         below = bool((by >= 0).all())
         if below:
             lead, shown, show = f"{m} fell below {ref} by a median of", by, num
@@ -402,10 +406,14 @@ def _calibration_findings(s: Study) -> list[str]:
             f"{show(v)} nats" + (f" at {label}" if label else "") for label, v in shown.items()
         ]
         mixed = show is signed
+        trend = groups.by_hue and not mixed
+        # A group named by several settings has commas of its own: groups apart by ';'.
         text = (
             f"{lead} "
-            + ", ".join(parts)
-            + ("" if mixed else _trend(s, shown, w.has_reference and below))
+            + ("; " if len(groups.name.split(" × ")) > 1 else ", ").join(parts)
+            + pooled_words(groups)
+            + (_trend(s, shown, w.has_reference and below) if trend else "")
+            + ("" if mixed else _slice_trends(groups, shown, w.has_reference and below))
         )
         share = f"{n_above} of {len(gap)} values ({n_above / len(gap):.1%})"
         if n_above and w.has_reference:
@@ -420,6 +428,41 @@ def _calibration_findings(s: Study) -> list[str]:
     return out
 
 
+def _moves(gap: pd.Series) -> bool:
+    """Whether medians of a gap differ by more than noise: the test every trend sentence uses."""
+    return gap.max() - gap.min() >= max(0.02, 0.2 * gap.abs().max())
+
+
+def _slice_trends(groups: Groups, gap: pd.Series, reference: bool) -> str:
+    """Where the groups are the layout's cells (g_width × d_width): ' — tighter as d_width
+    grows, at every g_width' for a setting along which the median gap moves the same way, by
+    more than noise, at every value of the other (3 values or more each); '' elsewhere."""
+    if not groups.values or len(gap) < 2:
+        return ""
+    frame = pd.DataFrame([{**groups.values[g], "_gap": v} for g, v in gap.items()])
+    settings = [c for c in frame.columns if c != "_gap"]
+    if len(settings) != 2:
+        return ""
+    out = []
+    for c in settings:
+        (other,) = [o for o in settings if o != c]
+        ways = set()
+        for _, part in frame.groupby(other):
+            line = part.sort_values(c)["_gap"].reset_index(drop=True)
+            if len(line) < 3 or not _moves(line):
+                ways.add(None)
+            elif line.is_monotonic_decreasing:
+                ways.add("tighter" if reference else "narrower")
+            elif line.is_monotonic_increasing:
+                ways.add("looser" if reference else "wider")
+            else:
+                ways.add(None)
+        if len(ways) == 1 and None not in ways:
+            name, at = LABELS.get(c, c), LABELS.get(other, other)
+            out.append(f"{ways.pop()} as {name} grows, at every {at}")
+    return (" — " + "; ".join(out)) if out else ""
+
+
 def _trend(s: Study, gap: pd.Series, reference: bool) -> str:
     """' — tighter as k grows' where the median distance to js_binned per hue value moves
     monotonically by more than noise; only a distance below a reference is 'tight' (elsewhere
@@ -427,8 +470,7 @@ def _trend(s: Study, gap: pd.Series, reference: bool) -> str:
     if not s.hue or not (len(gap) > 2 or (len(gap) == 2 and s.hue == "k")):
         return ""
     name = LABELS.get(s.hue, s.hue)
-    moved = gap.max() - gap.min() >= max(0.02, 0.2 * gap.abs().max())
-    if not moved:
+    if not _moves(gap):
         return f" — about the same at every {name}"
     if gap.is_monotonic_decreasing:
         return f" — {'tighter' if reference else 'narrower'} as {name} grows"

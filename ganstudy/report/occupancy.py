@@ -14,13 +14,41 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ganstudy.report.cells import laid_out
-from ganstudy.report.study import LABELS, RUN, Study, fmt, has
+from ganstudy.columns import OUTCOMES
+from ganstudy.report.cells import laid_out, severity
+from ganstudy.report.study import LABELS, NO_OUTCOME, RUN, Study, fmt, has
 from ganstudy.study.results import collapse_onset
 
 MAX_PICKS = 4  # runs drawn in the occupancy figure
 MAX_MODES_SHOWN = 60  # modes (rows) per panel: a 1,000-mode target shows its busiest 60
 MAX_CONFIGS_LISTED = 8  # configurations named one by one in a finding; beyond, best and worst
+
+# The outcomes whose runs' collapse onsets are drawn and counted: the labels
+# metrics.classify_outcome gives only after its rule 3 (not_fitted) passed, so G was on the
+# data at the end and the modes it held were held by fitting them. Left out:
+# - diverged: its parameters went non-finite; the onset of its last finite evals is where
+#   the run broke, not a collapse (and its evals after that are NaN);
+# - not_fitted: a diffuse cloud hits modes by chance (README, "Outcome labels": 19 of
+#   grid25's 25 at 1-2% high quality), so the modes it "held" come and go with noise;
+# - d_dominates: decided before rule 3, so its G may be such a cloud as well; its label
+#   already says what ended the run (D separates, G's gradient vanished);
+# - runs without an outcome (not started, or no eval yet): nothing to judge them by.
+# converged, not_converged and oscillating runs end with every mode (rules 4-7), so their
+# onset is NaN: they count as runs that did not end below their peak.
+ONSET_OUTCOMES: tuple[str, ...] = ("mode_collapse", "oscillating", "converged", "not_converged")
+if not set(ONSET_OUTCOMES) <= set(OUTCOMES):
+    raise ImportError(f"report/occupancy.py: {ONSET_OUTCOMES} not all in columns.OUTCOMES")
+# How captions and findings name the rule, and why each left-out label is left out.
+COUNTED = (
+    "runs labelled mode_collapse, oscillating, converged or not_converged (G on the data at "
+    "the end)"
+)
+WHY_LEFT_OUT = {
+    "diverged": "its parameters went non-finite",
+    "not_fitted": "a G off the data gains and drops modes by chance",
+    "d_dominates": "D won first; its G may be off the data",
+    NO_OUTCOME: "no label yet",
+}
 
 
 @dataclass
@@ -81,6 +109,27 @@ def onsets(s: Study) -> pd.Series:
     return pd.Series([values.get(key, np.nan) for key in index], index=index, dtype=float)
 
 
+def onset_counted(s: Study) -> pd.Series:
+    """Per run (index trial_id, replica): whether its collapse onset is drawn and counted
+    (its outcome in ONSET_OUTCOMES)."""
+    outcome = s.runs.set_index(RUN)["outcome"] if "outcome" in s.runs else None
+    if outcome is None:
+        return pd.Series(False, index=pd.MultiIndex.from_frame(s.runs[RUN]))
+    return outcome.isin(ONSET_OUTCOMES)
+
+
+def left_out(outcomes: pd.Series) -> str:
+    """'10 not_fitted (a G off the data gains and drops modes by chance), 2 diverged (...)':
+    the runs of `outcomes` whose onset is not counted, by label, most severe first ('' when
+    none)."""
+    out = outcomes.fillna(NO_OUTCOME)
+    counts = out[~out.isin(ONSET_OUTCOMES)].value_counts()
+    ordered = sorted(counts.items(), key=lambda on: severity(on[0]))
+    return ", ".join(
+        f"{n} {o}" + (f" ({WHY_LEFT_OUT[o]})" if o in WHY_LEFT_OUT else "") for o, n in ordered
+    )
+
+
 def has_occupancy(s: Study) -> bool:
     """Whether there is anything to draw: modes.parquet rows and more than one mode."""
     return s.modes is not None and not s.modes.empty and _n_modes(s, None) > 1
@@ -88,7 +137,7 @@ def has_occupancy(s: Study) -> bool:
 
 def pick_runs(s: Study) -> list[Pick]:
     """The runs the occupancy figure shows, each with why: the most mode hopping, the latest
-    and the earliest collapse onset (among runs not labelled not_fitted), and the most modes
+    and the earliest collapse onset (all three among ONSET_OUTCOMES' runs), the most modes
     kept at the end (for contrast); a run chosen twice is shown once with both reasons."""
     keys = [(str(t), int(r)) for t, r in s.runs[RUN].itertuples(index=False)]
     present = set(map(tuple, s.modes[RUN].drop_duplicates().itertuples(index=False)))
@@ -104,13 +153,14 @@ def pick_runs(s: Study) -> list[Pick]:
         if key is not None and (key in picks or len(picks) < MAX_PICKS):
             picks.setdefault(key, []).append(reason)
 
-    hopper = max(keys, key=lambda k: hops[k])
-    if hops[hopper] > 0:
+    # Hopping and onsets only where they mean a G moving between or losing modes of the data
+    # (ONSET_OUTCOMES): a G that never fitted it gains and drops "modes" with stray samples.
+    counted = onset_counted(s)
+    on_data = [k for k in keys if counted.get(k, False)]
+    hopper = max(on_data, key=lambda k: hops[k], default=None)
+    if hopper is not None and hops[hopper] > 0:
         add(hopper, f"most mode hopping ({hops[hopper]} times a mode was dropped)")
-    # A G that never fitted the data (outcome not_fitted) gains and drops "modes" with its
-    # stray samples: no onset of collapse to show.
-    fitted = s.runs.set_index(RUN)["outcome"].ne("not_fitted") if "outcome" in s.runs else None
-    timed = [(onset.get(k, np.nan), k) for k in keys if fitted is None or fitted.get(k, True)]
+    timed = [(onset.get(k, np.nan), k) for k in on_data]
     timed = [(t, k) for t, k in timed if np.isfinite(t)]
     if timed:
         latest = max(timed, key=lambda tk: tk[0])
@@ -142,11 +192,15 @@ def own_settings(s: Study, keep_target: bool = False) -> list[str]:
 def modes_kept(s: Study) -> list[str]:
     """Findings: per target, the modes captured at the end per value of each swept setting
     and per configuration (median and range over replicas), and how many runs lost modes
-    they had held (collapse_onset)."""
+    they had held (collapse_onset), counting only the runs whose onset means a collapse
+    (ONSET_OUTCOMES) and naming the ones left out."""
     if not has(s.runs, "modes_captured") or not has(s.runs, "n_modes"):
         return []
-    r = s.runs[s.runs["modes_captured"].notna()].copy()
-    r["_onset"] = onsets(s).reindex(pd.MultiIndex.from_frame(r[RUN])).to_numpy()
+    every = s.runs.copy()  # the onset sentence counts every run, a diverged one (NaN) too
+    index = pd.MultiIndex.from_frame(every[RUN])
+    every["_onset"] = onsets(s).reindex(index).to_numpy()
+    every["_counted"] = onset_counted(s).reindex(index, fill_value=False).to_numpy()
+    r = every[every["modes_captured"].notna()]
     by_target = r.groupby("target") if "target" in r else [("", r)]
     out = []
     for target, d in by_target:
@@ -165,19 +219,38 @@ def modes_kept(s: Study) -> list[str]:
         text += (" — " + "; ".join(parts)) if parts else f": {_spread(d['modes_captured'])}"
         out.append(text + ".")
         out += _per_configuration(s, d, name)
-        lost = d["_onset"].notna()
-        if lost.any():
-            first, last = d["_onset"].min(), d["_onset"].max()
-            when = (
-                f"at step {first:g}"
-                if first == last
-                else f"from step {first:g} to {last:g} (median {d['_onset'].median():g})"
-            )
-            out.append(
-                f"On {name}, {int(lost.sum())}/{len(d)} runs ended with fewer modes than they "
-                f"had held (collapse_onset defined), {when}."
-            )
+        runs = every[every["target"] == target] if "target" in every else every
+        out += _onset_sentence(runs, name)
     return out
+
+
+def _onset_sentence(d: pd.DataFrame, name: str) -> list[str]:
+    """How many of the counted runs of one target (ONSET_OUTCOMES) ended below the most
+    modes they had held, and when; the runs left out, by label. Nothing when no run, counted
+    or not, has an onset (no run ended below its peak: there is nothing to leave out)."""
+    counted = d[d["_counted"]]
+    onset = counted["_onset"].dropna()
+    if not d["_onset"].notna().any():
+        return []
+    excluded = left_out(d["outcome"])
+    note = f"; left out: {excluded}" if excluded else ""
+    if not len(counted):
+        return [f"On {name}, no run's collapse onset counts (only {COUNTED} do){note}."]
+    if not len(onset):
+        return [
+            f"On {name}, none of the {len(counted)} {COUNTED} ended with fewer modes than "
+            f"they had held{note}."
+        ]
+    first, last = onset.min(), onset.max()
+    when = (
+        f"at step {first:g}"
+        if first == last
+        else f"from step {first:g} to {last:g} (median {onset.median():g})"
+    )
+    return [
+        f"On {name}, {len(onset)} of the {len(counted)} {COUNTED} ended with fewer modes "
+        f"than they had held (collapse_onset defined), {when}{note}."
+    ]
 
 
 def _per_configuration(s: Study, d: pd.DataFrame, name: str) -> list[str]:

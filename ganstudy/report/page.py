@@ -15,10 +15,12 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ganstudy.columns import OUTCOMES
 from ganstudy.config import FIELDS
+from ganstudy.report.cells import severity
 from ganstudy.report.figures import HEADLINES
 from ganstudy.report.sampled import value_summary
-from ganstudy.report.study import LABELS, RATIOS, Study, fmt
+from ganstudy.report.study import LABELS, NO_OUTCOME, RATIOS, Study, fmt
 from ganstudy.report.style import num
 
 
@@ -34,8 +36,12 @@ class Rendered:
 
 
 def _table_html(table: pd.DataFrame, s: Study, *, limit: int | None = None) -> str:
+    """summary.csv's rows as the page shows them, narrow enough for a 1280-px window: the
+    seven outcome-count columns and the majority become one `outcomes` column ('2
+    mode_collapse, 1 not_fitted', commonest first, so the first is the majority), settings
+    as set, measurements to 3 significant digits."""
     shown = table.head(limit) if limit else table
-    shown = shown.copy()
+    shown = _outcomes_column(shown.copy(), s)
     mean, sd = f"{s.metric}_mean", f"{s.metric}_sd"
     if mean in shown:
         shown[mean] = [
@@ -49,7 +55,28 @@ def _table_html(table: pd.DataFrame, s: Study, *, limit: int | None = None) -> s
             show = fmt if col in FIELDS or col in RATIOS else num
             shown[col] = shown[col].map(lambda v, show=show: "–" if pd.isna(v) else show(v))
     shown.columns = [LABELS.get(c, c) for c in shown.columns]
-    return shown.to_html(index=False, escape=True, border=0, classes="table")
+    return shown.to_html(index=False, escape=True, border=0, classes="table configurations")
+
+
+def _outcomes_column(table: pd.DataFrame, s: Study) -> pd.DataFrame:
+    """The per-outcome count columns and `majority` folded into one `outcomes` column:
+    the labels with a nonzero count, commonest first (a tie: the more severe first, as the
+    majority vote breaks it)."""
+    labels = {*OUTCOMES, NO_OUTCOME, *s.runs["outcome"].dropna().astype(str)}
+    counts = [c for c in table.columns if c in labels]
+    if not counts:
+        return table
+    at = table.columns.get_loc(counts[0])
+
+    def listed(row: pd.Series) -> str:
+        present = [(int(row[c]), c) for c in counts if row[c] > 0]
+        present.sort(key=lambda nc: (-nc[0], severity(nc[1])))
+        return ", ".join(f"{n} {c}" for n, c in present)
+
+    words = table.apply(listed, axis=1) if len(table) else pd.Series([], dtype=object)
+    table = table.drop(columns=[*counts, *(["majority"] if "majority" in table else [])])
+    table.insert(min(at, len(table.columns)), "outcomes", words)
+    return table
 
 
 def png_data(path: Path) -> str:
@@ -69,6 +96,8 @@ h3.group{margin-bottom:.2rem}
 .partial{font-weight:600;color:#a23344}
 table.table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 table.table th,table.table td{padding:.2rem .6rem;border-bottom:1px solid #ddd;text-align:right}
+table.table th{vertical-align:bottom}
+table.configurations td:last-child,table.configurations th:last-child{text-align:left}
 pre{background:#f6f6f6;padding:.6rem;overflow:auto;font-size:.8rem}
 """
 

@@ -6,10 +6,16 @@ from __future__ import annotations
 from html import escape as html_escape
 from pathlib import Path
 
+import pandas as pd
+import pytest
 from report_fixtures import write_dirac_study
 
 from ganstudy.report import build_report, load_study
-from ganstudy.report.figures.dirac import SKIPS, fig_dirac_plane
+from ganstudy.report.figures.dirac import SKIPS, fig_dirac_distance, fig_dirac_plane
+from ganstudy.report.figures.outcomes import fig_outcome_rates
+from ganstudy.report.figures.search import fig_sampled_runs
+from ganstudy.report.figures.trajectories import fig_js
+from ganstudy.report.style import Skip
 
 
 def dirac_study(tmp_path: Path) -> Path:
@@ -65,3 +71,27 @@ def test_dirac_report_skips_what_a_point_mass_cannot_show(tmp_path: Path):
         "distance 1.41 (median): 2 reach the equilibrium, ending at distance 0.000141" in findings
     )
     assert "within 1%" not in findings
+
+
+def test_dirac_captions_claim_only_what_the_figures_show(tmp_path: Path):
+    """On the Dirac-GAN a converged run's js_probe stays at log 2, so the JS caption does not
+    call a curve that stalls high a failed run; no phase diagram is drawn, so the outcome
+    rates and the sampled-runs note do not send the reader to one; the distance figure says
+    its replicas coincide only where they do."""
+    folder = dirac_study(tmp_path)
+    s = load_study(folder)
+    _, js = fig_js(s)
+    assert "stalls high" not in js
+    _, rates = fig_outcome_rates(s)
+    assert "phase diagram" not in rates and "(θ, ψ) figure" in rates
+    with pytest.raises(Skip) as skipped:
+        fig_sampled_runs(s)
+    assert "phase diagram" not in str(skipped.value)
+    _, distance = fig_dirac_distance(s)
+    assert "median over replicas, which coincide here" in distance
+
+    history = pd.read_parquet(folder / "history.parquet")
+    history.loc[history["replica"] == 1, "dirac_distance"] *= 1.5
+    history.to_parquet(folder / "history.parquet")
+    _, distance = fig_dirac_distance(load_study(folder))
+    assert "coincide" not in distance and "which differ by up to 33.3% here" in distance

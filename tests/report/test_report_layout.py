@@ -5,6 +5,7 @@ and their captions name what is drawn and never pool over a swept setting."""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,10 @@ import pytest
 from layout_shapes import LAYOUTS, SHAPES
 from report_fixtures import write_study
 
-from ganstudy.report import load_study
+from ganstudy.columns import OUTCOMES
+from ganstudy.report import findings, load_study
 from ganstudy.report.cells import layout
+from ganstudy.report.figures.calibration import fig_calibration
 from ganstudy.report.figures.capacity import fig_coverage_capacity
 from ganstudy.report.figures.grid import fig_final_heatmaps, fig_phase
 from ganstudy.report.figures.occupancy import fig_occupancy
@@ -26,8 +29,10 @@ from ganstudy.report.figures.trajectories import (
     fig_js,
     fig_other_metrics,
 )
+from ganstudy.report.findings import summary_table
+from ganstudy.report.page import _table_html
 from ganstudy.report.study import fmt
-from ganstudy.report.style import Skip
+from ganstudy.report.style import Skip, num
 
 GRIDS = [name for name in SHAPES if name != "dirac"]  # the Dirac-GAN skips the grid figures
 
@@ -286,3 +291,129 @@ def test_a_search_over_both_rates_draws_their_ratio_and_says_so(tmp_path: Path) 
     _, caption = fig_phase(s)
     assert "lr_d and lr_g were both sampled: drawn as their ratio lr_d/lr_g" in caption
     assert "lr_d/lr_g was sampled (8 distinct values)" in caption
+
+
+# --- the page's table of configurations ----------------------------------------------------
+
+WINDOW_PX = 1280 - 2 * 16  # a 1280-px window less the page's side padding (1rem each)
+CHAR_PX = 8.5  # a character of the table's 0.85rem (13.6 px) sans-serif, bold headers
+CELL_PAD_PX = 2 * 0.6 * 16  # each cell's 0.6rem left and right
+
+
+class _Cells(HTMLParser):
+    """A table's rows as lists of cell texts (the header row first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.cell: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        if tag in ("td", "th"):
+            self.cell = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append(self.cell)
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell += data
+
+
+def _rows(html: str) -> list[list[str]]:
+    parser = _Cells()
+    parser.feed(html)
+    return parser.rows
+
+
+def _narrowest_table_px(rows: list[list[str]]) -> float:
+    """The least width a browser can give the table: each column as wide as its longest
+    unbreakable word (cells wrap at spaces only), plus each cell's padding."""
+    widths = [0] * len(rows[0])
+    for row in rows:
+        widths = [max(w, *map(len, c.split())) for w, c in zip(widths, row, strict=True)]
+    return sum(w * CHAR_PX + CELL_PAD_PX for w in widths)
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_the_configurations_table_fits_a_1280_px_window(
+    studies: dict[str, Path], name: str
+) -> None:
+    """The best-configurations table scrolled sideways at 1280 px (15 columns, seven of them
+    outcome counts that are mostly 0): its outcomes are one column now, commonest first."""
+    s = load_study(studies[name])
+    summary = summary_table(s)
+    rows = _rows(_table_html(summary, s, limit=10))
+    assert _narrowest_table_px(rows) <= WINDOW_PX
+    header = rows[0]
+    assert "outcomes" in header and "majority" not in header
+    shown = [row[header.index("outcomes")] for row in rows[1:]]
+    for (_, row), words in zip(summary.head(10).iterrows(), shown, strict=True):
+        counts = [(int(row[o]), o) for o in OUTCOMES if row[o]]
+        assert sum(int(w.split()[0]) for w in words.split(", ")) == row["replicas"]
+        assert words.split(", ")[0].split()[1] == row["majority"]  # commonest first
+        assert {(int(w.split()[0]), w.split()[1]) for w in words.split(", ")} == set(counts)
+
+
+# --- the calibration findings group what the layout draws ----------------------------------
+
+
+def _gap_medians(s, folder: Path, metric: str, by: list[str]) -> pd.Series:
+    h = pd.read_parquet(folder / "history.parquet").merge(
+        _trials(folder).drop_duplicates("trial_id")[["trial_id", *by]], on="trial_id"
+    )
+    h = h[h["js_binned"].notna() & h[metric].notna()]
+    return (h["js_binned"] - h[metric]).groupby([h[c] for c in by]).median()
+
+
+def test_capacity_calibration_keeps_configurations_of_one_ratio_apart(
+    studies: dict[str, Path],
+) -> None:
+    """capacity draws g_width × d_width: 32/32 and 128/128 share d_width/g_width = 1 but are
+    different configurations, so the Estimators finding and the calibration figure give one
+    number per (g_width, d_width), never one per ratio."""
+    s = load_study(studies["capacity"])
+    assert s.hue == "cap_ratio"  # the trajectories' hue: the pooling this test rules out
+    expected = _gap_medians(s, studies["capacity"], "js_probe", ["g_width", "d_width"])
+    assert len(expected) == 9
+    line = next(f for f in findings(s) if f.startswith("js_probe "))
+    assert "d_width/g_width" not in line and "pooled" not in line
+    for (g, d), v in expected.items():
+        assert f"{num(v)} nats at g_width={g}, d_width={d}" in line
+    fig, caption = fig_calibration(s)
+    gap_panel = fig.axes[2]
+    assert len(gap_panel.get_xticklabels()) == 9
+    assert gap_panel.get_xlabel() == "g_width × d_width"
+    assert "g_width × d_width (one configuration each)" in caption
+
+
+def test_balance_calibration_stays_by_k_and_names_what_it_pools(
+    studies: dict[str, Path],
+) -> None:
+    """balance's hue k is a setting the layout draws: grouped by k as before (the same
+    medians), and the sentence says what each k pools over."""
+    s = load_study(studies["balance"])
+    assert s.hue == "k"
+    expected = _gap_medians(s, studies["balance"], "js_d", ["k"])
+    line = next(f for f in findings(s) if f.startswith("js_d "))
+    parts = ", ".join(f"{num(v)} nats at k={k}" for k, v in expected.items())
+    assert f"by a median of {parts} (each pooled over loss, lr_d/lr_g and d_width/g_width)" in line
+    _, caption = fig_calibration(s)
+    assert "as a function of k (each pooled over loss, lr_d/lr_g and d_width/g_width)" in caption
+
+
+def test_heatmap_caption_says_which_shade_is_good_for_each_metric(
+    studies: dict[str, Path],
+) -> None:
+    """capacity ranks by modes_captured (max): its converged cells are dark there, not light
+    as the caption said of every metric."""
+    s = load_study(studies["capacity"])
+    s.metric, s.mode = "modes_captured", "max"
+    _, caption = fig_final_heatmaps(s)
+    assert "light in js_binned (lower is better)" in caption
+    assert "dark in modes_captured (higher is better)" in caption
+    assert "should be the light ones" not in caption

@@ -122,3 +122,83 @@ def test_collapse_onset_picks_skip_runs_that_never_fitted_the_data(folder):
     assert "latest collapse onset (step 300)" in reasons(latest)
     s.runs.loc[second, "outcome"] = "not_fitted"
     assert not any("collapse onset" in r for r in reasons(latest))
+
+
+def _onsets_of_every_kind(folder):
+    """The fixture with three runs that lost modes: one on the data (mode_collapse, onset
+    200), a cloud that never fitted it (not_fitted, onset 100) and one that diverged
+    (onset 300, no modes at the end); every other run lost none."""
+    trials = pd.read_parquet(folder / "trials.parquet")
+    trials["collapse_onset"] = math.nan
+    converged = trials.index[trials["outcome"] == "converged"]
+    collapsed, cloud, broke = converged[0], converged[2], converged[4]
+    trials.loc[collapsed, ["outcome", "collapse_onset"]] = ["mode_collapse", 200.0]
+    trials.loc[cloud, ["outcome", "collapse_onset"]] = ["not_fitted", 100.0]
+    trials.loc[broke, ["outcome", "collapse_onset"]] = ["diverged", 300.0]
+    trials.loc[broke, "modes_captured"] = math.nan
+    trials.to_parquet(folder / "trials.parquet")
+    history = pd.read_parquet(folder / "history.parquet")
+    run = (history["trial_id"] == trials.loc[broke, "trial_id"]) & (
+        history["replica"] == trials.loc[broke, "replica"]
+    )
+    history.loc[run & (history["step"] == history["step"].max()), "modes_captured"] = math.nan
+    history.to_parquet(folder / "history.parquet")
+    return load_study(folder), trials
+
+
+def test_collapse_onsets_count_only_runs_on_the_data(folder):
+    """A not_fitted cloud hits modes by chance and a diverged run broke: neither onset is a
+    collapse. The findings, the onset grid and the modes-kept figure count the one
+    mode_collapse run, and say which runs they left out and how many."""
+    s, trials = _onsets_of_every_kind(folder)
+    left = trials["outcome"].isin(["not_fitted", "diverged", "d_dominates"])
+    n_dominated = int((trials["outcome"] == "d_dominates").sum())
+    assert n_dominated  # the fixture's minimax runs at k=5
+
+    text = " ".join(findings(s))
+    assert f"1 of the {int((~left).sum())} runs labelled mode_collapse" in text
+    assert "ended with fewer modes than they had held (collapse_onset defined), at step 200" in text
+    assert "left out: 1 diverged (" in text and f"{n_dominated} d_dominates (" in text
+    assert "1 not_fitted (" in text
+
+    fig, caption = fig_onset_grid(s)
+    cells = [t.get_text() for ax in fig.axes for t in ax.texts]
+    heads = [c.split("\n")[0] for c in cells]
+    assert "200" in heads and "100" not in heads and "300" not in heads
+    assert all(not c.endswith("/0") for c in cells)  # a cell whose runs all left out: said so
+    # Every run is either counted in its cell's k/n or in its cell's "m left out".
+    counted = sum(int(c.split("\n")[1].split("/")[1]) for c in cells if "/" in c)
+    out = sum(int(c.split("\n")[-1].split()[0]) for c in cells if c.endswith("left out"))
+    assert (counted, out) == (int((~left).sum()), int(left.sum()))
+    assert "left out: 1 diverged" in caption and "1 not_fitted" in caption
+    assert f"{n_dominated} d_dominates" in caption
+
+    fig, caption = fig_modes_kept(s)
+    assert "hollow dots are the runs left out" in caption and "1 not_fitted" in caption
+    assert "diverged" not in caption  # its modes_captured is NaN: it is not drawn at all
+    reasons = [r for p in pick_runs(s) for r in p.reasons if "onset" in r]
+    assert reasons and all("step 200" in r for r in reasons)
+
+
+def test_a_study_whose_every_onset_is_left_out_says_so(folder):
+    trials = pd.read_parquet(folder / "trials.parquet")
+    trials["outcome"] = "not_fitted"
+    trials["collapse_onset"] = 100.0
+    trials.to_parquet(folder / "trials.parquet")
+    s = load_study(folder)
+    text = " ".join(findings(s))
+    assert "no run's collapse onset counts" in text
+    assert f"left out: {len(trials)} not_fitted" in text
+    fig, _ = fig_onset_grid(s)
+    cells = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert cells and all(c.startswith("none\ncounted") for c in cells)
+    assert not any(ax.get_label() == "<colorbar>" for ax in fig.axes)  # no onset to colour
+
+
+def test_mode_hopping_is_picked_only_among_runs_on_the_data(folder):
+    """A cloud that never fitted the data drops and regains 'modes' by chance: it is not
+    shown as 'a G moving between modes'."""
+    s = load_study(folder)
+    assert any("most mode hopping" in r for p in pick_runs(s) for r in p.reasons)
+    s.runs.loc[s.runs["outcome"] == "mode_collapse", "outcome"] = "not_fitted"  # the hoppers
+    assert not any("most mode hopping" in r for p in pick_runs(s) for r in p.reasons)

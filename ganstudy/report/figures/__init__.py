@@ -43,9 +43,7 @@ FIGURES: tuple[FigureEntry, ...] = (
     FigureEntry("04_final_heatmaps", "Final metric heatmaps", fig_final_heatmaps),
     FigureEntry("05_estimator_calibration", "Estimator calibration", fig_calibration),
     FigureEntry("06_mode_coverage", "Mode coverage over training", fig_coverage),
-    FigureEntry(
-        "06b_coverage_vs_capacity", "Mode coverage vs capacity ratio", fig_coverage_capacity
-    ),
+    FigureEntry("06b_coverage_vs_capacity", "Mode coverage vs capacity", fig_coverage_capacity),
     FigureEntry("06c_modes_kept", "Modes kept per configuration", fig_modes_kept),
     FigureEntry(
         "06d_classifier_metrics", "Classifier metrics over training", fig_classifier_metrics

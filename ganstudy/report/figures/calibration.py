@@ -7,15 +7,92 @@ is a lower bound too, so nothing is shaded and neither side of y = x is called a
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
 from ganstudy.columns import why_nan
+from ganstudy.report.cells import (
+    PANEL_SETTINGS,
+    keyed,
+    laid_out,
+    layout,
+    panel_name,
+    value_label,
+)
+from ganstudy.report.cells import label as setting_label
 from ganstudy.report.figures.dirac import skip_for_dirac
-from ganstudy.report.study import LABELS, Study, has
+from ganstudy.report.study import Study, fmt, has
 from ganstudy.report.style import LOG2, PANEL_H, PANEL_W, Skip, figure, hue_kw, legend
 from ganstudy.report.words import words
+
+GROUP = "_group"  # the column calibration_groups adds: each row's group label
+
+
+@dataclass(frozen=True)
+class Groups:
+    """How the calibration figure's gap panel and the Estimators findings group the evals."""
+
+    order: list[str]  # the group labels in order ('' alone: one group)
+    ticks: dict[str, str]  # label -> the short tick the figure prints
+    name: str  # what the groups are: 'k', 'g_width × d_width', '' (one group)
+    pooled: list[str]  # swept settings each group pools over (named, never silent)
+    by_hue: bool  # grouped by the study's hue, so a trend "as <hue> grows" can be read
+    # label -> {setting: value} of the layout's x and y where grouped by the layout
+    values: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+def calibration_groups(s: Study, data: pd.DataFrame) -> tuple[pd.DataFrame, Groups]:
+    """`data` (history or runs) with a GROUP column, and what the groups are.
+
+    By the study's hue where the layout draws it (k on balance, r1 on the Dirac-GAN: the
+    setting whose trend is the question). Where the hue is a ratio whose two parts the
+    layout draws instead (capacity's d_width/g_width, with g_width × d_width on the grid), by
+    the layout's settings: the ratio would pool distinct configurations (32/32 with
+    128/128). The swept settings a group pools over are returned, for the words to name."""
+    drawn = laid_out(s)
+    panels = [c for c in PANEL_SETTINGS if c in s.swept]
+    at: dict[str, dict[str, object]] = {}
+    if s.hue is not None and s.hue in drawn:
+        t = data.assign(**{GROUP: data["_hue"].astype(object)})
+        order = [h for h in s.hue_order if h in set(t[GROUP].dropna())]
+        ticks = {h: h for h in order}
+        grouped = [s.hue]
+    elif s.hue is not None:  # a ratio whose parts the layout draws: its x and y (and rows)
+        lay = layout(s)
+        grouped = lay.settings
+        t = keyed(s, data, lay)
+        axes = [(k, c) for k, c in (("_x", lay.x), ("_y", lay.y)) if c]
+        keys = [k for k, _ in axes] + (["_row"] if lay.rows else [])
+        names, ticks = {}, {}
+        for combo in t[keys].drop_duplicates().itertuples(index=False):
+            v = dict(zip(keys, combo, strict=True))
+            row = [str(v["_row"])] if lay.rows else []
+            name = ", ".join([value_label(c, v[k]) for k, c in axes] + row)
+            names[tuple(combo)] = name
+            ticks[name] = " × ".join([fmt(v[k]) for k, _ in axes] + row)
+            at[name] = {c: v[k] for k, c in axes}
+        t[GROUP] = [names[tuple(row)] for row in t[keys].itertuples(index=False)]
+        ordered = sorted(names, key=lambda k: tuple((str(type(v)), v) for v in k))
+        order = [names[k] for k in ordered]
+    else:
+        t = data.assign(**{GROUP: ""})
+        order, ticks, grouped = [""], {"": ""}, []
+    pooled = [c for c in [*panels, *drawn] if c not in grouped]
+    name = " × ".join(setting_label(c) for c in grouped)
+    by_hue = bool(grouped) and grouped == [s.hue]
+    return t, Groups(order, ticks, name, pooled, by_hue, at)
+
+
+def pooled_words(groups: Groups) -> str:
+    """' (each pooled over loss and updates)', '' when a group is one configuration."""
+    if not groups.pooled:
+        return ""
+    names = [setting_label(c) for c in groups.pooled]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f" ({'each ' if groups.name else ''}pooled over {listed})"
 
 
 def fig_calibration(s: Study) -> tuple[Figure, str]:
@@ -56,12 +133,17 @@ def fig_calibration(s: Study) -> tuple[Figure, str]:
         ax.set(xlim=lim, ylim=lim, xlabel=xlabel, ylabel=f"{m} (nats)")
         ax.set_aspect("equal")
         ax.set_title(f"{m} vs {ref}", fontsize="medium")
+    keyed_d, groups = calibration_groups(s, d)
     gap = pd.concat(
-        [d.assign(estimator=m, gap=d["js_binned"] - d[m]) for m in est], ignore_index=True
+        [keyed_d.assign(estimator=m, gap=d["js_binned"] - d[m]) for m in est], ignore_index=True
     ).dropna(subset=["gap"])
     ax = axes[0, -1]
-    x = "_hue" if s.hue else "panel"
-    order = s.hue_order if s.hue else [p for p in s.panels if p in set(gap["panel"])]
+    if groups.name:
+        x, order = GROUP, [g for g in groups.order if g in set(gap[GROUP])]
+        gap[GROUP] = gap[GROUP].map(groups.ticks)
+        order = [groups.ticks[g] for g in order]
+    else:  # one group: one point per panel (the loss), as the one hue-less view
+        x, order = "panel", [p for p in s.panels if p in set(gap["panel"])]
     sns.pointplot(
         gap,
         x=x,
@@ -77,7 +159,8 @@ def fig_calibration(s: Study) -> tuple[Figure, str]:
         ax=ax,
     )
     ax.axhline(0, color="0.3", lw=0.8)
-    ax.set(xlabel=LABELS.get(s.hue or "", s.hue or "loss"), ylabel="js_binned − estimate (nats)")
+    panels = panel_name(s) or "loss"
+    ax.set(xlabel=groups.name or panels, ylabel="js_binned − estimate (nats)")
     ax.set_title(
         "how far below the reference" if w.has_reference else "js_binned − estimate",
         fontsize="medium",
@@ -85,7 +168,12 @@ def fig_calibration(s: Study) -> tuple[Figure, str]:
     ax.tick_params(axis="x", rotation=30 if len(order) > 4 else 0)
     ax.legend(fontsize="x-small", frameon=False)
     legend(fig, s)
-    hue = LABELS.get(s.hue or "", s.hue or "the loss")
+    if groups.name:  # what each point of the right panel is, and what it pools over
+        hue = groups.name + pooled_words(groups)
+        hue += " (one configuration each)" if not groups.pooled else ""
+    else:
+        drawn = [c for c in groups.pooled if c not in PANEL_SETTINGS]
+        hue = f"the {panels}" + pooled_words(Groups([], {}, panels, drawn, False))
     if w.has_reference:
         caption = (
             "Estimator calibration: js_d (from the trial's own D) and js_probe (a fresh "

@@ -65,9 +65,15 @@ def skip_for_dirac(s: Study, figure_name: str) -> None:
         raise Skip(SKIPS[figure_name])
 
 
+def grid_drawn(s: Study) -> bool:
+    """Whether the report draws the grid figures (phase diagram, heatmaps): not for a
+    Dirac-GAN study that sweeps neither k nor lr_d/lr_g (other captions may not point there)."""
+    return not (dirac_only(s) and not {"k", "lr_ratio"} & set(s.swept))
+
+
 def skip_dirac_grid(s: Study) -> None:
     """Skip the k × lr_d/lr_g grid figures of a Dirac-GAN study that sweeps neither."""
-    if dirac_only(s) and not {"k", "lr_ratio"} & set(s.swept):
+    if not grid_drawn(s):
         raise Skip(SKIPS["grid"])
 
 
@@ -233,6 +239,19 @@ def dirac_findings(s: Study) -> list[str]:
     return ["Dirac-GAN, distance to the equilibrium (0, 0) at the end, of " + ends_sentence(s)]
 
 
+def _replicas_words(h: pd.DataFrame) -> str:
+    """How the distance figure's median stands for the replicas, as measured: 'median over
+    replicas, which coincide here' only where every eval's replicas agree to 1e-6."""
+    by = h.groupby(["trial_id", "step"])["dirac_distance"]
+    if int(by.size().max()) < 2:
+        return "one replica per configuration"
+    top = by.max().abs()
+    spread = (by.max() - by.min()) / top.where(top > 0, 1.0)
+    if not (spread.dropna() <= 1e-6).all():
+        return f"median over replicas, which differ by up to {100 * spread.max():.3g}% here"
+    return "median over replicas, which coincide here"
+
+
 def fig_dirac_distance(s: Study) -> tuple[Figure, str]:
     """Distance to the equilibrium (0, 0) vs step, log scale, one panel per loss."""
     h = s.hist
@@ -273,8 +292,8 @@ def fig_dirac_distance(s: Study) -> tuple[Figure, str]:
         ],
     )
     caption = (
-        "Distance of (θ, ψ) to the equilibrium (0, 0) per evaluation (log scale; median over "
-        "replicas, which coincide here): a straight falling line is exponential convergence, "
+        "Distance of (θ, ψ) to the equilibrium (0, 0) per evaluation (log scale; "
+        f"{_replicas_words(h)}): a straight falling line is exponential convergence, "
         "at the slope the linearised dynamics predict for R1 (tests/engine/test_dirac.py checks "
         "the rate to 2%); a flat line is a circling game, a rising one spirals out, a slowly "
         "bending one creeps in." + (f" Line style: {style}." if style else "")

@@ -205,9 +205,17 @@ def fig_final_heatmaps(s: Study) -> tuple[Figure, str]:
         if mesh is not None:
             bar = fig.colorbar(mesh, ax=[ax for row in rows for ax in row], shrink=0.9, pad=0.01)
             bar.set_label(f"final {m}" + (" (nats)" if m.startswith("js_") else ""))
+    # Which shade a good cell has depends on the metric: a JS estimate is better small, the
+    # study metric as the study ranks it (capacity maximises modes_captured: dark is good).
+    lower = [m for m in metrics if m.startswith("js_") or (m == s.metric and s.mode != "max")]
+    higher = [m for m in metrics if m not in lower]
+    shades = [f"light in {' and '.join(lower)} (lower is better)"] if lower else []
+    shades += [f"dark in {' and '.join(higher)} (higher is better)"] if higher else []
     caption = (
         f"Final {' and '.join(metrics)} averaged over replicas on the phase-diagram grid "
-        "(darker = larger); read it against the phase diagram: converged cells should be the "
-        "light ones." + grid_caption(s, layout(s))
+        "(darker = larger); read it against the phase diagram: converged cells should be "
+        + " and ".join(shades)
+        + "."
+        + grid_caption(s, layout(s))
     )
     return fig, caption

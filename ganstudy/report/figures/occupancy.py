@@ -12,17 +12,21 @@ import seaborn as sns
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
 from ganstudy.columns import why_nan
 from ganstudy.report.cells import label as setting_label
 from ganstudy.report.cells import layout
 from ganstudy.report.figures.grid import grid_caption, grid_figure
 from ganstudy.report.occupancy import (
+    COUNTED,
     MAX_MODES_SHOWN,
     has_occupancy,
     label,
+    left_out,
     min_count,
     occupancy,
+    onset_counted,
     onsets,
     pick_runs,
 )
@@ -32,6 +36,7 @@ from ganstudy.report.style import PANEL_H, PANEL_W, Skip, figure
 OCCUPANCY_CMAP = "mako_r"
 TITLE_CHARS = 52  # characters of a "small" title line that fit one occupancy panel
 NEVER = "0.75"  # grey: a run that never lost a mode it had held
+NOT_COUNTED = "white"  # a run whose onset means no collapse (occupancy.ONSET_OUTCOMES)
 
 
 def fig_occupancy(s: Study) -> tuple[Figure, str]:
@@ -102,10 +107,11 @@ def fig_occupancy(s: Study) -> tuple[Figure, str]:
         "are high quality and in that mode (log scale; white: none; grey columns: the "
         f"replica had diverged). A mode is captured with ≥ {threshold} (coverage_min_count, "
         "the red line on the colour bar), so a column's captured cells are its "
-        "modes_captured. Runs picked from the tables: the most mode hopping (the most times "
-        "a captured mode was no longer captured at the next eval: a G moving between modes, "
-        "as in Metz et al.'s figure), the latest and the earliest collapse onset "
-        "(collapse_onset) and, for contrast, the most modes at the end; each title says why."
+        "modes_captured. Runs picked from the tables: among the "
+        f"{COUNTED}, the most mode hopping (the most times a captured mode was no longer "
+        "captured at the next eval: a G moving between modes, as in Metz et al.'s figure) "
+        "and the latest and the earliest collapse onset (collapse_onset); for contrast, the "
+        "run with the most modes at the end; each title says why."
     )
     if any(len(t) < len(full) for t, full in zip(shown, tables, strict=True)):
         caption += f" Only each run's {MAX_MODES_SHOWN} busiest modes are drawn."
@@ -119,7 +125,11 @@ def fig_modes_kept(s: Study) -> tuple[Figure, str]:
     r = s.runs[s.runs["modes_captured"].notna()].copy()
     if r["n_modes"].max() <= 1:
         raise Skip("the target has a single mode")
-    r["_onset"] = onsets(s).reindex(pd.MultiIndex.from_frame(r[RUN])).to_numpy()
+    index = pd.MultiIndex.from_frame(r[RUN])
+    r["_counted"] = onset_counted(s).reindex(index, fill_value=False).to_numpy()
+    # A run whose onset is not counted (a not_fitted cloud, ...) is drawn hollow, never
+    # coloured by an onset nor grey as "never lost a mode".
+    r["_onset"] = onsets(s).reindex(index).where(r["_counted"].to_numpy()).to_numpy()
     by_target = "target" in s.swept
     groups = list(r.groupby("target")) if by_target else [("", r)]
     n_configs = max(d["trial_id"].nunique() for _, d in groups)
@@ -139,7 +149,10 @@ def fig_modes_kept(s: Study) -> tuple[Figure, str]:
         names = [label(s, t, skip) for t in order.index]
         x = d["trial_id"].map({t: i for i, t in enumerate(order.index)}).to_numpy(float)
         x = x + rng.uniform(-0.15, 0.15, len(x))
-        colours = [NEVER if np.isnan(o) else cmap(norm(o)) for o in d["_onset"]]
+        colours = [
+            NOT_COUNTED if not counted else NEVER if np.isnan(o) else cmap(norm(o))
+            for o, counted in zip(d["_onset"], d["_counted"], strict=True)
+        ]
         ax.scatter(x, d["modes_captured"], c=colours, s=22, edgecolors="0.2", linewidths=0.4)
         ax.scatter(range(len(order)), order.to_numpy(), marker="_", s=250, color="0.1", lw=1.5)
         n_modes = d["n_modes"].max()
@@ -153,49 +166,63 @@ def fig_modes_kept(s: Study) -> tuple[Figure, str]:
             sns.mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes.flat), shrink=0.8
         )
         bar.set_label("collapse_onset (step)")
-    fig.legend(
-        [
-            Line2D([], [], marker="o", ls="", color=NEVER, markeredgecolor="0.2"),
-            Line2D([], [], marker="_", ls="", color="0.1", markersize=12),
-        ],
-        ["never lost a mode it held", "median over replicas"],
-        loc="outside lower right",
-        frameon=False,
-        fontsize="small",
-    )
+    excluded = left_out(r["outcome"])
+    handles = [
+        Line2D([], [], marker="o", ls="", color=NEVER, markeredgecolor="0.2"),
+        Line2D([], [], marker="_", ls="", color="0.1", markersize=12),
+    ]
+    names = ["never lost a mode it held", "median over replicas"]
+    if excluded:
+        handles.insert(1, Line2D([], [], marker="o", ls="", color=NOT_COUNTED, mec="0.2"))
+        names.insert(1, "onset not counted")
+    fig.legend(handles, names, loc="outside lower right", frameon=False, fontsize="small")
     caption = (
         "Modes captured at the end of each run, one column per configuration (best median "
         "first, the bar is the median over replicas, dots the replicas, jittered sideways), "
         "coloured by collapse_onset: the first eval from which the run stays below the most "
         "modes it had captured (grey: it never lost a mode it held). The dashed line is all "
-        "of the target's modes."
+        f"of the target's modes. Onsets are counted only for {COUNTED}"
     )
+    caption += f"; hollow dots are the runs left out: {excluded}." if excluded else "."
     return fig, caption
 
 
 def fig_onset_grid(s: Study) -> tuple[Figure, str]:
-    """The phase-diagram grid coloured by collapse onset: median over the runs of a
-    cell that lost modes, and how many did."""
+    """The phase-diagram grid coloured by collapse onset: median over the counted runs of a
+    cell (occupancy.ONSET_OUTCOMES) that lost modes, how many did, and how many of the
+    cell's runs were left out."""
     if not has(s.runs, "modes_captured") or not has(s.runs, "n_modes"):
         raise Skip(f"modes_captured has no values: {why_nan('modes_captured')}")
     if s.runs["n_modes"].max() <= 1:
         raise Skip("the target has a single mode")
-    runs_onset = onsets(s)
-    key = runs_onset.rename("_onset").reset_index()
+    counted = onset_counted(s)
+    runs_onset = onsets(s).where(counted.reindex(onsets(s).index, fill_value=False))
+    key = pd.DataFrame({"_onset": runs_onset, "_counted": counted}).reset_index()
     finite = runs_onset.dropna()  # none: every cell says "never", which is a finding too
     norm = Normalize(finite.min(), finite.max()) if len(finite) else Normalize(0, 1)
     cmap = sns.color_palette("rocket", as_cmap=True)
+    empty = []  # cells where no run counts
 
     def draw(ax: Any, d: pd.DataFrame, xs: list, ys: list, _block: str) -> None:
         d = d.merge(key, on=RUN, how="left")
+        d["_counted"] = d["_counted"].fillna(False).astype(bool)
         median = np.full((len(ys), len(xs)), np.nan)
         text = np.full((len(ys), len(xs)), "", dtype=object)
         for (yv, xv), cell in d.groupby(["_y", "_x"]):
             i, j = ys.index(yv), xs.index(xv)
-            lost = cell["_onset"].dropna()
+            kept = cell[cell["_counted"]]
+            out = len(cell) - len(kept)
+            lost = kept["_onset"].dropna()
+            if not len(kept):
+                text[i, j] = f"none\ncounted\n{out} left out"
+                ax.add_patch(
+                    Rectangle((j, i), 1, 1, facecolor="white", hatch="//", edgecolor="0.8", lw=0)
+                )
+                empty.append((i, j))
+                continue
             median[i, j] = lost.median() if len(lost) else np.nan
             head = f"{lost.median():g}" if len(lost) else "never"
-            text[i, j] = f"{head}\n{len(lost)}/{len(cell)}"
+            text[i, j] = f"{head}\n{len(lost)}/{len(kept)}" + (f"\n{out} left out" if out else "")
         ax.set_facecolor(NEVER)
         sns.heatmap(
             median,
@@ -225,10 +252,16 @@ def fig_onset_grid(s: Study) -> tuple[Figure, str]:
         bar.set_label("median collapse_onset (step)")
     lay = layout(s)
     where = " × ".join(setting_label(c) for c in lay.settings) or "one cell per panel"
+    excluded = left_out(s.runs["outcome"])
     caption = (
         f"Collapse onset over the phase diagram's grid ({where}): per cell the median "
-        "collapse_onset of the runs that ended with fewer modes than they had held, and how "
-        "many of the cell's runs did (grey 'never': none did). Early onsets (dark) are "
-        "configurations that lost modes soon and never regained them." + grid_caption(s, lay)
+        "collapse_onset of the counted runs that ended with fewer modes than they had held, "
+        "and how many of the cell's counted runs did (grey 'never': none did). Early onsets "
+        "(dark) are configurations that lost modes soon and never regained them. Counted "
+        f"are only the {COUNTED}"
     )
-    return fig, caption
+    if excluded:
+        caption += f"; left out: {excluded}, each cell saying how many of its runs" + (
+            " (hatched: none of its runs counts)" if empty else ""
+        )
+    return fig, caption + "." + grid_caption(s, lay)

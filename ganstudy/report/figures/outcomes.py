@@ -11,6 +11,7 @@ from matplotlib.patches import Patch
 
 from ganstudy.columns import OUTCOMES
 from ganstudy.report.cells import PANEL_SETTINGS, label, laid_out
+from ganstudy.report.figures.dirac import grid_drawn
 from ganstudy.report.sampled import axis_values, bins_note
 from ganstudy.report.study import NO_OUTCOME, Study, fmt
 from ganstudy.report.style import OUTCOME_COLORS, PANEL_W, Skip, figure
@@ -67,7 +68,12 @@ def fig_outcome_rates(s: Study) -> tuple[Figure, str]:
         + "), a bar holding every run at that value across the other settings' values; the "
         "black line is the 95% Wilson interval of the converged share and the numbers the "
         "converged runs of all. Where the bars of one panel differ, that setting changes "
-        "the outcome; the phase diagram shows the settings jointly."
+        "the outcome; "
+        + (
+            "the phase diagram shows the settings jointly."
+            if grid_drawn(s)
+            else "the (θ, ψ) figure shows each configuration on its own."
+        )
         + bins_note(s, {c: r[c] for c in settings})
     )
     return fig, caption

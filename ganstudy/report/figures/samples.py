@@ -11,7 +11,7 @@ from ganstudy.columns import OUTCOMES
 from ganstudy.report.drawers import DRAWERS, target_of
 from ganstudy.report.figures.dirac import skip_for_dirac
 from ganstudy.report.study import NO_OUTCOME, RUN, Study, describe
-from ganstudy.report.style import Skip, figure
+from ganstudy.report.style import Skip, figure, num
 
 MAX_RUNS = 6  # rows of the figure
 MAX_STEPS = 4  # columns: evaluation steps spread over training
@@ -90,6 +90,6 @@ def fig_samples(s: Study) -> tuple[Figure, str]:
         label = f"{why}: {run['outcome']}\n" + describe(s, run).replace(", ", "\n")
         metric = run.get(s.metric)
         if metric is not None and pd.notna(metric):
-            label += f"\n{s.metric} {metric:.3f}"
+            label += f"\n{s.metric} {num(metric)}"
         axes[i, 0].set_ylabel(label, fontsize="x-small")
     return fig, first.caption(targets[0])

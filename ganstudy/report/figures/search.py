@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 
 from ganstudy.columns import OUTCOMES
 from ganstudy.report.cells import laid_out, value_label
+from ganstudy.report.figures.dirac import grid_drawn
 from ganstudy.report.sampled import is_sampled
 from ganstudy.report.study import LABELS, NO_OUTCOME, Study, has
 from ganstudy.report.style import OUTCOME_COLORS, Skip, figure
@@ -34,7 +35,14 @@ def fig_sampled_runs(s: Study) -> tuple[Figure, str]:
     """A sampled study's runs as points: outcome over (lr_d/lr_g, k) and the final
     study metric over lr_d/lr_g, one column per loss."""
     if not is_sampled(s):
-        raise Skip("a grid study: the phase diagram has a cell for each of its settings")
+        raise Skip(
+            "a grid study: "
+            + (
+                "the phase diagram has a cell for each of its settings"
+                if grid_drawn(s)
+                else "the (θ, ψ) figure has a panel for each of its configurations"
+            )
+        )
     if "lr_ratio" not in s.runs or s.runs["lr_ratio"].isna().all():
         raise Skip("the tables have no lr_d/lr_g")
     r = s.runs[s.runs["lr_ratio"] > 0]

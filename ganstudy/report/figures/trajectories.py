@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from ganstudy.columns import BY_NAME, JS_COLUMNS, METRIC_COLUMNS, why_nan
-from ganstudy.report.figures.dirac import dirac_note, skip_for_dirac
+from ganstudy.report.figures.dirac import dirac_note, dirac_only, skip_for_dirac
 from ganstudy.report.figures.facets import legend, lineplot, lines, trajectory_figure
 from ganstudy.report.study import RUN, Study, has
 from ganstudy.report.style import BAND, LOG2, PANEL_H, Skip, need_history, note
@@ -65,7 +65,9 @@ def fig_js(s: Study) -> tuple[Figure, str]:
     legend(fig, ln)
     caption = (
         "JS divergence between data and generator (nats; 0 = match, log 2 = disjoint): "
-        f"{words(s).js_caption}; a curve that stalls high marks a failed run. "
+        f"{words(s).js_caption}"
+        # On the Dirac-GAN a converged run's js_probe stays at log 2 (dirac_note): no failure.
+        + ("; a curve that stalls high marks a failed run. " if not dirac_only(s) else ". ")
         + BAND
         + ln.caption(s)
         + dirac_note(s, "js")
@@ -268,8 +270,7 @@ def fig_other_metrics(s: Study) -> tuple[Figure, str]:
     meanings = "; ".join(f"{m}: {BY_NAME[m].meaning}" for m in metrics)
     caption = (
         f"The other measured metrics over training ({meanings}); the JS estimates, D outputs, "
-        "mode coverage, gradient norms and the classifier's metrics have their own figures. "
-        + BAND
-        + ln.caption(s)
+        "mode coverage, gradient norms and the classifier's metrics are left to their own "
+        "figures (where the study measured them). " + BAND + ln.caption(s)
     )
     return fig, caption
