@@ -45,6 +45,8 @@ MUST_DRAW = {
     "digits": ["03_phase_diagram", "04_final_heatmaps", "06d_classifier_metrics"],
     "stacked": ["03_phase_diagram", "06b_coverage_vs_capacity"],
     "mnist": ["03_phase_diagram", "06d_classifier_metrics"],
+    "pacgan_ring": ["06_mode_coverage", "06c_modes_kept"],
+    "pacgan_grid": ["06_mode_coverage", "06c_modes_kept"],
 }
 ALWAYS = ["01_js_trajectories", "02_d_outputs", "07_sample_snapshots", "08_grad_norms"]
 # Figures a study must skip (with its reason): dirac sweeps neither k nor lr_d/lr_g, and a

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from mnist_files import shipped_copy  # tests/mnist_files.py
 
 from ganstudy.config import from_dict
+from ganstudy.engine.targets import make_target
 from ganstudy.run.tuner import hyperparam_mutations, param_space
 from ganstudy.study.spec import (
     MAX_NAME_CHARS,
@@ -247,6 +248,80 @@ def test_shipped_studies_load(path, tmp_path):  # `ganstudy validate`: tests/tes
     spec = load_spec(shipped_copy(path, tmp_path))  # mnist.yaml: on synthetic files
     assert spec.name == path.stem
     assert spec.num_trials() >= 1
+
+
+# PacGAN's Table 1 (Lin et al. 2018) as the authors' code trains it, written here from that
+# code (fjxmlzn/PacGAN, synthetic_data_experiments/: 2DRing_GAN&PacGAN and
+# 2DGrid_GAN&PacGAN's config.py and pacgan_task.py, PacGAN/pacgan/bricks.py; the joint
+# update from ALI's ali/algorithms.py), not read from the study files under test.
+PACGAN = {
+    "z_dim": 2,  # num_zdim, N(0, I) noise
+    "g_width": 400,  # gen_hidden_size, 4 hidden layers, BatchNorm + Rectifier
+    "g_depth": 4,
+    "g_batch_norm": True,
+    "g_activation": "relu",
+    "d_width": 200,  # disc_hidden_size, 3 LinearMaxout layers of 5 pieces
+    "d_depth": 3,
+    "d_activation": "maxout",
+    "maxout_pieces": 5,
+    "init_std": 0.02,  # weights_init_std, biases Constant(0)
+    "optimizer": "adam",
+    "lr_d": 1e-4,  # learning_rate, one Adam step rule for both players
+    "lr_g": 1e-4,
+    "beta1": 0.8,
+    "beta2": 0.999,  # blocks' Adam default
+    "loss": "nonsaturating",  # G: softplus(-D(G(z)))
+    "updates": "simultaneous",  # ali_algorithm: both gradients, one step
+    "k": 1,
+    "g_steps": 1,
+    "steps": 400_000,  # num_epoch 400 x num_sample 100,000 / batch_size 100
+    "replicas": 10,  # "run": range(0, 10)
+    "coverage_samples": 2500,  # num_log_figure_sample
+    "quality_sigmas": 3.0,  # MetricLogger's dis_thre
+    "coverage_min_count": 1,  # a mode with one high-quality sample is covered
+}
+# (target, target_scale, target_std) and their MEANS: the ring's 8 at radius 1 with std 0.01,
+# the grid's 25 at range(-4, 5, 2) squared with std 0.05.
+PACGAN_TARGETS = {
+    "pacgan_ring": (
+        "ring8",
+        1.0,
+        0.01,
+        [(math.cos(i * math.pi * 2 / 8), math.sin(i * math.pi * 2 / 8)) for i in range(8)],
+    ),
+    "pacgan_grid": (
+        "grid25",
+        2.0,
+        0.05,
+        [(i, j) for i in range(-4, 5, 2) for j in range(-4, 5, 2)],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PACGAN_TARGETS))
+def test_the_pacgan_studies_hold_the_authors_recipe(name):
+    """studies/pacgan_ring.yaml and pacgan_grid.yaml sweep pack 1-4 (GAN, PacGAN2-4) with
+    every number of the authors' code that ganstudy can express; the batch is 100 samples
+    (theirs is 100 packs: the files' headers list it first among the differences)."""
+    spec = load_spec(REPO / "studies" / f"{name}.yaml")
+    target, scale, std, means = PACGAN_TARGETS[name]
+    assert {key: spec.fixed[key] for key in PACGAN} == PACGAN
+    assert (spec.fixed["target"], spec.fixed["target_scale"], spec.fixed["target_std"]) == (
+        target,
+        scale,
+        std,
+    )
+    assert {key: d.to_plain() for key, d in spec.dimensions.items()} == {
+        "pack": {"grid": [1, 2, 3, 4]}
+    }
+    assert spec.fixed["batch_size"] == 100 and spec.fixed["hidden_bias"]
+    built = make_target(target, scale, std)
+    assert built.std == std
+
+    def points(xy):  # the set of points, to 1e-9 (cos(pi / 2) is 6e-17, not 0)
+        return {(round(x, 9), round(y, 9)) for x, y in xy}
+
+    assert built.n_modes == len(means) and points(built.modes.tolist()) == points(means)
 
 
 # ----------------------------------------------------------------------------- bad input
