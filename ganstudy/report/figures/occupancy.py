@@ -166,7 +166,12 @@ def fig_modes_kept(s: Study) -> tuple[Figure, str]:
             sns.mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes.flat), shrink=0.8
         )
         bar.set_label("collapse_onset (step)")
-    excluded = left_out(r["outcome"])
+    return fig, _modes_kept_legend(fig, left_out(r["outcome"]))
+
+
+def _modes_kept_legend(fig: Figure, excluded: str) -> str:
+    """The modes-kept figure's legend (hollow dots only where runs were left out) and its
+    caption."""
     handles = [
         Line2D([], [], marker="o", ls="", color=NEVER, markeredgecolor="0.2"),
         Line2D([], [], marker="_", ls="", color="0.1", markersize=12),
@@ -184,7 +189,7 @@ def fig_modes_kept(s: Study) -> tuple[Figure, str]:
         f"of the target's modes. Onsets are counted only for {COUNTED}"
     )
     caption += f"; hollow dots are the runs left out: {excluded}." if excluded else "."
-    return fig, caption
+    return caption
 
 
 def fig_onset_grid(s: Study) -> tuple[Figure, str]:
@@ -210,19 +215,12 @@ def fig_onset_grid(s: Study) -> tuple[Figure, str]:
         text = np.full((len(ys), len(xs)), "", dtype=object)
         for (yv, xv), cell in d.groupby(["_y", "_x"]):
             i, j = ys.index(yv), xs.index(xv)
-            kept = cell[cell["_counted"]]
-            out = len(cell) - len(kept)
-            lost = kept["_onset"].dropna()
-            if not len(kept):
-                text[i, j] = f"none\ncounted\n{out} left out"
+            median[i, j], text[i, j] = _onset_cell(cell)
+            if text[i, j].startswith("none"):
                 ax.add_patch(
                     Rectangle((j, i), 1, 1, facecolor="white", hatch="//", edgecolor="0.8", lw=0)
                 )
                 empty.append((i, j))
-                continue
-            median[i, j] = lost.median() if len(lost) else np.nan
-            head = f"{lost.median():g}" if len(lost) else "never"
-            text[i, j] = f"{head}\n{len(lost)}/{len(kept)}" + (f"\n{out} left out" if out else "")
         ax.set_facecolor(NEVER)
         sns.heatmap(
             median,
@@ -250,6 +248,24 @@ def fig_onset_grid(s: Study) -> tuple[Figure, str]:
             sns.mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes.flat), shrink=0.8
         )
         bar.set_label("median collapse_onset (step)")
+    return fig, _onset_grid_caption(s, hatched=bool(empty))
+
+
+def _onset_cell(cell: pd.DataFrame) -> tuple[float, str]:
+    """One cell of the onset grid: the median onset of its counted runs that lost modes (NaN
+    where none did or none counts) and its label ('none counted' where no run counts)."""
+    kept = cell[cell["_counted"]]
+    out = len(cell) - len(kept)
+    lost = kept["_onset"].dropna()
+    if not len(kept):
+        return np.nan, f"none\ncounted\n{out} left out"
+    head = f"{lost.median():g}" if len(lost) else "never"
+    label = f"{head}\n{len(lost)}/{len(kept)}" + (f"\n{out} left out" if out else "")
+    return (lost.median() if len(lost) else np.nan), label
+
+
+def _onset_grid_caption(s: Study, hatched: bool) -> str:
+    """What the onset grid draws, which runs it counts and which it leaves out."""
     lay = layout(s)
     where = " × ".join(setting_label(c) for c in lay.settings) or "one cell per panel"
     excluded = left_out(s.runs["outcome"])
@@ -262,6 +278,6 @@ def fig_onset_grid(s: Study) -> tuple[Figure, str]:
     )
     if excluded:
         caption += f"; left out: {excluded}, each cell saying how many of its runs" + (
-            " (hatched: none of its runs counts)" if empty else ""
+            " (hatched: none of its runs counts)" if hatched else ""
         )
-    return fig, caption + "." + grid_caption(s, lay)
+    return caption + "." + grid_caption(s, lay)
