@@ -263,3 +263,20 @@ def test_compare_with_a_bad_folder_is_one_line_exit_2_and_writes_nothing(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nowhere" in err and "not a study folder" in err
     assert not out.exists()
+
+
+def test_general_advice_is_given_only_where_the_study_holds_what_it_names(toy: Path) -> None:
+    """The phase diagram's hint speaks of a convergence boundary only where some run
+    converged, and the gradient figure names the minimax loss only where minimax ran."""
+    from ganstudy.report.figures.grid import fig_phase
+    from ganstudy.report.figures.trajectories import fig_grad_norms
+
+    s = load_study(toy)
+    assert (s.runs["outcome"] == "converged").any() and set(s.runs["loss"]) == {"minimax"}
+    assert "stops converging" in fig_phase(s)[1]
+    assert "minimax" in fig_grad_norms(s)[1]
+    s.runs["outcome"] = s.runs["outcome"].replace("converged", "oscillating")
+    caption = fig_phase(s)[1]
+    assert "stops converging" not in caption and "no run converged; look for" in caption
+    s.runs["loss"] = "hinge"
+    assert "minimax" not in fig_grad_norms(s)[1]

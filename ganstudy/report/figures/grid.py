@@ -147,8 +147,10 @@ GROWS = {
 def _phase_hint(s: Study, lay: Layout) -> str:
     """What to look for, in terms of the settings drawn."""
     knobs = [GROWS.get(c, f"{label(c)} changes") for c in lay.settings]
-    if knobs:
+    if knobs and (s.runs["outcome"] == "converged").any():
         return f"look for the boundary where training stops converging as {' or '.join(knobs)}."
+    if knobs:  # no boundary of convergence to find: say what the colours can still show
+        return f"no run converged; look for where the failure changes as {' or '.join(knobs)}."
     if len(s.panels) > 1:
         return f"only {panel_name(s)} varies here, so compare the panels."
     return "one configuration: its cell is the whole study."

@@ -200,11 +200,13 @@ def fig_grad_norms(s: Study) -> tuple[Figure, str]:
 
     fig, _ = trajectory_figure(s, ln, rows, draw)
     legend(fig, ln)
+    minimax = "loss" in s.runs and (s.runs["loss"] == "minimax").any()
     caption = (
         "Gradient norms of G and D parameters (log scale, geometric mean over replicas, "
         "band lowest to highest); a generator gradient falling by decades while D's holds up "
-        "is the vanishing gradient of a dominating D, expected for the saturating (minimax) "
-        "loss." + ln.caption(s)
+        "is the vanishing gradient of a dominating D"
+        + (", expected for the saturating (minimax) loss." if minimax else ".")
+        + ln.caption(s)
     )
     return fig, caption
 
