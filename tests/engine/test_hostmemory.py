@@ -30,7 +30,9 @@ for _ in range(4):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     trainer.train(5)
     windows.append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
-print(json.dumps({"kept": keep_freed_memory(), "faults_per_step": min(windows)}))
+windows.sort()  # the quietest window, and the typical one (glibc may settle for a window)
+print(json.dumps({"kept": keep_freed_memory(), "faults_per_step": windows[0],
+                  "typical_faults_per_step": (windows[1] + windows[2]) / 2}))
 """
 
 # Where glibc puts a 16 MiB block, and what it keeps after freeing it (mallinfo2): the
@@ -111,9 +113,10 @@ def test_a_bad_choice_is_refused_at_every_call(monkeypatch):
 def test_a_cpu_trainer_keeps_freed_memory_and_its_steps_stop_page_faulting():
     kept, released = (json.loads(_run(FAULTS, c).stdout) for c in ("keep", "release"))
     assert kept["kept"] and not released["kept"]
-    # glibc's defaults hand each step's freed tensors back to the kernel: hundreds of faults.
-    assert released["faults_per_step"] > 100
-    assert kept["faults_per_step"] < 0.05 * released["faults_per_step"], (kept, released)
+    # glibc's defaults hand each step's freed tensors back to the kernel: hundreds of faults
+    # in a typical window (one 5-step window can settle on the heap: CI once read 0 there).
+    assert released["typical_faults_per_step"] > 100, released
+    assert kept["faults_per_step"] < 0.05 * released["typical_faults_per_step"], (kept, released)
 
 
 @pytest.mark.skipif(
