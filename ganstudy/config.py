@@ -312,7 +312,8 @@ class FamilyRules:
     Config validates every TrialConfig by these before torch is imported (so `ganstudy run
     --dry-run` and `--set` stay fast), and engine/models checks at import that every family
     has its rules here: adding a family is its module, its FAMILIES line and one entry of
-    FAMILY_RULES, with no if/elif on family names anywhere.
+    FAMILY_RULES; validation and `ganstudy trial` read these instead of switching on names
+    (footprint_bytes keeps a dcgan branch: its memory estimate needs dcgan's channels).
     """
 
     nets: str  # how `ganstudy trial` names its G and D: str.format over the settings
