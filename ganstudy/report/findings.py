@@ -304,9 +304,16 @@ def _by_setting(s: Study, decided: pd.DataFrame, settings: list[str]) -> list[st
         out.append("Apart beyond their intervals: " + "; ".join(apart) + ".")
     elif any(gap > 0 for gap, *_ in contrasts[:ANSWER_SETTINGS]):
         out.append("At these run counts no difference between settings is beyond the intervals.")
-    if len(contrasts) > ANSWER_SETTINGS:
-        rest = ", ".join(LABELS.get(c, c) for _, c, *_ in contrasts[ANSWER_SETTINGS:])
-        out.append(f"{rest} changed the share of balanced runs less (see the findings below).")
+    if len(contrasts) > ANSWER_SETTINGS:  # sorted by gap: the rest moved it no more
+        rest = contrasts[ANSWER_SETTINGS:]
+        names = ", ".join(LABELS.get(c, c) for _, c, *_ in rest)
+        if all(gap == 0 for gap, *_ in rest):
+            out.append(f"By {names}: the same share converged at every value too.")
+        else:
+            out.append(
+                f"{names} changed the share of balanced runs no more than these (see the "
+                "findings below)."
+            )
     return out
 
 
