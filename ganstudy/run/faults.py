@@ -101,10 +101,10 @@ def _set_aside_state(fs: pyarrow.fs.FileSystem, experiment: str) -> None:
 
 
 def restore_saved_state(experiment_uri: str) -> bool:
-    """After a run stopped by a disk fault: keep each of Ray's final saves (SAVED_STATES)
-    that arrived whole, else put back the file set aside at the fault. Return whether the
-    state now there is whole (it is not when the disk filled while Ray saved it before any
-    trial failed)."""
+    """After a run: keep each of Ray's final saves (SAVED_STATES) that arrived whole, else
+    put back the file set aside at a disk fault (if one stopped the run). Return whether the
+    state now there is whole (it is not when the disk filled while Ray saved it and no trial's
+    fault set a whole one aside first)."""
     fs, experiment = pyarrow.fs.FileSystem.from_uri(experiment_uri)
     for pattern, read in SAVED_STATES:
         for aside in _states(fs, experiment, pattern + SET_ASIDE):

@@ -138,7 +138,10 @@ def run_study(
         saved = True  # from here on the folder holds a study worth keeping (--resume)
         DiskFaultStop.reset()
         grid = _fit(tuner, folder)
-        resumable = restore_saved_state(folder.experiment) if DiskFaultStop.fault else True
+        # Checked after every run, not only one a trial's disk fault stopped: the disk can
+        # also fill as Ray saves its state (its failure only logged) or as the tables are
+        # written below, and --resume is offered only where Ray's state arrived whole.
+        resumable = restore_saved_state(folder.experiment)
         then = (
             "free space, then continue with --resume"
             if resumable

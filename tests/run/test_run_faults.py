@@ -52,6 +52,44 @@ def test_a_state_cut_short_before_the_fault_is_reported(tmp_path):
     assert restore_saved_state(str(experiment)) is False
 
 
+def test_a_disk_that_fills_outside_a_trial_offers_resume_only_over_a_whole_state(
+    tmp_path, monkeypatch
+):
+    """No trial failed, but Ray's final save of its state was cut short (Ray only logs that)
+    and the tables then cannot be written: the line offers --fresh, not a --resume that
+    would refuse the damaged state. With the state whole, --resume is offered."""
+    from study_files import tiny_study
+
+    from ganstudy.run import study as run_layer
+    from ganstudy.study.spec import spec_from_dict
+
+    spec = spec_from_dict(tiny_study("full"), source="<test>")
+    final_states = {"cut short": '{"trial_data": [["cut', "whole": '{"trial_data": []}'}
+    lines = {}
+    for what, final in final_states.items():
+
+        def fit_on_a_filling_disk(tuner, folder, final=final):
+            Path(folder.experiment, STATE).write_text(final)  # Ray's final save
+            return []
+
+        def tables_on_a_full_disk(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(run_layer.session, "start", lambda address: False)  # no Ray
+        monkeypatch.setattr(run_layer, "environment", lambda: {})  # it asks Ray for nodes
+        monkeypatch.setattr(run_layer, "_fit", fit_on_a_filling_disk)
+        monkeypatch.setattr(run_layer.results, "write_tables", tables_on_a_full_disk)
+        with pytest.raises(run_layer.StudyIOError) as raised:
+            run_layer.run_study(spec, results_dir=tmp_path / what, progress=False)
+        lines[what] = str(raised.value)
+    assert "cannot write the tables (No space left on device)" in lines["cut short"]
+    offers = {
+        what: ("continue with --resume" in line, "again with --fresh" in line)
+        for what, line in lines.items()
+    }
+    assert offers == {"cut short": (False, True), "whole": (True, False)}, lines
+
+
 def test_only_unreadable_error_pickles_are_dropped(tmp_path):
     import pickle
 
