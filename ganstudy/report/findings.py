@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ganstudy.columns import LOSS_NAMES, OUTCOMES
+from ganstudy.columns import LOSS_NAMES, OUTCOMES, why_nan
 from ganstudy.report.cells import SEVERITY, cell_name, cells, majority, severity
 from ganstudy.report.figures.calibration import GROUP, Groups, calibration_groups, pooled_words
 from ganstudy.report.figures.dirac import dirac_findings
@@ -284,22 +284,21 @@ def _by_setting(s: Study, decided: pd.DataFrame, settings: list[str]) -> list[st
         if len(hits) < 2:
             continue
         rate = hits["sum"] / hits["size"]
-        contrasts.append((rate.max() - rate.min(), c, hits, rate.idxmax(), rate.idxmin()))
+        contrasts.append((rate.max() - rate.min(), c, hits))
     contrasts.sort(key=lambda x: -x[0])
     out, apart = [], []
-    for gap, c, hits, best, worst in contrasts[:ANSWER_SETTINGS]:
+    for gap, c, hits in contrasts[:ANSWER_SETTINGS]:
         name = LABELS.get(c, c)
         if gap == 0:
             out.append(f"By {name}: the same share converged at every value.")
             continue
-        good = (int(hits.loc[best, "sum"]), int(hits.loc[best, "size"]))
-        bad = (int(hits.loc[worst, "sum"]), int(hits.loc[worst, "size"]))
-        out.append(
-            f"By {name}: converged in {_share(*good)} at {name}={fmt(best)}, "
-            f"in {_share(*bad)} at {name}={fmt(worst)}."
-        )
+        rate = hits["sum"] / hits["size"]
+        best, worst = _tied(hits, rate.max()), _tied(hits, rate.min())
+        out.append(f"By {name}: converged in {_at(name, hits, best)}, in {_at(name, hits, worst)}.")
+        # Of tied values the one with the most runs: its interval is the narrowest.
+        good, bad = (tuple(int(x) for x in hits.loc[v[0]]) for v in (best, worst))
         if wilson(*good)[0] > wilson(*bad)[1]:
-            apart.append(f"{name} ({fmt(best)} over {fmt(worst)})")
+            apart.append(f"{name} ({_listed(best)} over {_listed(worst)})")
     if apart:
         out.append("Apart beyond their intervals: " + "; ".join(apart) + ".")
     elif any(gap > 0 for gap, *_ in contrasts[:ANSWER_SETTINGS]):
@@ -318,22 +317,47 @@ def _by_setting(s: Study, decided: pd.DataFrame, settings: list[str]) -> list[st
 
 
 def _commonest(s: Study, decided: pd.DataFrame, settings: list[str], outcome: str) -> str:
-    """'mode_collapse at k=5: 3/4 runs (30–95%)': the setting value with the largest share of
-    an outcome (ties: more runs), '' where no setting has two values."""
+    """'mode_collapse in 3/4 runs (30–95%) at k=5': the setting value with the largest share of
+    an outcome (between settings, ties go to more runs; values of that setting tied with it
+    are all named), '' where no setting has two values."""
     best = None
     for c in settings:
         hits = _counts(s, decided, c, outcome)
         if len(hits) < 2:
             continue
         share = hits["sum"] / hits["size"]
-        v = share.idxmax()
-        n, size = int(hits.loc[v, "sum"]), int(hits.loc[v, "size"])
-        if best is None or (share[v], n) > best[0]:
-            best = ((share[v], n), c, v, n, size)
+        values = _tied(hits, share.max())
+        key = (share.max(), int(hits.loc[values[0], "sum"]))
+        if best is None or key > best[0]:
+            best = (key, c, hits, values)
     if best is None:
         return ""
-    _, c, v, n, size = best
-    return f"{outcome} at {LABELS.get(c, c)}={fmt(v)}: {_share(n, size)}"
+    _, c, hits, values = best
+    return f"{outcome} in {_at(LABELS.get(c, c), hits, values)}"
+
+
+def _tied(hits: pd.DataFrame, share: float) -> list:
+    """The values whose share (sum / size) is `share`, most runs first."""
+    at = hits[hits["sum"] / hits["size"] == share]
+    return list(at.sort_values("size", ascending=False, kind="stable").index)
+
+
+def _listed(values: list) -> str:
+    return " and ".join(fmt(v) for v in values)
+
+
+def _at(name: str, hits: pd.DataFrame, values: list) -> str:
+    """'1/3 runs (6–79%) at loss=hinge', '1/3 runs (6–79%) each at loss=hinge and
+    loss=minimax' for tied values (values with the same share from other run counts get a
+    count of their own: '2/4 runs (…) at k=1 and 1/2 runs (…) at k=5')."""
+    by_count: dict[tuple[int, int], list] = {}
+    for v in values:
+        by_count.setdefault(tuple(int(x) for x in hits.loc[v, ["sum", "size"]]), []).append(v)
+    return " and ".join(
+        f"{_share(*count)} {'each ' if len(vs) > 1 else ''}at "
+        + " and ".join(f"{name}={fmt(v)}" for v in vs)
+        for count, vs in by_count.items()
+    )
 
 
 def _evidence(s: Study, outcome: str, hit: pd.DataFrame) -> str:
@@ -418,7 +442,7 @@ def _calibration_findings(s: Study) -> list[str]:
         text = (
             f"{lead} "
             + ("; " if len(groups.name.split(" × ")) > 1 else ", ").join(parts)
-            + pooled_words(groups)
+            + _pooled_and_undefined(groups, _undefined_at(data, d, m))
             + (_trend(s, shown, w.has_reference and below) if trend else "")
             + ("" if mixed else _slice_trends(groups, shown, w.has_reference and below))
         )
@@ -433,6 +457,28 @@ def _calibration_findings(s: Study) -> list[str]:
             text += "; it never exceeded js_binned."
         out.append(text)
     return out
+
+
+def _undefined_at(data: pd.DataFrame, defined: pd.DataFrame, m: str) -> str:
+    """'no js_d at loss=hinge and loss=least_squares: this loss's D has no probability
+    output' where the estimate is missing for whole losses, so 'pooled over loss' does not
+    read as every loss; '' elsewhere."""
+    if "loss" not in data:
+        return ""
+    missing = sorted(set(data["loss"]) - set(defined["loss"]))
+    if not missing:
+        return ""
+    at = " and ".join(f"loss={loss}" for loss in missing)
+    return f"no {m} at {at}: {why_nan(m)}"
+
+
+def _pooled_and_undefined(groups: Groups, undefined: str) -> str:
+    """pooled_words with `undefined` inside its parentheses: ' (pooled over loss; no js_d
+    at loss=hinge: …)'."""
+    pooled = pooled_words(groups)
+    if not undefined:
+        return pooled
+    return f"{pooled[:-1]}; {undefined})" if pooled else f" ({undefined})"
 
 
 def _moves(gap: pd.Series) -> bool:

@@ -739,6 +739,32 @@ def test_the_answer_states_shares_with_their_intervals(study: Path) -> None:
     assert lines[-1] == "Ranges in % are 95% Wilson intervals over runs."
 
 
+def test_the_answer_names_every_value_tied_for_most_and_least(tmp_path: Path) -> None:
+    """Values of a setting with the same share are all named (the real losses study had
+    minimax tied with least_squares and read as if least_squares alone converged most)."""
+    from ganstudy.report.findings import answer, wilson
+
+    s = load_study(write_study(tmp_path, name="ties", samples=False))
+    s.runs["outcome"] = np.where(s.runs["loss"] == "wasserstein", "converged", "oscillating")
+
+    def share(loss: str, outcome: str) -> str:
+        runs = s.runs[s.runs["loss"] == loss]
+        n, total = int((runs["outcome"] == outcome).sum()), len(runs)
+        low, high = wilson(n, total)
+        return f"{n}/{total} runs ({100 * low:.0f}–{100 * high:.0f}%)"
+
+    lines = answer(s)
+    assert (
+        f"By loss: converged in {share('wasserstein', 'converged')} at loss=wasserstein, in "
+        f"{share('minimax', 'converged')} each at loss=minimax and loss=nonsaturating."
+    ) in lines
+    # k splits oscillating 2/3 : 2/3, loss 1 : 1 : 0, so loss is where it was commonest.
+    assert (
+        f"Each failure was commonest with oscillating in {share('minimax', 'oscillating')} "
+        "each at loss=minimax and loss=nonsaturating."
+    ) in lines
+
+
 def test_on_images_a_probe_above_js_binned_is_no_error(tmp_path: Path) -> None:
     """On an image target js_binned is the JS of class histograms, itself a lower bound: a
     js_probe above it is not called estimation noise; on a toy it is."""
