@@ -322,8 +322,8 @@ def test_critic_loss_never_shown_as_probability(tmp_path: Path) -> None:
     index = build_report(folder, out=tmp_path / "out", progress=None)
     assert index == tmp_path / "out" / "index.html"
     page = parse(index)
-    d_caption = next(c for c in page.captions if "discriminator output" in c)
-    assert "critic_real − critic_fake" in d_caption
+    d_caption = next(c for c in page.captions if "critic_real − critic_fake" in c)
+    assert "discriminator output" not in d_caption and "D* = 1/2" not in d_caption
     assert "js_d" not in " ".join(findings(load_study(folder)))  # NaN, not a made-up number
 
 

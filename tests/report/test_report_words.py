@@ -280,3 +280,27 @@ def test_general_advice_is_given_only_where_the_study_holds_what_it_names(toy: P
     assert "stops converging" not in caption and "no run converged; look for" in caption
     s.runs["loss"] = "hinge"
     assert "minimax" not in fig_grad_norms(s)[1]
+
+
+def test_a_critics_only_study_is_told_of_critics_only(tmp_path: Path) -> None:
+    """WGAN and WGAN-GP (studies/critics.yaml's shape) record no D probabilities and no js_d:
+    the D-output figure neither explains nor keys probability curves, and the calibration
+    caption names js_probe alone and says why js_d is missing. A mixed study says both."""
+    from ganstudy.report.figures.trajectories import fig_d_outputs
+
+    critics = load_study(
+        write_study(tmp_path, name="critics", losses=("wasserstein", "wgan_gp"), samples=False)
+    )
+    assert critics.hist["d_real"].isna().all() and critics.hist["js_d"].isna().all()
+    fig, caption = fig_d_outputs(critics)
+    assert "D* = 1/2" not in caption and "critic_real − critic_fake" in caption
+    assert not {"D(x_real)", "D(G(z))"} & set(_texts(fig))
+    _, caption = fig_calibration(critics)
+    assert "js_probe (a fresh k-NN classifier) is a lower bound" in caption
+    assert "js_d (" not in caption and "No js_d: this loss's D has no probability output" in caption
+    mixed = load_study(write_study(tmp_path, name="mixed", samples=False))  # minimax … wasserstein
+    fig, caption = fig_d_outputs(mixed)
+    assert "D* = 1/2" in caption and "critic_real − critic_fake" in caption
+    assert {"D(x_real)", "D(G(z))"} <= set(_texts(fig))
+    _, caption = fig_calibration(mixed)
+    assert "js_d (from the trial's own D) and js_probe" in caption and "No js_d" not in caption

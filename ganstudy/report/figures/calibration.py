@@ -26,7 +26,7 @@ from ganstudy.report.cells import label as setting_label
 from ganstudy.report.figures.dirac import skip_for_dirac
 from ganstudy.report.study import Study, fmt, has
 from ganstudy.report.style import LOG2, PANEL_H, PANEL_W, Skip, figure, hue_kw, legend
-from ganstudy.report.words import words
+from ganstudy.report.words import Words, words
 
 GROUP = "_group"  # the column calibration_groups adds: each row's group label
 
@@ -174,20 +174,42 @@ def fig_calibration(s: Study) -> tuple[Figure, str]:
     else:
         drawn = [c for c in groups.pooled if c not in PANEL_SETTINGS]
         hue = f"the {panels}" + pooled_words(Groups([], {}, panels, drawn, False))
+    caption = _calibration_caption(est, w, hue)
+    caption += " Points are all evaluation steps of all runs." if data is s.hist else ""
+    return fig, caption
+
+
+# What each estimate is, as the calibration caption names it.
+ESTIMATES = {
+    "js_d": "js_d (from the trial's own D)",
+    "js_probe": "js_probe (a fresh k-NN classifier)",
+}
+
+
+def _calibration_caption(est: list[str], w: Words, hue: str) -> str:
+    """The caption for the estimates drawn (`est`), in the target kind's words (`w`); an
+    estimate not drawn is said to be missing and why."""
+    one = len(est) == 1
+    named = " and ".join(ESTIMATES[m] for m in est)
     if w.has_reference:
         caption = (
-            "Estimator calibration: js_d (from the trial's own D) and js_probe (a fresh "
-            "k-NN classifier) are lower bounds on the JS divergence, tight only for an optimal "
-            "D, so they fall below the y = x line; the right panel shows how far below (mean, "
-            f"95% CI) as a function of {hue} — a js_d gap that shrinks means the trial's D is "
-            "closer to optimal."
+            f"Estimator calibration: {named} {'is a lower bound' if one else 'are lower bounds'}"
+            " on the JS divergence, tight only for an optimal discriminator, so "
+            f"{'it falls' if one else 'they fall'} below the y = x line; the right panel shows "
+            f"how far below (mean, 95% CI) as a function of {hue}"
+            + (
+                " — a js_d gap that shrinks means the trial's D is closer to optimal."
+                if "js_d" in est
+                else "."
+            )
         )
     else:
         caption = (
-            f"js_d and js_probe against js_binned: {w.js_caption}, so points on either side "
+            f"{' and '.join(est)} against js_binned: {w.js_caption}, so points on either side "
             "of y = x are no error. The right panel shows js_binned "
-            f"minus each estimate (mean, 95% CI) as a function of {hue}; a positive value says "
-            "the estimate sees less than the histogram, a negative one more."
+            f"minus {'the' if one else 'each'} estimate (mean, 95% CI) as a function of {hue}; "
+            "a positive value says the estimate sees less than the histogram, a negative one "
+            "more."
         )
-    caption += " Points are all evaluation steps of all runs." if data is s.hist else ""
-    return fig, caption
+    missing = [m for m in ESTIMATES if m not in est]
+    return caption + "".join(f" No {m}: {why_nan(m)}." for m in missing)

@@ -83,11 +83,12 @@ def fig_d_outputs(s: Study) -> tuple[Figure, str]:
         raise Skip("history.parquet has neither D probabilities nor critic outputs")
     ln = lines(s, h, style=False)  # the line style says real or fake here
     styles = {"D(x_real)": "", "D(G(z))": (4, 2)}
-    critic = [False]
+    drawn = {"probability": False, "critic": False}  # which kinds of D output were drawn
 
     def draw(ax: Any, d: pd.DataFrame, _m: str) -> None:
         j = ax.get_subplotspec().colspan.start
         if has(d, "d_real"):
+            drawn["probability"] = True
             long = d.melt(
                 id_vars=["step", *(["_hue"] if "_hue" in d else []), *RUN],
                 value_vars=["d_real", "d_fake"],
@@ -110,7 +111,7 @@ def fig_d_outputs(s: Study) -> tuple[Figure, str]:
             ax.set_ylim(-0.03, 1.03)
             _ylabel(ax, j, "mean D probability")
         elif has(d, "critic_real"):
-            critic[0] = True
+            drawn["critic"] = True
             d = d.assign(critic_gap=d["critic_real"] - d["critic_fake"])
             lineplot(ax, d, "critic_gap", ln)
             ax.axhline(0, color="0.3", lw=0.8, ls=":")
@@ -119,29 +120,24 @@ def fig_d_outputs(s: Study) -> tuple[Figure, str]:
             note(ax, "no D outputs recorded")
 
     fig, _ = trajectory_figure(s, ln, [""], draw, h=PANEL_H + 0.3, sharey=False)
-    legend(
-        fig,
-        ln,
-        [
-            ("D(x_real)", Line2D([], [], color="0.3")),
-            ("D(G(z))", Line2D([], [], color="0.3", dashes=(4, 2))),
-        ],
-    )
-    caption = (
-        "Mean discriminator output on real (solid) and generated (dashed) points; at the "
-        "optimum both sit at D* = 1/2, and a fake curve diving to 0 while the real one "
-        "climbs to 1 is a dominating D."
-        + (
-            " Critic losses (no probabilities) show critic_real − critic_fake on their own "
-            "axes: a gap that grows without bound is the critic winning."
-            if critic[0]
-            else ""
+    real_and_fake = [
+        ("D(x_real)", Line2D([], [], color="0.3")),
+        ("D(G(z))", Line2D([], [], color="0.3", dashes=(4, 2))),
+    ]
+    legend(fig, ln, real_and_fake if drawn["probability"] else [])
+    kinds = []
+    if drawn["probability"]:
+        kinds.append(
+            "Mean discriminator output on real (solid) and generated (dashed) points; at the "
+            "optimum both sit at D* = 1/2, and a fake curve diving to 0 while the real one "
+            "climbs to 1 is a dominating D."
         )
-        + " "
-        + BAND
-        + ln.caption(s)
-        + dirac_note(s, "d_outputs")
-    )
+    if drawn["critic"]:
+        kinds.append(
+            "Critic losses (no probabilities) show critic_real − critic_fake on their own "
+            "axes: a gap that grows without bound is the critic winning."
+        )
+    caption = " ".join(kinds) + " " + BAND + ln.caption(s) + dirac_note(s, "d_outputs")
     return fig, caption
 
 
