@@ -211,12 +211,12 @@ def modes_kept(s: Study) -> list[str]:
         settings = [c for c in own_settings(s) if c in d and 1 < d[c].nunique() <= 6]
         parts = []
         for c in settings:
-            values = [
-                f"{fmt(v)}: {_spread(g['modes_captured'])}" for v, g in d.groupby(c, sort=True)
-            ]
+            values = [f"{fmt(v)}: {_spread(g)}" for v, g in d.groupby(c, sort=True)]
             parts.append(f"{LABELS.get(c, c)} " + ", ".join(values))
         text = f"Modes kept at the end on {name}, median [range] over runs"
-        text += (" — " + "; ".join(parts)) if parts else f": {_spread(d['modes_captured'])}"
+        if (d["outcome"] == "not_fitted").any():
+            text += " on the data (not_fitted runs left out: a G off the data hits modes by chance)"
+        text += (" — " + "; ".join(parts)) if parts else f": {_spread(d)}"
         out.append(text + ".")
         out += _per_configuration(s, d, name)
         runs = every[every["target"] == target] if "target" in every else every
@@ -280,10 +280,16 @@ def _per_configuration(s: Study, d: pd.DataFrame, name: str) -> list[str]:
     ]
 
 
-def _spread(values: pd.Series) -> str:
-    """'6 [2–8] (n=12)': median and range, which stay inside [0, n_modes]."""
-    v = values.dropna()
-    return f"{v.median():g} [{v.min():g}–{v.max():g}] (n={len(v)})"
+def _spread(runs: pd.DataFrame) -> str:
+    """'6 [2–8] (n=12)': median and range of modes_captured, which stay inside [0, n_modes],
+    over the runs not labelled not_fitted; those are counted apart ('(n=3, 3 not_fitted)',
+    'no run on the data (n=0, 3 not_fitted)')."""
+    off = runs["outcome"] == "not_fitted"
+    v = runs.loc[~off, "modes_captured"].dropna()
+    n = f"n={len(v)}" + (f", {int(off.sum())} not_fitted" if off.any() else "")
+    if not len(v):
+        return f"no run on the data ({n})"
+    return f"{v.median():g} [{v.min():g}–{v.max():g}] ({n})"
 
 
 def _n_modes(s: Study, trial_id: str | None) -> int:

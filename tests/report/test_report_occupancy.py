@@ -71,6 +71,25 @@ def test_findings_give_modes_kept_with_their_spread(folder):
     assert "each replica's modes at the end" in text
 
 
+def test_modes_kept_medians_leave_not_fitted_runs_out_and_count_them(folder):
+    """A G off the data hits modes by chance: the medians per setting value are over the runs
+    on the data, and each value says how many not_fitted runs it left out."""
+    from ganstudy.report.occupancy import modes_kept
+
+    s = load_study(folder)
+    off = (s.runs["k"] == 5) & (s.runs["loss"] == "minimax")
+    s.runs.loc[off, "outcome"] = "not_fitted"
+    s.runs.loc[off, "modes_captured"] = 0.0  # would pull the medians at k=5 and minimax down
+    (line,) = [x for x in modes_kept(s) if x.startswith("Modes kept at the end")]
+    assert "over runs on the data (not_fitted runs left out" in line
+    for setting, value in (("k", 5), ("loss", "minimax"), ("k", 1)):
+        at = s.runs[s.runs[setting] == value]
+        on = at.loc[at["outcome"] != "not_fitted", "modes_captured"]
+        n_off = int((at["outcome"] == "not_fitted").sum())
+        spread = f"{on.median():g} [{on.min():g}–{on.max():g}] (n={len(on)}"
+        assert f"{value}: {spread}" + (f", {n_off} not_fitted)" if n_off else ")") in line
+
+
 def test_a_study_without_modes_parquet_skips_only_the_occupancy(folder):
     (folder / "modes.parquet").unlink()
     s = load_study(folder)
