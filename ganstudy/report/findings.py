@@ -343,19 +343,20 @@ def _tied(hits: pd.DataFrame, share: float) -> list:
 
 
 def _listed(values: list) -> str:
-    return " and ".join(fmt(v) for v in values)
+    """'1', '1 and 5', '1, 5 and 10'."""
+    names = [fmt(v) for v in values]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _at(name: str, hits: pd.DataFrame, values: list) -> str:
-    """'1/3 runs (6–79%) at loss=hinge', '1/3 runs (6–79%) each at loss=hinge and
-    loss=minimax' for tied values (values with the same share from other run counts get a
-    count of their own: '2/4 runs (…) at k=1 and 1/2 runs (…) at k=5')."""
+    """'1/3 runs (6–79%) at loss=hinge', '1/3 runs (6–79%) each at loss=hinge and minimax'
+    for tied values (values with the same share from other run counts get a count of their
+    own: '2/4 runs (…) at k=1 and 1/2 runs (…) at k=5')."""
     by_count: dict[tuple[int, int], list] = {}
     for v in values:
         by_count.setdefault(tuple(int(x) for x in hits.loc[v, ["sum", "size"]]), []).append(v)
     return " and ".join(
-        f"{_share(*count)} {'each ' if len(vs) > 1 else ''}at "
-        + " and ".join(f"{name}={fmt(v)}" for v in vs)
+        f"{_share(*count)} {'each ' if len(vs) > 1 else ''}at {name}={_listed(vs)}"
         for count, vs in by_count.items()
     )
 

@@ -756,12 +756,12 @@ def test_the_answer_names_every_value_tied_for_most_and_least(tmp_path: Path) ->
     lines = answer(s)
     assert (
         f"By loss: converged in {share('wasserstein', 'converged')} at loss=wasserstein, in "
-        f"{share('minimax', 'converged')} each at loss=minimax and loss=nonsaturating."
+        f"{share('minimax', 'converged')} each at loss=minimax and nonsaturating."
     ) in lines
     # k splits oscillating 2/3 : 2/3, loss 1 : 1 : 0, so loss is where it was commonest.
     assert (
         f"Each failure was commonest with oscillating in {share('minimax', 'oscillating')} "
-        "each at loss=minimax and loss=nonsaturating."
+        "each at loss=minimax and nonsaturating."
     ) in lines
 
 
