@@ -88,7 +88,11 @@ def train_trial(config: dict[str, Any]) -> None:
         # by a donor that had cloned it, with new settings. (A retry: own state, same.)
         if writer is not None and (writer != me or before not in (None, settings)):
             _record_exploit(fs, own, trainer.step, writer, origin, before or {}, settings)
-    _write_file(fs, f"{own}/{CONFIG_FILE}", json.dumps(settings).encode())
+    # The settings the tables give the trial (read_config): those it last trained with. A
+    # state restored at its last step trains no more (PBT can exploit at a trial's final
+    # report), so the settings it trained with stay.
+    if before is None or trainer.step < members[0].steps:
+        _write_file(fs, f"{own}/{CONFIG_FILE}", json.dumps(settings).encode())
     for evaluation in trainer.run():
         step = evaluation.step
         write_snapshot(fs, f"{own}/{SAMPLES_DIR}", step, evaluation.samples)

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow.fs
+import pytest
+from ray.tune import Checkpoint
 
 from ganstudy.config import TrialConfig
 from ganstudy.engine.trainer import Trainer
-from ganstudy.run.trainable import read_samples, save_state, write_snapshot
+from ganstudy.run.trainable import (
+    read_config,
+    read_exploits,
+    read_samples,
+    save_state,
+    write_snapshot,
+)
 
 
 def test_checkpoint_bytes_do_not_grow_with_the_number_of_evals(tmp_path):
@@ -111,3 +120,54 @@ def test_a_trials_files_become_tables_with_every_eval_the_last_included(tmp_path
     modes = tables["modes"]
     at_last = modes[modes["step"] == 20]
     assert at_last["count"].sum() == last.modes.sum()
+
+
+class _FakeTuneContext:
+    """What train_trial asks Tune for, outside Ray: one CPU, a trial id, local storage."""
+
+    def __init__(self, trial_id: str, trial_path: str):
+        self.trial_id, self.trial_path = trial_id, trial_path
+
+    def get_trial_resources(self):
+        return SimpleNamespace(required_resources={"CPU": 1})
+
+    def get_trial_id(self) -> str:
+        return self.trial_id
+
+    def get_storage(self):
+        fs = pyarrow.fs.LocalFileSystem()
+        return SimpleNamespace(storage_filesystem=fs, trial_fs_path=self.trial_path)
+
+
+def test_a_state_taken_at_the_last_step_keeps_the_settings_the_trial_trained_with(
+    tmp_path, monkeypatch
+):
+    """PBT can exploit at a trial's final report: the trial restores a donor's finished state
+    with perturbed settings and trains no more. The exploit is recorded, and the settings the
+    tables give the trial stay those it trained with (the real pbt study's trial 6 read
+    lr_d 7.2e-4, which it never trained with, instead of its 3.0e-3)."""
+    from ganstudy.config import to_dict
+    from ganstudy.run import trainable
+
+    trained = TrialConfig(steps=4, eval_every=2, replicas=1, d_width=8, g_width=8,
+                          eval_samples=256, eval_batch=256, lr_d=3e-3)  # fmt: skip
+    donor = Trainer(trained)
+    for _ in donor.run():
+        pass
+    checkpoint = tmp_path / "trial_donor" / "checkpoint_000002"
+    checkpoint.mkdir(parents=True)
+    save_state(donor, checkpoint, trial_id="donor")
+    own = tmp_path / "trial_me"
+    own.mkdir()
+    (own / trainable.CONFIG_FILE).write_text(json.dumps(to_dict(trained)))
+    perturbed = to_dict(trained) | {"lr_d": 7e-4}
+    monkeypatch.setattr(trainable.tune, "get_context", lambda: _FakeTuneContext("me", str(own)))
+    monkeypatch.setattr(
+        trainable.tune, "get_checkpoint", lambda: Checkpoint.from_directory(str(checkpoint))
+    )
+    monkeypatch.setattr(trainable.tune, "report", lambda *a, **k: pytest.fail("trained on"))
+    trainable.train_trial(perturbed)
+    fs = pyarrow.fs.LocalFileSystem()
+    (exploit,) = read_exploits(fs, str(own))
+    assert exploit["donor"] == "donor" and exploit["step"] == trained.steps
+    assert read_config(fs, str(own))["lr_d"] == 3e-3
