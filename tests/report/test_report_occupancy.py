@@ -81,13 +81,22 @@ def test_modes_kept_medians_leave_not_fitted_runs_out_and_count_them(folder):
     s.runs.loc[off, "outcome"] = "not_fitted"
     s.runs.loc[off, "modes_captured"] = 0.0  # would pull the medians at k=5 and minimax down
     (line,) = [x for x in modes_kept(s) if x.startswith("Modes kept at the end")]
-    assert "over runs on the data (not_fitted runs left out" in line
+    assert "over runs on the data (not_fitted runs, G off the data, counted apart)" in line
     for setting, value in (("k", 5), ("loss", "minimax"), ("k", 1)):
         at = s.runs[s.runs[setting] == value]
         on = at.loc[at["outcome"] != "not_fitted", "modes_captured"]
         n_off = int((at["outcome"] == "not_fitted").sum())
         spread = f"{on.median():g} [{on.min():g}–{on.max():g}] (n={len(on)}"
-        assert f"{value}: {spread}" + (f", {n_off} not_fitted)" if n_off else ")") in line
+        assert f"{value}: {spread}" + (f", {n_off} not_fitted left out)" if n_off else ")") in line
+    # Where every run of a value is off the data, their counts are what there is, so named.
+    s.runs.loc[s.runs["loss"] == "minimax", "outcome"] = "not_fitted"
+    (line,) = [x for x in modes_kept(s) if x.startswith("Modes kept at the end")]
+    off = s.runs.loc[s.runs["loss"] == "minimax", "modes_captured"]
+    assert f"minimax: not_fitted only: {off.median():g} [{off.min():g}–{off.max():g}]" in line
+    s.runs["outcome"] = "not_fitted"  # stacked digits at 3000 steps: every run
+    (line,) = [x for x in modes_kept(s) if x.startswith("Modes kept at the end")]
+    assert "over runs (every one not_fitted: G off the data by the label's rule)" in line
+    assert "not_fitted only" not in line and "on the data" not in line
 
 
 def test_a_study_without_modes_parquet_skips_only_the_occupancy(folder):
