@@ -319,19 +319,23 @@ def _by_setting(s: Study, decided: pd.DataFrame, settings: list[str]) -> list[st
 def _commonest(s: Study, decided: pd.DataFrame, settings: list[str], outcome: str) -> str:
     """'mode_collapse in 3/4 runs (30–95%) at k=5': the setting value with the largest share of
     an outcome (between settings, ties go to more runs; values of that setting tied with it
-    are all named), '' where no setting has two values."""
-    best = None
+    are all named); 'not_fitted alike at every value of every setting' where its share is
+    the same at every value; '' where no setting has two values."""
+    best, alike = None, False
     for c in settings:
         hits = _counts(s, decided, c, outcome)
         if len(hits) < 2:
             continue
         share = hits["sum"] / hits["size"]
+        if share.max() == share.min():  # no value of this setting is where it was commonest
+            alike = True
+            continue
         values = _tied(hits, share.max())
         key = (share.max(), int(hits.loc[values[0], "sum"]))
         if best is None or key > best[0]:
             best = (key, c, hits, values)
     if best is None:
-        return ""
+        return f"{outcome} alike at every value of every setting" if alike else ""
     _, c, hits, values = best
     return f"{outcome} in {_at(LABELS.get(c, c), hits, values)}"
 

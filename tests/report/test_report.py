@@ -763,6 +763,12 @@ def test_the_answer_names_every_value_tied_for_most_and_least(tmp_path: Path) ->
         f"Each failure was commonest with oscillating in {share('minimax', 'oscillating')} "
         "each at loss=minimax and nonsaturating."
     ) in lines
+    s.runs["outcome"] = "not_fitted"  # as every run of the real stacked study: no "where"
+    lines = answer(s)
+    assert (
+        "Each failure was commonest with not_fitted alike at every value of every setting." in lines
+    )
+    assert not any(line.startswith("By ") and "each at" in line for line in lines)
 
 
 def test_on_images_a_probe_above_js_binned_is_no_error(tmp_path: Path) -> None:
