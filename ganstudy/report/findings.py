@@ -530,8 +530,20 @@ def _trend(s: Study, gap: pd.Series, reference: bool) -> str:
     name = LABELS.get(s.hue, s.hue)
     if not _moves(gap):
         return f" — about the same at every {name}"
-    if gap.is_monotonic_decreasing:
-        return f" — {'tighter' if reference else 'narrower'} as {name} grows"
-    if gap.is_monotonic_increasing:
-        return f" — {'looser' if reference else 'wider'} as {name} grows"
+    # Each step between neighbouring values: a move (up or down) or flat, by the noise
+    # allowance of _moves; a trend is one direction, its flat steps (if any) all at the end.
+    noise = max(0.01, 0.1 * gap.abs().max())
+    steps = np.diff(gap.to_numpy())
+    moving = np.abs(steps) >= noise
+    ends = int(np.flatnonzero(moving)[-1]) + 1  # the values up to the last move
+    if moving[:ends].all() and len({bool(d > 0) for d in steps[:ends]}) == 1:
+        word = (
+            ("looser" if reference else "wider")
+            if steps[0] > 0
+            else ("tighter" if reference else "narrower")
+        )
+        if ends == len(steps):
+            return f" — {word} as {name} grows"
+        # The gap's index holds the groups' labels ('r1=1/2'), as the sentence names them.
+        return f" — {word} from {gap.index[0]} to {gap.index[ends]}, about the same beyond"
     return ""

@@ -238,6 +238,30 @@ def test_calibration_findings_claim_a_trend_only_where_the_gap_moves(tmp_path: P
     assert "grows" not in probe
 
 
+@pytest.mark.parametrize(
+    "gap_by_k, words",
+    [
+        ({1: 0.3, 2: 0.2, 5: 0.1}, " — tighter as k grows;"),
+        ({1: 0.3, 2: 0.1, 5: 0.1}, " — tighter from k=1 to k=2, about the same beyond;"),
+        ({1: 0.1, 2: 0.3, 5: 0.1}, None),  # up then down: no trend is claimed
+        ({1: 0.1, 2: 0.1, 5: 0.3}, None),  # flat, then a move: no trend either
+    ],
+)
+def test_a_trend_is_claimed_only_for_steps_that_move_one_way(
+    tmp_path: Path, gap_by_k: dict[int, float], words: str | None
+) -> None:
+    """Over three values of k a gap that falls and then stays is said to fall that far and
+    no further (the real Dirac-GAN study's js_d read 'narrower as r1 grows' over 0.675, 0,
+    0); one that changes direction, or moves only after standing, gets no trend words."""
+    s = load_study(write_study(tmp_path, name="trend", ks=(1, 2, 5), samples=False))
+    s.hist["js_d"] = s.hist["js_binned"] - s.hist["k"].map(gap_by_k)
+    line = next(x for x in findings(s) if x.startswith("js_d fell below"))
+    if words is None:
+        assert " — " not in line, line
+    else:
+        assert words in line, line
+
+
 def test_no_pyplot_state_touched(tmp_path: Path) -> None:
     """Figures live on their own Agg canvases: no pyplot figures, the backend untouched."""
     import matplotlib
