@@ -142,13 +142,16 @@ def fig_modes_kept(s: Study) -> tuple[Figure, str]:
     cmap = sns.color_palette("rocket", as_cmap=True)
     w = max(PANEL_W, 0.32 * n_configs + 1.5)
     fig, axes = figure(1, len(groups), w=w, h=PANEL_H + 1.6)
-    rng = np.random.default_rng(0)  # a fixed jitter: the same picture every report
     for ax, (target, d) in zip(axes[0], groups, strict=True):
         skip = ("target",)
         order = d.groupby("trial_id")["modes_captured"].median().sort_values(ascending=False)
         names = [label(s, t, skip) for t in order.index]
         x = d["trial_id"].map({t: i for i, t in enumerate(order.index)}).to_numpy(float)
-        x = x + rng.uniform(-0.15, 0.15, len(x))
+        # The replicas side by side within ±0.22 of their column, so equal counts (all 8
+        # modes, say) show as separate dots rather than one.
+        rank = d.groupby("trial_id").cumcount().to_numpy()
+        n = d.groupby("trial_id")["trial_id"].transform("size").to_numpy()
+        x = x + np.where(n > 1, (rank - (n - 1) / 2) * 0.44 / np.maximum(n - 1, 1), 0.0)
         colours = [
             NOT_COUNTED if not counted else NEVER if np.isnan(o) else cmap(norm(o))
             for o, counted in zip(d["_onset"], d["_counted"], strict=True)
@@ -183,7 +186,7 @@ def _modes_kept_legend(fig: Figure, excluded: str) -> str:
     fig.legend(handles, names, loc="outside lower right", frameon=False, fontsize="small")
     caption = (
         "Modes captured at the end of each run, one column per configuration (best median "
-        "first, the bar is the median over replicas, dots the replicas, jittered sideways), "
+        "first, the bar is the median over replicas, dots the replicas side by side), "
         "coloured by collapse_onset: the first eval from which the run stays below the most "
         "modes it had captured (grey: it never lost a mode it held). The dashed line is all "
         f"of the target's modes. Onsets are counted only for {COUNTED}"
