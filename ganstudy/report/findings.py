@@ -265,6 +265,8 @@ def answer(s: Study) -> list[str]:
     where = [_commonest(s, decided, settings, outcome) for outcome in failures.index]
     if any(where):
         out.append("Each failure was commonest with " + "; ".join(w for w in where if w) + ".")
+    if s.perturbed:
+        out.append(s.perturbed + ".")
     out.append("Ranges in % are 95% Wilson intervals over runs.")
     return out
 

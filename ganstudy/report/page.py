@@ -189,7 +189,7 @@ def swept_line(s: Study) -> str:
             continue
         swept.append(value_summary(s, c, s.runs[c]))
     if swept:
-        return "Swept: " + "; ".join(swept)
+        return "Swept: " + "; ".join(swept) + (f". {s.perturbed}" if s.perturbed else "")
     if s.spec_swept:
         # The tables cannot tell the values apart (no trials.parquet): say what the spec swept.
         return (

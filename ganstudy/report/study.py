@@ -85,6 +85,8 @@ class Study:
     panels: list[str] = field(default_factory=list)
     # (finished, total, {status: count}) when the study was interrupted, else None.
     partial: tuple[int, int, dict[str, int]] | None = None
+    # Under PBT: what the exploits changed, said beside every figure and the answer.
+    perturbed: str = ""
 
 
 def find_latest_study(results: Path = Path("results")) -> Path:
@@ -135,9 +137,25 @@ def derive(res: StudyResults) -> Study:
         **tables,
         notes=notes,
         spec_swept=spec_swept(res.spec),
+        perturbed=perturbed_sentence(res.exploits),
     )
     _prepare(study)
     return study
+
+
+def perturbed_sentence(exploits: pd.DataFrame) -> str:
+    """'Under PBT lr_d and lr_g changed during training (9 exploits, exploits.parquet): …'
+    for a study whose exploits changed settings, '' otherwise. The tables give each run the
+    settings it last trained with, so that is where the figures place it."""
+    changed = sorted(c.removesuffix("_after") for c in exploits.columns if c.endswith("_after"))
+    if exploits.empty or not changed:
+        return ""
+    names = " and ".join(LABELS.get(c, c) for c in changed)
+    return (
+        f"Under PBT {names} changed during training ({len(exploits)} exploits, "
+        "exploits.parquet): each run is placed and counted at the settings it last trained "
+        "with; before its last exploit it trained with others"
+    )
 
 
 def _name_unstarted(trials: pd.DataFrame) -> pd.DataFrame:

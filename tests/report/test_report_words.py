@@ -304,3 +304,27 @@ def test_a_critics_only_study_is_told_of_critics_only(tmp_path: Path) -> None:
     assert {"D(x_real)", "D(G(z))"} <= set(_texts(fig))
     _, caption = fig_calibration(mixed)
     assert "js_d (from the trial's own D) and js_probe" in caption and "No js_d" not in caption
+
+
+def test_a_pbt_study_says_its_settings_changed_during_training(tmp_path: Path) -> None:
+    """With exploits.parquet (a PBT study), the answer and the swept line say which settings
+    the exploits changed and that runs are placed at those they last trained with; without
+    it, neither says anything of PBT."""
+    from ganstudy.report.page import swept_line
+
+    folder = write_study(tmp_path, name="pbt", losses=("nonsaturating",), samples=False)
+    assert not any("PBT" in line for line in answer(load_study(folder)))
+    trials = pd.read_parquet(folder / "trials.parquet")["trial_id"].unique()
+    exploits = pd.DataFrame(
+        {"trial_id": trials[:2], "step": [100, 200], "donor": trials[2:4], "order": [0, 0],
+         "checkpoint": ["a", "b"], "lr_d_before": [1e-3, 2e-3], "lr_d_after": [8e-4, 2.4e-3],
+         "lr_g_before": [1e-3, 1e-3], "lr_g_after": [1.2e-3, 8e-4]}
+    )  # fmt: skip
+    exploits.to_parquet(folder / "exploits.parquet")
+    s = load_study(folder)
+    said = (
+        "Under PBT lr_d and lr_g changed during training (2 exploits, exploits.parquet): each "
+        "run is placed and counted at the settings it last trained with"
+    )
+    assert any(line.startswith(said) for line in answer(s))
+    assert said in swept_line(s)
