@@ -467,7 +467,7 @@ def _calibration_findings(s: Study) -> list[str]:
 
 
 def _undefined_at(data: pd.DataFrame, defined: pd.DataFrame, m: str) -> str:
-    """'no js_d at loss=hinge and loss=least_squares: this loss's D has no probability
+    """'no js_d at loss=hinge and least_squares: this loss's D has no probability
     output' where the estimate is missing for whole losses, so 'pooled over loss' does not
     read as every loss; '' elsewhere."""
     if "loss" not in data:
@@ -475,8 +475,7 @@ def _undefined_at(data: pd.DataFrame, defined: pd.DataFrame, m: str) -> str:
     missing = sorted(set(data["loss"]) - set(defined["loss"]))
     if not missing:
         return ""
-    at = " and ".join(f"loss={loss}" for loss in missing)
-    return f"no {m} at {at}: {why_nan(m)}"
+    return f"no {m} at loss={_listed(missing)}: {why_nan(m)}"
 
 
 def _pooled_and_undefined(groups: Groups, undefined: str) -> str:
