@@ -417,3 +417,20 @@ def test_heatmap_caption_says_which_shade_is_good_for_each_metric(
     assert "light in js_binned (lower is better)" in caption
     assert "dark in modes_captured (higher is better)" in caption
     assert "should be the light ones" not in caption
+
+
+def test_mode_coverage_keeps_each_targets_ceiling_in_view(tmp_path: Path) -> None:
+    """Remedies' shape sweeps ring8 (8 modes) and grid25 (25): each panel's y axis reaches
+    its own target's mode count (shared, grid25's line at 25 was off the axis)."""
+    from ganstudy.report.figures.trajectories import fig_coverage
+
+    s = load_study(
+        write_study(tmp_path, name="two", losses=("minimax",), targets=("ring8", "grid25"))
+    )
+    assert set(s.runs.groupby("target")["n_modes"].max()) == {8, 25}
+    fig, _ = fig_coverage(s)
+    tops = {ax.get_title(): ax.get_ylim()[1] for ax in fig.axes if "grid25" in ax.get_title()
+            or "ring8" in ax.get_title()}  # fmt: skip
+    assert tops and all(
+        (top >= 25 if "grid25" in title else 8 <= top < 25) for title, top in tops.items()
+    ), tops

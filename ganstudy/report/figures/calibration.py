@@ -165,7 +165,10 @@ def fig_calibration(s: Study) -> tuple[Figure, str]:
         "how far below the reference" if w.has_reference else "js_binned − estimate",
         fontsize="medium",
     )
-    ax.tick_params(axis="x", rotation=30 if len(order) > 4 else 0)
+    if len(order) > 4 or sum(len(str(g)) for g in order) > 36:  # would run into each other
+        for tick in ax.get_xticklabels():
+            tick.set_rotation(30)
+            tick.set_horizontalalignment("right")
     ax.legend(fontsize="x-small", frameon=False)
     legend(fig, s)
     if groups.name:  # what each point of the right panel is, and what it pools over

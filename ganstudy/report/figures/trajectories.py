@@ -162,7 +162,10 @@ def fig_coverage(s: Study) -> tuple[Figure, str]:
             ax.set_ylim(-0.03, 1.03)
         _ylabel(ax, ax.get_subplotspec().colspan.start, m)
 
-    fig, _ = trajectory_figure(s, ln, rows, draw)
+    # Targets of different mode counts (remedies' ring8 and grid25) get their own y axes, so
+    # each panel's ceiling (its dashed line) is in view.
+    one_ceiling = not has(h, "n_modes") or h["n_modes"].nunique() <= 1
+    fig, _ = trajectory_figure(s, ln, rows, draw, sharey="row" if one_ceiling else False)
     legend(fig, ln, [("all modes", Line2D([], [], color=REFERENCE, ls="--"))])
     caption = (
         "Mode coverage: modes holding at least coverage_min_count high-quality samples "
