@@ -219,7 +219,7 @@ def modes_kept(s: Study) -> list[str]:
         if off.all():
             text += " (every one not_fitted: G off the data by the label's rule)"
         elif off.any():
-            text += " on the data (not_fitted runs, G off the data, counted apart)"
+            text += " but not_fitted ones (G off the data), counted apart"
         text += (" — " + "; ".join(parts)) if parts else f": {_spread(counted)}"
         out.append(text + ".")
         out += _per_configuration(s, d, name)
@@ -286,7 +286,7 @@ def _per_configuration(s: Study, d: pd.DataFrame, name: str) -> list[str]:
 
 def _spread(runs: pd.DataFrame) -> str:
     """'6 [2–8] (n=12)': median and range of modes_captured, which stay inside [0, n_modes],
-    over the runs on the data; not_fitted runs are left out where others are ('(n=3, 3
+    over the runs not labelled not_fitted; those are left out where others are ('(n=3, 3
     not_fitted left out)') and are all there is to show where none is ('not_fitted only:
     150 [147–154] (n=3)': on stacked digits a G off the data by the label's rule still
     reaches hundreds of modes, and how many depends on the settings). Where every run of

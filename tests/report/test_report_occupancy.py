@@ -73,7 +73,7 @@ def test_findings_give_modes_kept_with_their_spread(folder):
 
 def test_modes_kept_medians_leave_not_fitted_runs_out_and_count_them(folder):
     """A G off the data hits modes by chance: the medians per setting value are over the runs
-    on the data, and each value says how many not_fitted runs it left out."""
+    not labelled not_fitted, and each value says how many of those it left out."""
     from ganstudy.report.occupancy import modes_kept
 
     s = load_study(folder)
@@ -81,7 +81,7 @@ def test_modes_kept_medians_leave_not_fitted_runs_out_and_count_them(folder):
     s.runs.loc[off, "outcome"] = "not_fitted"
     s.runs.loc[off, "modes_captured"] = 0.0  # would pull the medians at k=5 and minimax down
     (line,) = [x for x in modes_kept(s) if x.startswith("Modes kept at the end")]
-    assert "over runs on the data (not_fitted runs, G off the data, counted apart)" in line
+    assert "over runs but not_fitted ones (G off the data), counted apart" in line
     for setting, value in (("k", 5), ("loss", "minimax"), ("k", 1)):
         at = s.runs[s.runs[setting] == value]
         on = at.loc[at["outcome"] != "not_fitted", "modes_captured"]
