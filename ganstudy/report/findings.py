@@ -320,10 +320,10 @@ def _by_setting(s: Study, decided: pd.DataFrame, settings: list[str]) -> list[st
 
 def _commonest(s: Study, decided: pd.DataFrame, settings: list[str], outcome: str) -> str:
     """'mode_collapse in 3/4 runs (30–95%) at k=5': the setting value with the largest share of
-    an outcome (between settings, ties go to more runs; values of that setting tied with it
-    are all named); 'not_fitted alike at every value of every setting' where its share is
-    the same at every value; '' where no setting has two values."""
-    best, alike = None, False
+    an outcome (between settings, ties go to more runs; every value tied with it, of that
+    setting or another, is named); 'not_fitted alike at every value of every setting' where
+    its share is the same at every value; '' where no setting has two values."""
+    found, alike = [], False
     for c in settings:
         hits = _counts(s, decided, c, outcome)
         if len(hits) < 2:
@@ -333,13 +333,13 @@ def _commonest(s: Study, decided: pd.DataFrame, settings: list[str], outcome: st
             alike = True
             continue
         values = _tied(hits, share.max())
-        key = (share.max(), int(hits.loc[values[0], "sum"]))
-        if best is None or key > best[0]:
-            best = (key, c, hits, values)
-    if best is None:
+        found.append(((share.max(), int(hits.loc[values[0], "sum"])), c, hits, values))
+    if not found:
         return f"{outcome} alike at every value of every setting" if alike else ""
-    _, c, hits, values = best
-    return f"{outcome} in {_at(LABELS.get(c, c), hits, values)}"
+    top = max(key for key, *_ in found)
+    return f"{outcome} in " + " and in ".join(
+        _at(LABELS.get(c, c), hits, values) for key, c, hits, values in found if key == top
+    )
 
 
 def _tied(hits: pd.DataFrame, share: float) -> list:

@@ -787,6 +787,23 @@ def test_the_answer_names_every_value_tied_for_most_and_least(tmp_path: Path) ->
         f"Each failure was commonest with oscillating in {share('minimax', 'oscillating')} "
         "each at loss=minimax and nonsaturating."
     ) in lines
+    # Tied between settings (the smoke study: minimax's runs and k=1's are the same 4/4).
+    two = load_study(
+        write_study(tmp_path, name="cross", losses=("minimax", "nonsaturating"), ks=(1, 2),
+                    ratios=(1.0,), samples=False)
+    )  # fmt: skip
+    odd = (two.runs["loss"] == "nonsaturating") & (two.runs["k"] == 2)
+    two.runs["outcome"] = np.where(odd, "oscillating", "not_fitted")
+    n = len(two.runs) // 2
+    low, high = wilson(n, n)
+    odd_low, odd_high = wilson(n // 2, n)
+    assert (
+        f"Each failure was commonest with not_fitted in {n}/{n} runs ({100 * low:.0f}–"
+        f"{100 * high:.0f}%) at loss=minimax and in {n}/{n} runs ({100 * low:.0f}–"
+        f"{100 * high:.0f}%) at k=1; oscillating in {n // 2}/{n} runs ({100 * odd_low:.0f}–"
+        f"{100 * odd_high:.0f}%) at loss=nonsaturating and in {n // 2}/{n} runs "
+        f"({100 * odd_low:.0f}–{100 * odd_high:.0f}%) at k=2."
+    ) in answer(two)
     s.runs["outcome"] = "not_fitted"  # as every run of the real stacked study: no "where"
     lines = answer(s)
     assert (
