@@ -23,6 +23,7 @@ from ganstudy.report.study import (
     describe,
     fmt,
     has,
+    listed,
     partial_sentence,
 )
 from ganstudy.report.style import num
@@ -286,21 +287,20 @@ def _by_setting(s: Study, decided: pd.DataFrame, settings: list[str]) -> list[st
         if len(hits) < 2:
             continue
         rate = hits["sum"] / hits["size"]
-        contrasts.append((rate.max() - rate.min(), c, hits))
+        contrasts.append((rate.max() - rate.min(), c, hits, rate))
     contrasts.sort(key=lambda x: -x[0])
     out, apart = [], []
-    for gap, c, hits in contrasts[:ANSWER_SETTINGS]:
+    for gap, c, hits, rate in contrasts[:ANSWER_SETTINGS]:
         name = LABELS.get(c, c)
         if gap == 0:
             out.append(f"By {name}: the same share converged at every value.")
             continue
-        rate = hits["sum"] / hits["size"]
-        best, worst = _tied(hits, rate.max()), _tied(hits, rate.min())
+        best, worst = _tied(hits, rate, rate.max()), _tied(hits, rate, rate.min())
         out.append(f"By {name}: converged in {_at(name, hits, best)}, in {_at(name, hits, worst)}.")
         # Of tied values the one with the most runs: its interval is the narrowest.
         good, bad = (tuple(int(x) for x in hits.loc[v[0]]) for v in (best, worst))
         if wilson(*good)[0] > wilson(*bad)[1]:
-            apart.append(f"{name} ({_listed(best)} over {_listed(worst)})")
+            apart.append(f"{name} ({_values(best)} over {_values(worst)})")
     if apart:
         out.append("Apart beyond their intervals: " + "; ".join(apart) + ".")
     elif any(gap > 0 for gap, *_ in contrasts[:ANSWER_SETTINGS]):
@@ -332,7 +332,7 @@ def _commonest(s: Study, decided: pd.DataFrame, settings: list[str], outcome: st
         if share.max() == share.min():  # no value of this setting is where it was commonest
             alike = True
             continue
-        values = _tied(hits, share.max())
+        values = _tied(hits, share, share.max())
         found.append(((share.max(), int(hits.loc[values[0], "sum"])), c, hits, values))
     if not found:
         return f"{outcome} alike at every value of every setting" if alike else ""
@@ -342,16 +342,15 @@ def _commonest(s: Study, decided: pd.DataFrame, settings: list[str], outcome: st
     )
 
 
-def _tied(hits: pd.DataFrame, share: float) -> list:
-    """The values whose share (sum / size) is `share`, most runs first."""
-    at = hits[hits["sum"] / hits["size"] == share]
+def _values(values: list) -> str:
+    """'1', '1 and 5', '1, 5 and 10': setting values as the answer lists them."""
+    return listed([fmt(v) for v in values])
+
+
+def _tied(hits: pd.DataFrame, share: pd.Series, value: float) -> list:
+    """The values whose share (hits' sum / size) is `value`, most runs first."""
+    at = hits[share == value]
     return list(at.sort_values("size", ascending=False, kind="stable").index)
-
-
-def _listed(values: list) -> str:
-    """'1', '1 and 5', '1, 5 and 10'."""
-    names = [fmt(v) for v in values]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _at(name: str, hits: pd.DataFrame, values: list) -> str:
@@ -362,7 +361,7 @@ def _at(name: str, hits: pd.DataFrame, values: list) -> str:
     for v in values:
         by_count.setdefault(tuple(int(x) for x in hits.loc[v, ["sum", "size"]]), []).append(v)
     return " and ".join(
-        f"{_share(*count)} {'each ' if len(vs) > 1 else ''}at {name}={_listed(vs)}"
+        f"{_share(*count)} {'each ' if len(vs) > 1 else ''}at {name}={_values(vs)}"
         for count, vs in by_count.items()
     )
 
@@ -475,7 +474,7 @@ def _undefined_at(data: pd.DataFrame, defined: pd.DataFrame, m: str) -> str:
     missing = sorted(set(data["loss"]) - set(defined["loss"]))
     if not missing:
         return ""
-    return f"no {m} at loss={_listed(missing)}: {why_nan(m)}"
+    return f"no {m} at loss={_values(missing)}: {why_nan(m)}"
 
 
 def _pooled_and_undefined(groups: Groups, undefined: str) -> str:

@@ -118,6 +118,16 @@ def onset_counted(s: Study) -> pd.Series:
     return outcome.isin(ONSET_OUTCOMES)
 
 
+def with_onsets(s: Study, runs: pd.DataFrame) -> pd.DataFrame:
+    """`runs` (rows of s.runs) with each run's collapse onset (`_onset`, NaN where it never
+    ended below its peak) and whether it counts (`_counted`, onset_counted)."""
+    index = pd.MultiIndex.from_frame(runs[RUN])
+    return runs.assign(
+        _onset=onsets(s).reindex(index).to_numpy(),
+        _counted=onset_counted(s).reindex(index, fill_value=False).to_numpy(),
+    )
+
+
 def left_out(outcomes: pd.Series) -> str:
     """'10 not_fitted (a G off the data gains and drops modes by chance), 2 diverged (...)':
     the runs of `outcomes` whose onset is not counted, by label, most severe first ('' when
@@ -196,10 +206,7 @@ def modes_kept(s: Study) -> list[str]:
     (ONSET_OUTCOMES) and naming the ones left out."""
     if not has(s.runs, "modes_captured") or not has(s.runs, "n_modes"):
         return []
-    every = s.runs.copy()  # the onset sentence counts every run, a diverged one (NaN) too
-    index = pd.MultiIndex.from_frame(every[RUN])
-    every["_onset"] = onsets(s).reindex(index).to_numpy()
-    every["_counted"] = onset_counted(s).reindex(index, fill_value=False).to_numpy()
+    every = with_onsets(s, s.runs)  # the onset sentence counts every run, a diverged one too
     r = every[every["modes_captured"].notna()]
     by_target = r.groupby("target") if "target" in r else [("", r)]
     out = []
@@ -211,16 +218,16 @@ def modes_kept(s: Study) -> list[str]:
         settings = [c for c in own_settings(s) if c in d and 1 < d[c].nunique() <= 6]
         parts = []
         off = d["outcome"] == "not_fitted"
-        counted = d.assign(outcome="") if off.all() else d  # all off the data: nothing apart
+        apart = not off.all()  # all off the data: nothing to count apart, said once below
         for c in settings:
-            values = [f"{fmt(v)}: {_spread(g)}" for v, g in counted.groupby(c, sort=True)]
+            values = [f"{fmt(v)}: {_spread(g, apart)}" for v, g in d.groupby(c, sort=True)]
             parts.append(f"{LABELS.get(c, c)} " + ", ".join(values))
         text = f"Modes kept at the end on {name}, median [range] over runs"
         if off.all():
             text += " (every one not_fitted: G off the data by the label's rule)"
         elif off.any():
             text += " but not_fitted ones (G off the data), counted apart"
-        text += (" — " + "; ".join(parts)) if parts else f": {_spread(counted)}"
+        text += (" — " + "; ".join(parts)) if parts else f": {_spread(d, apart)}"
         out.append(text + ".")
         out += _per_configuration(s, d, name)
         runs = every[every["target"] == target] if "target" in every else every
@@ -284,14 +291,14 @@ def _per_configuration(s: Study, d: pd.DataFrame, name: str) -> list[str]:
     ]
 
 
-def _spread(runs: pd.DataFrame) -> str:
+def _spread(runs: pd.DataFrame, apart: bool = True) -> str:
     """'6 [2–8] (n=12)': median and range of modes_captured, which stay inside [0, n_modes],
     over the runs not labelled not_fitted; those are left out where others are ('(n=3, 3
     not_fitted left out)') and are all there is to show where none is ('not_fitted only:
     150 [147–154] (n=3)': on stacked digits a G off the data by the label's rule still
-    reaches hundreds of modes, and how many depends on the settings). Where every run of
-    the target is off the data, modes_kept says so once and passes them unlabelled."""
-    off = runs["outcome"] == "not_fitted"
+    reaches hundreds of modes, and how many depends on the settings). apart=False: every
+    run of the target is off the data, which modes_kept says once; all are counted as one."""
+    off = (runs["outcome"] == "not_fitted") & apart
     on = runs.loc[~off, "modes_captured"].dropna()
     if not len(on):
         v = runs["modes_captured"].dropna()

@@ -7,6 +7,7 @@ d_width/g_width, the swept settings, the panel (loss, and target when swept) and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,7 @@ def perturbed_sentence(exploits: pd.DataFrame) -> str:
     changed = sorted(c.removesuffix("_after") for c in exploits.columns if c.endswith("_after"))
     if exploits.empty or not changed:
         return ""
-    names = " and ".join(LABELS.get(c, c) for c in changed)
+    names = listed([LABELS.get(c, c) for c in changed])
     return (
         f"Under PBT {names} changed during training ({len(exploits)} exploits, "
         "exploits.parquet): each run is placed and counted at the settings it last trained "
@@ -319,6 +320,11 @@ def fmt(v: Any) -> str:
             return str(int(v))
         return f"{v:.3g}"
     return str(v)
+
+
+def listed(names: Sequence[str]) -> str:
+    """Names as a sentence lists them: 'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def describe(s: Study, run: pd.Series) -> str:

@@ -24,7 +24,7 @@ from ganstudy.report.cells import (
 )
 from ganstudy.report.cells import label as setting_label
 from ganstudy.report.figures.dirac import skip_for_dirac
-from ganstudy.report.study import Study, fmt, has
+from ganstudy.report.study import Study, fmt, has, listed
 from ganstudy.report.style import LOG2, PANEL_H, PANEL_W, Skip, figure, hue_kw, legend
 from ganstudy.report.words import Words, words
 
@@ -90,9 +90,8 @@ def pooled_words(groups: Groups) -> str:
     """' (each pooled over loss and updates)', '' when a group is one configuration."""
     if not groups.pooled:
         return ""
-    names = [setting_label(c) for c in groups.pooled]
-    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f" ({'each ' if groups.name else ''}pooled over {listed})"
+    names = listed([setting_label(c) for c in groups.pooled])
+    return f" ({'each ' if groups.name else ''}pooled over {names})"
 
 
 def fig_calibration(s: Study) -> tuple[Figure, str]:

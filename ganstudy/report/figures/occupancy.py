@@ -29,6 +29,7 @@ from ganstudy.report.occupancy import (
     onset_counted,
     onsets,
     pick_runs,
+    with_onsets,
 )
 from ganstudy.report.study import RUN, Study, fmt, has
 from ganstudy.report.style import PANEL_H, PANEL_W, Skip, figure
@@ -125,11 +126,10 @@ def fig_modes_kept(s: Study) -> tuple[Figure, str]:
     r = s.runs[s.runs["modes_captured"].notna()].copy()
     if r["n_modes"].max() <= 1:
         raise Skip("the target has a single mode")
-    index = pd.MultiIndex.from_frame(r[RUN])
-    r["_counted"] = onset_counted(s).reindex(index, fill_value=False).to_numpy()
+    r = with_onsets(s, r)
     # A run whose onset is not counted (a not_fitted cloud, ...) is drawn hollow, never
     # coloured by an onset nor grey as "never lost a mode".
-    r["_onset"] = onsets(s).reindex(index).where(r["_counted"].to_numpy()).to_numpy()
+    r["_onset"] = r["_onset"].where(r["_counted"])
     by_target = "target" in s.swept
     groups = list(r.groupby("target")) if by_target else [("", r)]
     n_configs = max(d["trial_id"].nunique() for _, d in groups)
@@ -204,7 +204,8 @@ def fig_onset_grid(s: Study) -> tuple[Figure, str]:
     if s.runs["n_modes"].max() <= 1:
         raise Skip("the target has a single mode")
     counted = onset_counted(s)
-    runs_onset = onsets(s).where(counted.reindex(onsets(s).index, fill_value=False))
+    every_onset = onsets(s)
+    runs_onset = every_onset.where(counted.reindex(every_onset.index, fill_value=False))
     key = pd.DataFrame({"_onset": runs_onset, "_counted": counted}).reset_index()
     finite = runs_onset.dropna()  # none: every cell says "never", which is a finding too
     norm = Normalize(finite.min(), finite.max()) if len(finite) else Normalize(0, 1)
