@@ -9,8 +9,8 @@ import sys
 import time
 import typing
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
+from ganstudy import job_commands
 from ganstudy.columns import FINISHED, RESUMABLE, STATUSES
 from ganstudy.config import ConfigError, from_dict
 from ganstudy.engine import hostmemory
@@ -18,6 +18,7 @@ from ganstudy.messages import INTERRUPTED, IO_FAULT, USAGE_ERROR, clip_middle, d
 from ganstudy.messages import fail as _fail
 from ganstudy.messages import say as _say
 from ganstudy.run import cluster  # address forms only here; it imports Ray when it connects
+from ganstudy.study.study_sections import max_concurrent_error
 
 # Runs that `--resume` continues: the interrupted study's, and errored trials (retried).
 RESUMABLE_RUNS = (*RESUMABLE, "error")
@@ -202,20 +203,20 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the local check of the study (the cluster's ganstudy still checks it)",
     )
-    submit.set_defaults(handler=_submit)
+    submit.set_defaults(handler=job_commands.submit_command)
 
     jobs = commands.add_parser("jobs", help="list the Ray jobs of a cluster")
     jobs.add_argument("--address", type=dashboard_address, help=dashboard)
-    jobs.set_defaults(handler=_jobs)
+    jobs.set_defaults(handler=job_commands.jobs_command)
     logs = commands.add_parser("logs", help="print (or --follow) a Ray job's logs")
     logs.add_argument("job", help="job id, as `ganstudy submit` printed it")
     logs.add_argument("--address", type=dashboard_address, help=dashboard)
     logs.add_argument("--follow", action="store_true", help="stream until the job ends")
-    logs.set_defaults(handler=_logs)
+    logs.set_defaults(handler=job_commands.logs_command)
     stop = commands.add_parser("stop", help="stop a Ray job (resume it with submit --resume)")
     stop.add_argument("job", help="job id")
     stop.add_argument("--address", type=dashboard_address, help=dashboard)
-    stop.set_defaults(handler=_stop)
+    stop.set_defaults(handler=job_commands.stop_command)
     return parser
 
 
@@ -329,8 +330,8 @@ def _run(args: argparse.Namespace) -> int:
     spec = _load(args.file)
     if spec is None:
         return USAGE_ERROR
-    if _bad_max_concurrent(args.max_concurrent):
-        return _fail(_bad_max_concurrent(args.max_concurrent))
+    if max_concurrent_error(args.max_concurrent):
+        return _fail(max_concurrent_error(args.max_concurrent))
     replicas = spec.fixed.get("replicas", "swept")
     print(
         f"{spec.name}: {spec.num_trials()} trials x {replicas} replicas, "
@@ -379,138 +380,6 @@ def _run(args: argparse.Namespace) -> int:
         print(_tables_line(out))
         return 0
     _summarize_study(out, resume)
-    return 0
-
-
-def _bad_max_concurrent(value: int | None) -> str:
-    """What is wrong with a --max-concurrent value ("" when nothing): the study file's own
-    range for max_concurrent (a huge one is no study)."""
-    from ganstudy.study.study_sections import MAX_TRIALS
-
-    if value is None:
-        return ""
-    if value < 1:
-        return "--max-concurrent: must be >= 1"
-    if value > MAX_TRIALS:
-        return f"--max-concurrent: must be <= {MAX_TRIALS:,} (the most trials a study may have)"
-    return ""
-
-
-def _submit(args: argparse.Namespace) -> int:
-    from ganstudy.run import cluster
-    from ganstudy.study.spec import SpecError, load_spec
-
-    results, name, storage = args.results, None, None
-    if not args.no_validate:
-        try:
-            spec = load_spec(args.file)
-        except SpecError as error:
-            return _fail(f"{error} (nothing submitted)")
-        name, storage = spec.name, spec.storage
-    elif not os.path.lexists(args.file):
-        return _fail(f"{clip_middle(args.file)}: no such study file")
-    else:  # unchecked, but where the study goes must still be known
-        from ganstudy.yamlfile import YamlFileError, read_yaml
-
-        try:  # a pipe, a binary or broken YAML would fail on the cluster too: refused here
-            data = read_yaml(args.file)
-        except YamlFileError as error:
-            return _fail(f"{clip_middle(args.file)}: {error} (nothing submitted)")
-        storage = data.get("storage") if isinstance(data, dict) else None
-    if results is None and storage is None:
-        return _fail(
-            "submit: give --results (a folder every node sees, or s3://..., gs://...) "
-            "or a storage: key in the study; a job's own folder is temporary"
-        )
-    if results is not None and "://" not in results and not Path(results).is_absolute():
-        return _fail(
-            f"--results {clip_middle(results)}: give an absolute path (as the nodes see it) "
-            "or a URI"
-        )
-    if _bad_max_concurrent(args.max_concurrent):
-        return _fail(_bad_max_concurrent(args.max_concurrent))
-    try:
-        env = cluster.parse_env(args.env)
-        job = cluster.submit(
-            args.file,
-            address=args.address,
-            results=results,
-            resume=args.resume,
-            fresh=args.fresh,
-            max_concurrent=args.max_concurrent,
-            env=env,
-            name=name,
-        )
-    except (ValueError, cluster.ClusterError) as error:
-        return _fail(str(error))
-    print(job, flush=True)
-    where = f" --address {args.address}" if args.address else ""
-    if not args.wait:
-        print(
-            f"follow: ganstudy logs {job} --follow{where}; stop: ganstudy stop {job}{where}",
-            file=sys.stderr,
-        )
-        return 0
-    return _follow(args.address, job)
-
-
-def _follow(address: str | None, job: str) -> int:
-    """Stream a job's logs; 0 if it succeeded, 1 otherwise (Ctrl-C leaves it running)."""
-    from ganstudy.run import cluster
-
-    try:
-        status = cluster.follow(address, job)
-    except KeyboardInterrupt:
-        print(f"\n{job} keeps running; ganstudy stop {job} ends it", file=sys.stderr)
-        return 130
-    except cluster.ClusterError as error:
-        return _fail(str(error))
-    if status == "SUCCEEDED":
-        print(f"job {job} SUCCEEDED", file=sys.stderr)
-        return 0
-    _, message = cluster.status(address, job)
-    print(f"job {job} {status}: {message}".rstrip(": "), file=sys.stderr)
-    return 1
-
-
-def _jobs(args: argparse.Namespace) -> int:
-    from ganstudy.run import cluster
-
-    try:
-        rows = cluster.list_jobs(args.address)
-    except cluster.ClusterError as error:
-        return _fail(str(error))
-    header = {"job": "job", "status": "status", "study": "study", "started": "started"}
-    table = [header, *rows]
-    widths = {k: max(len(str(r[k])) for r in table) for k in header}
-    for row in table:
-        cells = [f"{row[k]!s:<{widths[k]}}" for k in header]
-        print(
-            "  ".join(cells) + ("  " + row["entrypoint"] if row is not header else "  entrypoint")
-        )
-    return 0
-
-
-def _logs(args: argparse.Namespace) -> int:
-    from ganstudy.run import cluster
-
-    if args.follow:
-        return _follow(args.address, args.job)
-    try:
-        sys.stdout.write(cluster.logs(args.address, args.job))
-    except cluster.ClusterError as error:
-        return _fail(str(error))
-    return 0
-
-
-def _stop(args: argparse.Namespace) -> int:
-    from ganstudy.run import cluster
-
-    try:
-        stopped = cluster.stop(args.address, args.job)
-    except cluster.ClusterError as error:
-        return _fail(str(error))
-    print(f"{args.job}: " + ("stop requested" if stopped else "had already ended"))
     return 0
 
 

@@ -97,3 +97,15 @@ def size_warning(spec: Any) -> str | None:
         f"{WARN_TRIALS:,}, refused above {MAX_TRIALS:,}); check the grids, or sample them "
         "(algorithm: random, num_samples)"
     )
+
+
+def max_concurrent_error(value: int | None) -> str:
+    """What is wrong with a --max-concurrent value ("" when nothing): the study file's own
+    range for max_concurrent (a huge one is no study)."""
+    if value is None:
+        return ""
+    if value < 1:
+        return "--max-concurrent: must be >= 1"
+    if value > MAX_TRIALS:
+        return f"--max-concurrent: must be <= {MAX_TRIALS:,} (the most trials a study may have)"
+    return ""
