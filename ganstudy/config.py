@@ -191,7 +191,7 @@ class TrialConfig:
         for key, limit in LIMITS.items():
             value = getattr(self, key)
             if value is not None:
-                limit.check(key, value, integer=float not in _types(_HINTS[key]))
+                limit.check(key, value, integer=float not in _types(HINTS[key]))
         _check_model(self)
         _check_data(self)
         _check_footprint(self)
@@ -501,12 +501,12 @@ def _check_footprint(config: TrialConfig) -> None:
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrialConfig)}
-_HINTS = typing.get_type_hints(TrialConfig)
+HINTS = typing.get_type_hints(TrialConfig)
 
 
 def accepted(key: str) -> str:
     """Human-readable description of the values a field accepts."""
-    hint = _HINTS[key]
+    hint = HINTS[key]
     if typing.get_origin(hint) is Literal:
         return "one of " + ", ".join(typing.get_args(hint))
     names = [a.__name__ for a in typing.get_args(hint) or (hint,)]
@@ -535,7 +535,7 @@ def did_you_mean(key: str, known: list[str]) -> str:
 
 
 def _check_types(config: TrialConfig) -> None:
-    for key, hint in _HINTS.items():
+    for key, hint in HINTS.items():
         value = getattr(config, key)
         if typing.get_origin(hint) is Literal:
             if value not in typing.get_args(hint):
@@ -563,7 +563,7 @@ def coerce(key: str, value: Any) -> Any:
     """
     if key not in FIELDS:
         raise unknown_key_error(key)
-    hint = _HINTS[key]
+    hint = HINTS[key]
     if typing.get_origin(hint) is Literal:
         return value
     try:

@@ -9,10 +9,9 @@ import textwrap
 import typing
 from typing import Any
 
-from ganstudy.config import FIELDS, LIMITS, TrialConfig, accepted
+from ganstudy.config import FIELDS, HINTS, LIMITS, accepted
 
 WIDTH = 80  # the table fits an 80-column terminal
-_HINTS = typing.get_type_hints(TrialConfig)
 
 
 def rows() -> list[dict[str, Any]]:
@@ -38,9 +37,9 @@ def accepts(name: str) -> str:
     limit = LIMITS.get(name)
     if limit is None:
         return accepted(name)
-    kinds = [t for t in typing.get_args(_HINTS[name]) or (_HINTS[name],) if t is not type(None)]
+    kinds = [t for t in typing.get_args(HINTS[name]) or (HINTS[name],) if t is not type(None)]
     words = " or ".join(t.__name__ for t in kinds)
-    nullable = type(None) in typing.get_args(_HINTS[name])
+    nullable = type(None) in typing.get_args(HINTS[name])
     return f"{words} in {limit}" + (", or null" if nullable else "")
 
 

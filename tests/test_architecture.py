@@ -143,7 +143,7 @@ LONG_FUNCTIONS: dict[str, str] = {
     "run/resume.py:check_resumable": "each way a saved experiment can be damaged, in order",
     "run/study.py:run_study": "one try/finally that must own the folder, Ray and the lock",
     "study/results.py:build_tables": "the tables' columns from the records, table by table",
-    "study/spec.py:_parse_scheduler": "each scheduler's keys and checks, one branch each",
+    "study/study_sections.py:parse_scheduler": "each scheduler's keys and checks, one branch each",
 }
 
 

@@ -29,12 +29,12 @@ import yaml
 from ganstudy.columns import METRIC_COLUMNS, PROBABILITY_LOSSES, PROBABILITY_METRICS
 from ganstudy.config import (
     FIELDS,
+    HINTS,
     LIMITS,
     ConfigError,
     TrialConfig,
     accepted,
     coerce,
-    convert,
     did_you_mean,
     to_dict,
     unknown_key_error,
@@ -47,13 +47,21 @@ from ganstudy.study.study_sections import (  # noqa: F401 (spec's API still)
     STUDY_LIMITS,
     WARN_TRIALS,
     AshaScheduler,
+    Fail,
     FifoScheduler,
     Fuse,
     PbtScheduler,
     Resources,
     Scheduler,
     Search,
+    check_fuse,
+    in_range,
+    parse_fuse,
+    parse_scheduler,
+    parse_search,
+    section,
     size_warning,
+    typed,
 )
 from ganstudy.yamlfile import YamlFileError, quote_hint, read_yaml
 
@@ -64,7 +72,6 @@ Mode = Literal["min", "max"]
 TOP_LEVEL_PARAMS = ("target", "model", "steps", "eval_every", "replicas", "seed")
 MAX_NAME_CHARS = 100  # a study's name is its folder's: well inside any file system's 255
 _SAFE_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME_CHARS - 1}}}")
-_HINTS = typing.get_type_hints(TrialConfig)
 
 
 class SpecError(ValueError):
@@ -178,7 +185,7 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
         return _where(raw, key)
 
     metric, mode = _parse_objective(data, fixed, dimensions, fail)
-    resources = _section(Resources, data.get("resources"), "resources", fail)
+    resources = section(Resources, data.get("resources"), "resources", fail)
     if resources.cpu + resources.gpu == 0:
         fail("resources", "cpu and gpu must be >= 0 and not both 0 (e.g. {cpu: 1, gpu: 0.25})")
     if fixed.get("device") == "cuda" and resources.gpu == 0:
@@ -186,22 +193,22 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
 
     max_concurrent = _scalar(data, "max_concurrent", int, fail, default=None)
     if max_concurrent is not None:
-        _in_range("max_concurrent", max_concurrent, fail)
+        in_range("max_concurrent", max_concurrent, fail)
     max_failures = _scalar(data, "max_failures", int, fail, default=2)
-    _in_range("max_failures", max_failures, fail)
+    in_range("max_failures", max_failures, fail)
 
-    fuse = _fuse(data.get("fuse"), fail)
+    fuse = parse_fuse(data.get("fuse"), fail)
     fuse_max = _scalar(data, "fuse_max", int, fail, default=DEFAULT_FUSE_MAX)
-    _in_range("fuse_max", fuse_max, fail)
+    in_range("fuse_max", fuse_max, fail)
 
     storage = _scalar(data, "storage", str, fail, default=None)
     if storage is not None and not storage.strip():
         fail("storage", "is empty; give a shared path (/mnt/nfs/studies) or a URI (s3://bucket/x)")
 
-    search = _parse_search(data.get("search"), dimensions, where, fail)
-    scheduler = _parse_scheduler(data.get("scheduler"), fixed, dimensions, search, where, fail)
+    search = parse_search(data.get("search"), dimensions, where, fail)
+    scheduler = parse_scheduler(data.get("scheduler"), fixed, dimensions, search, where, fail)
     if fuse == "auto":
-        _check_fuse(search, scheduler, fail)
+        check_fuse(search, scheduler, fail)
 
     spec = StudySpec(
         name=name,
@@ -223,7 +230,6 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
     return spec
 
 
-Fail = typing.Callable[[str, str], typing.NoReturn]  # raise SpecError(source, key path, message)
 _STUDY_KEYS = (
     "name", *TOP_LEVEL_PARAMS, "metric", "mode", "resources", "max_concurrent",
     "max_failures", "fuse", "fuse_max", "storage", "search", "scheduler", "params",
@@ -355,7 +361,7 @@ def _parse_params(raw: dict[str, tuple[str, Any]], fail) -> tuple[dict, dict]:
     largest = {
         key: max(_ends(dim))
         for key, dim in dimensions.items()
-        if key in LIMITS and float not in typing.get_args(_HINTS[key]) + (_HINTS[key],)
+        if key in LIMITS and float not in typing.get_args(HINTS[key]) + (HINTS[key],)
     }
     if len(largest) > 1:
         try:
@@ -396,7 +402,7 @@ def _parse_dimension(key: str, path: str, value: dict, fail) -> Dimension:
         args = [coerce(key, a) for a in args]
     except ConfigError as e:
         fail(path, e.message)
-    types = typing.get_args(_HINTS[key]) or (_HINTS[key],)
+    types = typing.get_args(HINTS[key]) or (HINTS[key],)
     if kind in ("grid", "choice"):
         for i, a in enumerate(args):
             if a in args[:i]:
@@ -422,145 +428,7 @@ def _parse_dimension(key: str, path: str, value: dict, fail) -> Dimension:
     return Dimension(kind=kind, args=(lo, hi))
 
 
-def _parse_search(data: Any, dimensions: dict[str, Dimension], where, fail) -> Search:
-    given = data if isinstance(data, dict) else {}
-    search = _section(Search, data, "search", fail)
-    if search.algorithm != "grid" and "num_samples" not in given:
-        fail("search.num_samples", f"{search.algorithm} needs num_samples (how many trials)")
-    _in_range("search.num_samples", search.num_samples, fail)
-    kinds = {key: dim.kind for key, dim in dimensions.items()}
-    if search.algorithm == "grid":
-        for key, kind in kinds.items():
-            if kind != "grid":
-                fail(
-                    where(key),
-                    f"{kind} is sampled, but search.algorithm is grid; make it {{grid: [...]}} "
-                    "or use algorithm: random with num_samples",
-                )
-    if search.algorithm == "optuna":
-        for key, kind in kinds.items():
-            if kind == "grid":
-                fail(
-                    where(key),
-                    "optuna cannot take a grid; use {choice: [...]} (or algorithm: grid/random)",
-                )
-    return search
-
-
-def _parse_scheduler(
-    data: Any, fixed: dict, dimensions: dict, search: Search, where, fail
-) -> Scheduler:
-    data = {"name": "fifo"} if data is None else data
-    if not isinstance(data, dict):
-        fail("scheduler", "must be a mapping, e.g. {name: asha, grace_period: 2000}")
-    name = data.get("name")
-    if not isinstance(name, str) or name not in SCHEDULERS:
-        fail("scheduler.name", f"got {shown(name)}; expected one of {', '.join(SCHEDULERS)}")
-    if name == "fifo":
-        return _section(FifoScheduler, data, "scheduler", fail)
-    # ASHA's max_t and PBT's interval are in steps, counted in reports of eval_every steps.
-    for key in ("steps", "eval_every"):
-        if key in dimensions:
-            fail(where(key), f"{name} needs a fixed {key} (it sets the scheduler's time)")
-    steps, eval_every = fixed["steps"], fixed["eval_every"]
-    data = dict(data)
-    if name == "asha":
-        # Default: a quarter of training, so no trial is cut in the noisy early phase of GANs.
-        data.setdefault("grace_period", max(eval_every, steps // 4 // eval_every * eval_every))
-        sched = _section(AshaScheduler, data, "scheduler", fail)
-        _check_interval("scheduler.grace_period", sched.grace_period, eval_every, steps, fail)
-        _in_range("scheduler.reduction_factor", sched.reduction_factor, fail)
-        return sched
-    # pbt. Default: perturb ten times per run, at evaluations (the only checkpoints).
-    interval = max(eval_every, steps // 10 // eval_every * eval_every)
-    data.setdefault("perturbation_interval", interval)
-    sched = _section(PbtScheduler, data, "scheduler", fail)
-    path = "scheduler.perturbation_interval"
-    _check_interval(path, sched.perturbation_interval, eval_every, steps, fail)
-    if search.algorithm == "optuna":
-        fail("search.algorithm", "pbt cannot run under optuna (Ray forbids it); use grid or random")
-    _in_range("scheduler.quantile_fraction", sched.quantile_fraction, fail)
-    _in_range("scheduler.resample_probability", sched.resample_probability, fail)
-    if not sched.mutable:
-        fail("scheduler.mutable", "lists nothing to mutate; name float params, e.g. [lr_d, lr_g]")
-    for key in sched.mutable:
-        if key not in FIELDS:
-            fail(
-                "scheduler.mutable",
-                f"unknown param {shown(key)}; " + did_you_mean(key, list(FIELDS)),
-            )
-        types = typing.get_args(_HINTS[key]) or (_HINTS[key],)
-        if float not in types:
-            message = f"{key} takes {accepted(key)}; pbt scales float params only"
-            fail("scheduler.mutable", message)
-        kind = dimensions[key].kind if key in dimensions else None
-        if kind not in ("uniform", "loguniform", "choice"):
-            got = "a grid" if kind == "grid" else f"fixed at {fixed[key]}"
-            fail(
-                where(key),
-                f"pbt mutates {key} but it is {got}; give a range, e.g. {{loguniform: [lo, hi]}}, "
-                "or drop it from scheduler.mutable",
-            )
-        if kind != "choice" and not _valid(key, dimensions[key].args[1] * 1000):
-            # PBT multiplies a range-sampled value by 1.2 or 0.8, unbounded, so after a few
-            # perturbations a value capped by TrialConfig (beta1 < 1) would break the trial.
-            fail(
-                where(key),
-                f"pbt multiplies {key} by 1.2 or 0.8 without bound, which takes it out of its "
-                "range; give it as {choice: [...]} (pbt then moves along the list)",
-            )
-    return sched
-
-
-def _valid(key: str, value: Any) -> bool:
-    try:
-        TrialConfig(**{key: value})
-    except ConfigError:
-        return False
-    return True
-
-
-def _check_interval(path: str, value: int, eval_every: int, steps: int, fail) -> None:
-    if not eval_every <= value <= steps or value % eval_every:
-        fail(
-            path,
-            f"got {shown(value)}; must be a multiple of eval_every ({eval_every}) up to steps "
-            f"({steps}): trials report and checkpoint only at evaluations",
-        )
-
-
 # ----------------------------------------------------------------------------- helpers
-
-
-def _section(cls: type, data: Any, path: str, fail) -> Any:
-    """Build a small frozen dataclass from a mapping, checking keys and types by its hints."""
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        fail(path, f"must be a mapping of {', '.join(f.name for f in dataclasses.fields(cls))}")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for key, value in data.items():
-        if key not in hints:
-            fail(f"{path}.{shown_key(key)}", "unknown key; " + did_you_mean(str(key), list(hints)))
-        values[key] = _typed(value, hints[key], f"{path}.{key}", fail)
-        if f"{path}.{key}" in STUDY_LIMITS and values[key] is not None:
-            _in_range(f"{path}.{key}", values[key], fail)
-    missing = [
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.default is dataclasses.MISSING and f.name not in values
-    ]
-    if missing:
-        fail(f"{path}.{missing[0]}", "missing; it has no default")
-    return cls(**values)
-
-
-def _typed(value: Any, hint: Any, path: str, fail) -> Any:
-    """config.convert, its error as fail(path, ...)."""
-    try:
-        return convert(value, hint)
-    except ValueError as error:
-        fail(path, str(error))
 
 
 def _scalar(data: dict, key: str, kind: type, fail, *, default: Any = None, required: str = ""):
@@ -571,46 +439,4 @@ def _scalar(data: dict, key: str, kind: type, fail, *, default: Any = None, requ
         return default
     if kind is str and not isinstance(data[key], str):  # `metric: 1` is no name
         fail(key, f"got {shown(data[key])}; expected a string")
-    return _typed(data[key], kind, key, fail)
-
-
-def _fuse(value: Any, fail) -> str:
-    """fuse: auto or off (the default). YAML 1.1 reads an unquoted `off` (the README's
-    spelling), `false` or `no` as false: each means off. True (`on`, `yes`, `true`) names
-    neither choice and is refused."""
-    if value is None or value is False:
-        return "off"
-    if value is True:
-        fail("fuse", "got true (YAML reads on, yes and true so); expected auto or off")
-    if value not in typing.get_args(Fuse):
-        fail("fuse", f"got {shown(value)}; expected auto or off")
-    return value
-
-
-def _in_range(path: str, value: float, fail) -> None:
-    """fail(path, ...) unless value is inside STUDY_LIMITS[path]."""
-    try:
-        STUDY_LIMITS[path].check(path, value, integer=isinstance(value, int))
-    except ConfigError as e:
-        fail(path, e.message)
-
-
-def _check_fuse(search: Search, scheduler: Scheduler, fail) -> None:
-    """fuse: auto only where every configuration runs to the end on its own points."""
-    if search.algorithm == "optuna":
-        fail(
-            "fuse",
-            "auto cannot run under optuna: it asks for the next point after each result, and a "
-            "fused trial reports its members together; use fuse: off (or algorithm: grid/random)",
-        )
-    if isinstance(scheduler, (AshaScheduler, PbtScheduler)):
-        what = (
-            "stops single trials early"
-            if scheduler.name == "asha"
-            else ("copies one trial's weights into another")
-        )
-        fail(
-            "fuse",
-            f"auto cannot run under {scheduler.name}: it {what}, and a fused trial would stop "
-            "or copy all its members together; use fuse: off (or scheduler: fifo)",
-        )
+    return typed(data[key], kind, key, fail)
