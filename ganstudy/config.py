@@ -8,7 +8,6 @@ other way.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import typing
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ganstudy.columns import LOSS_NAMES
+from ganstudy.conversion import convert, did_you_mean, types_of
 from ganstudy.messages import PATH_CHARS, shown, shown_key
 
 # Subscripting with the tuple is Literal["minimax", "nonsaturating", ...]: one list of names.
@@ -185,13 +185,13 @@ class TrialConfig:
     dtype: DtypeName = setting("float32", "the dtype of parameters and samples")
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        _checktypes_of(self)
         if self.coverage_samples is None:
             object.__setattr__(self, "coverage_samples", default_coverage_samples(self.target))
         for key, limit in LIMITS.items():
             value = getattr(self, key)
             if value is not None:
-                limit.check(key, value, integer=float not in _types(HINTS[key]))
+                limit.check(key, value, integer=float not in types_of(HINTS[key]))
         _check_model(self)
         _check_data(self)
         _check_footprint(self)
@@ -528,13 +528,7 @@ def unknown_key_error(key: str, known: list[str] | None = None) -> ConfigError:
     return ConfigError(key, f"unknown setting; {did_you_mean(key, sorted(known))}")
 
 
-def did_you_mean(key: str, known: list[str]) -> str:
-    """ "did you mean 'x'?" for the closest known name, else the list of known names."""
-    close = difflib.get_close_matches(key, known, n=1)
-    return f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(known)
-
-
-def _check_types(config: TrialConfig) -> None:
+def _checktypes_of(config: TrialConfig) -> None:
     for key, hint in HINTS.items():
         value = getattr(config, key)
         if typing.get_origin(hint) is Literal:
@@ -570,67 +564,6 @@ def coerce(key: str, value: Any) -> Any:
         return convert(value, hint)
     except ValueError as error:
         raise ConfigError(key, str(error)) from None
-
-
-_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
-
-
-def convert(value: Any, hint: Any) -> Any:
-    """`value` as type `hint` (int, float, str, bool, None, their unions, a Literal of names,
-    tuple[str, ...]); the one conversion for config fields, study sections and study keys.
-
-    Strings convert too: the command line gives strings, and PyYAML reads 1e-4 (no dot) as
-    one. A bool is never a number (`cpu: yes` is a typo). Floats may be non-finite here: the
-    range checks (`Range.check`) refuse them with the range in the message. Raises
-    ValueError with a message that does not name the setting (the caller does).
-    """
-    if typing.get_origin(hint) is Literal:
-        names = typing.get_args(hint)
-        if value not in names:
-            raise ValueError(f"got {shown(value)}; expected one of {', '.join(names)}")
-        return value
-    if typing.get_origin(hint) is tuple:  # tuple[str, ...]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"got {shown(value)}; expected a list of names, e.g. [lr_d, lr_g]")
-        return tuple(value)
-    types = _types(hint)
-    text = value.strip() if isinstance(value, str) else None
-    if type(None) in types and (value is None or (text or "").lower() in ("none", "null")):
-        return None
-    if bool in types:
-        if isinstance(value, bool) or (text or "").lower() in _TRUE + _FALSE:
-            return value if isinstance(value, bool) else text.lower() in _TRUE
-        raise ValueError(f"got {shown(value)}; expected true or false")
-    if isinstance(value, bool):
-        raise ValueError(f"got {shown(value)}; expected {_expected(types)}")
-    if int in types:
-        if isinstance(value, int):
-            return value
-        if text is not None:
-            try:
-                return int(text)
-            except ValueError:
-                pass
-        if float not in types:
-            raise ValueError(f"got {shown(value)}; expected an integer")
-    if float in types and isinstance(value, int | float | str):
-        try:
-            return float(text if text is not None else value)
-        except (ValueError, OverflowError):  # not a number; an int beyond any float
-            pass
-        raise ValueError(f"got {shown(value)}; expected a finite number")
-    if str in types and text is not None:
-        return text
-    raise ValueError(f"got {shown(value)}; expected {_expected(types)}")
-
-
-def _expected(types: tuple) -> str:
-    words = {int: "an integer", float: "a number", str: "a string", type(None): "null"}
-    return " or ".join(words.get(t, getattr(t, "__name__", str(t))) for t in types)
-
-
-def _types(hint: Any) -> tuple:
-    return typing.get_args(hint) or (hint,)
 
 
 def from_dict(values: dict[str, Any]) -> TrialConfig:

@@ -14,6 +14,7 @@ TOP_LEVEL = {
     "columns": "names",
     "messages": "names",
     "config": "config",
+    "conversion": "config",
     "yamlfile": "config",
     "fusing": "config",
     "trial_table": "trial_table",

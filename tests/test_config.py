@@ -225,7 +225,7 @@ def test_config_error_pickles():
     ],
 )
 def test_convert_reads_yaml_values_and_command_line_strings(value, hint, expected):
-    from ganstudy.config import convert
+    from ganstudy.conversion import convert
 
     got = convert(value, hint)
     assert got == expected and type(got) is type(expected)
@@ -246,7 +246,7 @@ def test_convert_reads_yaml_values_and_command_line_strings(value, hint, expecte
     ],
 )
 def test_convert_refuses_with_the_expected_type(value, hint, words):
-    from ganstudy.config import convert
+    from ganstudy.conversion import convert
 
     with pytest.raises(ValueError, match=words):
         convert(value, hint)

@@ -35,10 +35,10 @@ from ganstudy.config import (
     TrialConfig,
     accepted,
     coerce,
-    did_you_mean,
     to_dict,
     unknown_key_error,
 )
+from ganstudy.conversion import did_you_mean
 from ganstudy.messages import clip_middle, shown, shown_key
 from ganstudy.study.study_sections import (  # noqa: F401 (spec's API still)
     DEFAULT_FUSE_MAX,

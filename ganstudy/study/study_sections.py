@@ -17,9 +17,8 @@ from ganstudy.config import (
     Range,
     TrialConfig,
     accepted,
-    convert,
-    did_you_mean,
 )
+from ganstudy.conversion import convert, did_you_mean
 from ganstudy.messages import clip_middle, shown, shown_key
 
 Fail = typing.Callable[[str, str], typing.NoReturn]  # raise SpecError(source, key path, message)
@@ -268,7 +267,7 @@ def section(cls: type, data: Any, path: str, fail: Fail) -> Any:
 
 
 def typed(value: Any, hint: Any, path: str, fail: Fail) -> Any:
-    """config.convert, its error as fail(path, ...)."""
+    """conversion.convert, its error as fail(path, ...)."""
     try:
         return convert(value, hint)
     except ValueError as error:
