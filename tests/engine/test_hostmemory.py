@@ -80,13 +80,15 @@ COMMANDS = [
 
 @pytest.mark.parametrize("argv", COMMANDS, ids=[argv[0] for argv in COMMANDS])
 def test_a_bad_choice_is_one_line_and_exit_2_before_any_command_works(argv, monkeypatch, capsys):
-    from ganstudy import cli
+    from ganstudy import cli, job_commands
 
     def work(*_: object) -> None:
         pytest.fail(f"{argv[0]} started its work despite {ENV}=bogus")
 
-    for handler in ("_trial", "_validate", "_run", "_report", "_submit", "_jobs", "_logs", "_stop"):
+    for handler in ("_trial", "_validate", "_run", "_report"):
         monkeypatch.setattr(cli, handler, work)
+    for handler in ("submit_command", "jobs_command", "logs_command", "stop_command"):
+        monkeypatch.setattr(job_commands, handler, work)
     monkeypatch.setattr(cli, "_lazy", lambda *_: work)  # bench's handler
     monkeypatch.setenv(ENV, "bogus")
     assert cli.main(argv) == 2
